@@ -1,0 +1,1 @@
+"""The ingest job: read FAQs and documents, chunk them, embed them, publish them to Qdrant."""

@@ -1,0 +1,69 @@
+"""``ragsvc ingest`` / ``python -m ingest``: index FAQ and document files into Qdrant."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.report import render
+from ragsvc.errors import RagsvcError
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="ingest", description=__doc__)
+    parser.add_argument("paths", nargs="+", type=Path, help="files or folders to index")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove indexed documents of the given folders whose file is gone",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when any file failed (default: report only)"
+    )
+    parser.add_argument("--config", type=Path, help="settings file (default: configs/default.yaml)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ingest.job import IngestJob
+    from ragsvc.index import open_index
+    from ragsvc.settings import load_settings
+
+    console = Console(stderr=True)
+    try:
+        settings = load_settings(args.config)
+        index = open_index(settings)
+    except RagsvcError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    try:
+        job = IngestJob(index.store, index.embedder, settings)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            disable=args.quiet,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("ingesting", total=None)
+
+            def on_file(source: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=source[-40:])
+
+            report = job.run(args.paths, prune=args.prune, progress=on_file)
+    finally:
+        index.close()
+    Console().print(render(report))
+    return 1 if args.strict and not report.ok else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    return run(build_parser().parse_args(argv))

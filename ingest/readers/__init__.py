@@ -1,0 +1,36 @@
+"""One reader per file format, chosen by suffix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ingest.readers.documents import read_html, read_markdown, read_pdf, read_text
+from ingest.readers.faq import read_faq_csv, read_faq_json, read_faq_jsonl, read_faq_yaml
+from ingest.records import ReadError, ReadResult
+
+READERS: dict[str, Callable[[Path], ReadResult]] = {
+    ".csv": read_faq_csv,
+    ".json": read_faq_json,
+    ".jsonl": read_faq_jsonl,
+    ".yaml": read_faq_yaml,
+    ".yml": read_faq_yaml,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
+    ".txt": read_text,
+    ".html": read_html,
+    ".htm": read_html,
+    ".pdf": read_pdf,
+}
+
+
+def read_file(path: Path) -> ReadResult:
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ReadError(
+            f"unsupported file type {path.suffix!r}; supported: {', '.join(sorted(READERS))}"
+        )
+    return reader(path)
+
+
+__all__ = ["READERS", "read_file"]

@@ -1,0 +1,125 @@
+"""Documents: Markdown, plain text, HTML and PDF, read into blocks that keep their heading path."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from ingest.records import Block, ReadError, ReadResult
+
+_ATX_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def _require_text(result: ReadResult) -> ReadResult:
+    if not result.blocks:
+        raise ReadError("no text found (an empty file, or a scanned PDF without a text layer)")
+    return result
+
+
+def read_markdown(path: Path) -> ReadResult:
+    """Headings (``#`` .. ``######``) set the section path; blank lines end a paragraph."""
+    heading_path: list[str] = []
+    title = ""
+    blocks: list[Block] = []
+    buffer: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        text = "\n".join(buffer).strip()
+        buffer.clear()
+        if text:
+            blocks.extend(Block(p, tuple(heading_path)) for p in _paragraphs(text))
+
+    for line in _read_utf8(path).splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        heading = None if in_fence else _ATX_HEADING.match(line)
+        if heading:
+            flush()
+            level, name = len(heading.group(1)), heading.group(2)
+            title = title or (name if level == 1 else "")
+            del heading_path[level - 1 :]
+            heading_path.extend([""] * (level - 1 - len(heading_path)))
+            heading_path.append(name)
+        else:
+            buffer.append(line)
+    flush()
+    clean = [Block(b.text, tuple(s for s in b.section if s)) for b in blocks]
+    return _require_text(ReadResult(kind="doc", title=title or path.stem, blocks=clean))
+
+
+def read_text(path: Path) -> ReadResult:
+    """Paragraphs split on blank lines; a short first line is taken as the title."""
+    paragraphs = _paragraphs(_read_utf8(path))
+    title = paragraphs[0] if paragraphs and len(paragraphs[0]) <= 80 else path.stem
+    blocks = [Block(p) for p in paragraphs if p != title or len(paragraphs) == 1]
+    return _require_text(ReadResult(kind="doc", title=title, blocks=blocks))
+
+
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_BLOCKS = ("p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "figcaption")
+_NOISE = ("script", "style", "nav", "footer", "header", "noscript", "template", "form")
+
+
+def read_html(path: Path) -> ReadResult:
+    """``h1``-``h6`` set the section path; paragraphs, list items and cells become blocks."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_utf8(path), "html.parser")
+    for tag in soup(_NOISE):
+        tag.decompose()
+    heading_path: list[str] = []
+    blocks: list[Block] = []
+    for element in soup.find_all((*_HEADINGS, *_BLOCKS)):
+        text = " ".join(element.get_text(" ", strip=True).split())
+        if not text:
+            continue
+        if element.name in _HEADINGS:
+            level = int(element.name[1])
+            del heading_path[level - 1 :]
+            heading_path.append(text)
+        elif not element.find(_BLOCKS):  # containers are read through their children
+            blocks.append(Block(text, tuple(heading_path)))
+    title_tag = soup.find("title") or soup.find("h1")
+    title = title_tag.get_text(strip=True) if title_tag is not None else ""
+    return _require_text(ReadResult(kind="doc", title=title or path.stem, blocks=blocks))
+
+
+def read_pdf(path: Path) -> ReadResult:
+    """Text per page (pypdf); blocks keep their page number. Encrypted or broken PDFs are errors."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its problems are reported as ReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            raise ReadError("the PDF is encrypted; decrypt it before ingesting")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except ReadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise ReadError(f"unreadable PDF: {exc}") from exc
+    blocks = [
+        Block(paragraph, page=number)
+        for number, text in enumerate(pages, start=1)
+        for paragraph in _paragraphs(text)
+    ]
+    return _require_text(
+        ReadResult(kind="doc", title=meta_title.strip() or path.stem, blocks=blocks)
+    )

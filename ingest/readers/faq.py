@@ -1,0 +1,126 @@
+"""FAQ files: CSV, JSON (a list, or an object with ``faqs``), JSONL and YAML.
+
+Each entry: ``question`` and ``answer`` (required), ``alternatives`` (other phrasings: a list, or in
+CSV one cell separated by ``|``), ``tags`` (list, or ``|``/``,`` separated), ``language``, ``id``.
+An entry missing its question or answer is skipped with a warning naming its row; the rest of the
+file is ingested.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.records import FaqEntry, ReadError, ReadResult
+
+_SPLIT = re.compile(r"\s*[|,]\s*")
+
+
+def _as_list(value: Any, separator: re.Pattern[str]) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else separator.split(str(value))
+    return tuple(str(v).strip() for v in items if str(v).strip())
+
+
+def _entry(raw: Any, where: str) -> FaqEntry:
+    if isinstance(raw, str):  # a reader's own description of what is wrong with the row
+        raise ValueError(f"{where}: {raw}")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected an object with question and answer, got {raw!r:.60}")
+    question = str(raw.get("question") or "").strip()
+    answer = str(raw.get("answer") or "").strip()
+    missing = [name for name, value in (("question", question), ("answer", answer)) if not value]
+    if missing:
+        raise ValueError(f"{where}: missing {' and '.join(missing)}")
+    faq_id = str(raw.get("id") or hashlib.sha1(question.encode()).hexdigest()[:12])
+    return FaqEntry(
+        faq_id=faq_id,
+        question=question,
+        answer=answer,
+        alternatives=_as_list(raw.get("alternatives"), re.compile(r"\s*\|\s*")),
+        tags=_as_list(raw.get("tags"), _SPLIT),
+        language=(str(raw["language"]).strip() or None) if raw.get("language") else None,
+    )
+
+
+def _collect(rows: Iterable[tuple[str, Any]], title: str) -> ReadResult:
+    result = ReadResult(kind="faq", title=title)
+    for where, raw in rows:
+        try:
+            result.faqs.append(_entry(raw, where))
+        except ValueError as exc:
+            result.warnings.append(str(exc))
+    if not result.faqs:
+        raise ReadError(
+            "no valid FAQ entry: " + "; ".join(result.warnings[:3] or ["file is empty"])
+        )
+    return result
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def read_faq_csv(path: Path) -> ReadResult:
+    reader = csv.DictReader(_text(path).splitlines())
+    fields = {f.strip().lower() for f in reader.fieldnames or []}
+    if not {"question", "answer"} <= fields:
+        raise ReadError(
+            f"CSV header must name 'question' and 'answer' columns, got {sorted(fields)}"
+        )
+    width = len(reader.fieldnames or [])
+    rows: list[tuple[str, Any]] = []
+    for row in reader:
+        where = f"line {reader.line_num}"
+        if None in row or None in row.values():
+            rows.append((where, f"has a different number of cells than the header's {width}"))
+        else:
+            rows.append((where, {k.strip().lower(): v for k, v in row.items()}))
+    return _collect(rows, path.stem)
+
+
+def _entries_of(data: Any) -> list[Any]:
+    if isinstance(data, dict) and isinstance(data.get("faqs"), list):
+        return list(data["faqs"])
+    if isinstance(data, list):
+        return data
+    raise ReadError("expected a list of FAQ entries or an object with a 'faqs' list")
+
+
+def read_faq_json(path: Path) -> ReadResult:
+    try:
+        data = json.loads(_text(path))
+    except json.JSONDecodeError as exc:
+        raise ReadError(f"invalid JSON: {exc}") from exc
+    return _collect(((f"entry {n}", e) for n, e in enumerate(_entries_of(data), 1)), path.stem)
+
+
+def read_faq_jsonl(path: Path) -> ReadResult:
+    rows: list[tuple[str, Any]] = []
+    for n, line in enumerate(_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"line {n}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            rows.append((f"line {n}", f"invalid JSON ({exc.msg})"))
+    return _collect(rows, path.stem)
+
+
+def read_faq_yaml(path: Path) -> ReadResult:
+    try:
+        data = yaml.safe_load(_text(path))
+    except yaml.YAMLError as exc:
+        raise ReadError(f"invalid YAML: {exc}") from exc
+    return _collect(((f"entry {n}", e) for n, e in enumerate(_entries_of(data), 1)), path.stem)

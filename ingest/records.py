@@ -1,0 +1,41 @@
+"""What readers produce: FAQ entries, or document blocks with their place in the document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ReadError(Exception):
+    """A file cannot be read at all; the message says why (it is shown in the ingest summary)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaqEntry:
+    faq_id: str
+    question: str
+    answer: str
+    alternatives: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A paragraph-like run of text under a heading path, on a page (PDF) or not."""
+
+    text: str
+    section: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """A file's content; ``warnings`` are problems with parts of it (e.g. a malformed CSV row)."""
+
+    kind: str
+    title: str
+    faqs: list[FaqEntry] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""The HTTP layer (litestar): app factory, controllers, schemas, error mapping."""

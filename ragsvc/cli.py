@@ -1,0 +1,113 @@
+"""The ``ragsvc`` console script; heavy imports live inside the commands: ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ragsvc.errors import RagsvcError
+
+CONFIG_HELP = "settings file (default: configs/default.yaml)"
+
+
+def _search(args: argparse.Namespace) -> int:
+    from ragsvc.index import open_index
+    from ragsvc.retrieval.hybrid import SearchFilters
+    from ragsvc.settings import load_settings
+
+    index = open_index(load_settings(args.config))
+    try:
+        questions = [args.query] if args.query else _prompt()
+        for question in questions:
+            filters = SearchFilters(kind=args.kind, language=args.language, tags=tuple(args.tag))
+            hits = index.retriever.search(question, filters, top_k=args.top_k, mode=args.mode)
+            for rank, hit in enumerate(hits, start=1):
+                p = hit.payload
+                where = " > ".join([p["title"], *p.get("section", [])])
+                print(
+                    f"{rank}. [{hit.score:.3f} dense={hit.dense_score:.3f} "
+                    f"bm25={hit.lexical_score:.2f}] {p['source']} :: {where}"
+                )
+                print("   " + hit.text[:300].replace("\n", " "))
+    finally:
+        index.close()
+    return 0
+
+
+def _prompt() -> list[str]:
+    print("ask a question (empty line or Ctrl-D to quit)", file=sys.stderr)
+    questions = []
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        questions.append(line.strip())
+    return questions
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ragsvc.api.app import create_app
+    from ragsvc.settings import load_settings
+
+    settings = load_settings(args.config)
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.cli import run
+
+    return run(args)
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from ragsvc.settings import load_settings
+
+    print(json.dumps(load_settings(args.config).model_dump(mode="json"), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ingest.cli import build_parser as ingest_parser
+
+    parser = argparse.ArgumentParser(prog="ragsvc", description="help-desk question answering")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="index FAQ and document files")
+    ingest_parser(ingest).set_defaults(handler=_ingest)
+
+    search = commands.add_parser("search", help="hybrid search (a prompt when no query is given)")
+    search.add_argument("query", nargs="?")
+    search.add_argument("--top-k", type=int, default=5)
+    search.add_argument("--kind", choices=["faq", "doc"])
+    search.add_argument("--language")
+    search.add_argument("--tag", action="append", default=[])
+    search.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
+    search.set_defaults(handler=_search)
+
+    serve = commands.add_parser("serve", help="start the HTTP service")
+    serve.set_defaults(handler=_serve)
+
+    show = commands.add_parser("settings", help="print the effective settings")
+    show.set_defaults(handler=_settings)
+
+    for sub in (search, serve, show):
+        sub.add_argument(
+            "--config", type=Path, help="settings file (default: configs/default.yaml)"
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except RagsvcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,40 @@
+"""Opening the index: the Qdrant client, the embedder, the store and the retrievers, together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qdrant_client import QdrantClient
+
+from ragsvc.embedding import Embedder, build_embedder
+from ragsvc.retrieval.faq import FaqMatcher
+from ragsvc.retrieval.hybrid import HybridRetriever
+from ragsvc.settings import Settings
+from ragsvc.store.qdrant_store import ChunkStore, open_client
+
+
+@dataclass(slots=True)
+class Index:
+    client: QdrantClient
+    embedder: Embedder
+    store: ChunkStore
+    retriever: HybridRetriever
+    faq: FaqMatcher
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
+    """Open (and warm up) everything retrieval needs; the caller must ``close()`` it."""
+    embedder = embedder or build_embedder(settings.embedder, settings.model_cache_dir)
+    embedder.warm_up()
+    client = open_client(settings.store)
+    try:
+        store = ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
+        store.ensure_collection()
+    except Exception:
+        client.close()
+        raise
+    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    return Index(client, embedder, store, retriever, FaqMatcher(retriever))

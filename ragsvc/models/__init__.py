@@ -1,0 +1,1 @@
+"""Finding model weights on disk: registry packages, local paths, Hugging Face repos."""

@@ -1,0 +1,1 @@
+"""Hybrid (dense + BM25) retrieval over the index, and the FAQ matcher built on it."""

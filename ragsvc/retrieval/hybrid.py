@@ -1,0 +1,76 @@
+"""Hybrid retrieval: one dense and one BM25 query to Qdrant, fused client-side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ragsvc.embedding.base import Embedder, Vectors
+from ragsvc.retrieval.fusion import Hit, fuse
+from ragsvc.settings import RetrievalSettings
+from ragsvc.store.qdrant_store import ChunkStore, search_filter
+from ragsvc.text.language import detect_language
+from ragsvc.text.lexical import query_terms
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    kind: str | None = None
+    language: str | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
+
+
+class HybridRetriever:
+    def __init__(self, store: ChunkStore, embedder: Embedder, settings: RetrievalSettings) -> None:
+        if settings.candidates < settings.top_k:
+            raise ValueError(
+                f"retrieval.candidates ({settings.candidates}) must be at least "
+                f"retrieval.top_k ({settings.top_k})"
+            )
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        top_k: int | None = None,
+        mode: Mode = "hybrid",
+        query_vector: Vectors | None = None,
+    ) -> list[Hit]:
+        """The ``top_k`` best chunks for ``query``; pass ``query_vector`` when already embedded."""
+        k = top_k or self.settings.top_k
+        if k <= 0:
+            raise ValueError(f"top_k must be greater than 0, got {k}")
+        filters = filters or SearchFilters()
+        flt = search_filter(filters.kind, filters.language, filters.tags)
+        limit = max(self.settings.candidates, k)
+        hits: dict[str, Hit] = {}
+        vector = None
+        if mode != "lexical":
+            vector = query_vector if query_vector is not None else self.embed(query)
+            for p in self.store.search_dense(vector, flt, limit):
+                hits[p.id] = Hit(p.id, p.payload, dense_score=p.score, lexical_score=0.0)
+        if mode != "dense":
+            for p in self.store.search_lexical(query_terms(query), flt, limit):
+                if p.id in hits:
+                    hits[p.id].lexical_score = p.score
+                else:
+                    dense = 0.0
+                    if vector is not None and p.dense is not None:
+                        dense = float(np.dot(vector, p.dense))
+                    hits[p.id] = Hit(p.id, p.payload, dense_score=dense, lexical_score=p.score)
+        weight = {"dense": 1.0, "lexical": 0.0}.get(mode)
+        if weight is None:
+            weight = self.settings.weight_for(detect_language(query))
+        return fuse(list(hits.values()), weight, k)
+
+    def embed(self, query: str) -> Vectors:
+        vector: Vectors = self.embedder.embed_queries([query])[0]
+        return vector

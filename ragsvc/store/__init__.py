@@ -1,0 +1,1 @@
+"""The Qdrant index: collection schema, staged writes and atomic publication, search calls."""

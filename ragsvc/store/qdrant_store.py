@@ -1,0 +1,265 @@
+"""All Qdrant calls of ragsvc. Embedded on-disk mode by default, a server by URL with the same code.
+
+Writes are staged then published per document: new chunks are upserted with ``live=false`` (queries
+filter on ``live=true``), then one batch flips them live and deletes the document's other versions.
+Points still staged when an ingest starts belong to a run that died part-way and are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from ragsvc.embedding.base import Vectors
+from ragsvc.errors import ConfigError, IndexSchemaError
+from ragsvc.settings import StoreSettings
+from ragsvc.store.schema import DENSE_VECTOR, LEXICAL_VECTOR, SCHEMA_VERSION, Chunk
+from ragsvc.text.lexical import SparseTerms
+
+log = logging.getLogger(__name__)
+
+KEYWORD_FIELDS = ("doc_id", "doc_hash", "kind", "language", "tags", "source_root", "faq.faq_id")
+_SCROLL_PAGE = 256
+
+
+def open_client(settings: StoreSettings) -> QdrantClient:
+    """A client for the configured Qdrant: server when ``url`` is set, else embedded on disk."""
+    if settings.url:
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return QdrantClient(url=settings.url, api_key=key, timeout=settings.timeout_s)
+    settings.path.mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(settings.path))
+    except RuntimeError as exc:
+        if "already accessed" in str(exc):
+            raise ConfigError(
+                f"the embedded Qdrant store {settings.path} is open in another process (is the "
+                "service running?). Hand the job to the service, stop it, or run Qdrant as a "
+                "server (store.url)"
+            ) from exc
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedDocument:
+    doc_id: str
+    doc_hash: str
+    source: str
+    source_root: str
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    dense: Vectors | None = None
+
+
+def _match(key: str, value: Any) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def search_filter(
+    kind: str | None = None, language: str | None = None, tags: Sequence[str] = ()
+) -> models.Filter:
+    """Only published points, optionally of one kind, language and with any of ``tags``."""
+    must: list[models.Condition] = [_match("live", True)]
+    if kind:
+        must.append(_match("kind", kind))
+    if language:
+        must.append(_match("language", language))
+    if tags:
+        must.append(models.FieldCondition(key="tags", match=models.MatchAny(any=list(tags))))
+    return models.Filter(must=must)
+
+
+class ChunkStore:
+    def __init__(
+        self, client: QdrantClient, collection: str, dimension: int, embedder: str
+    ) -> None:
+        if dimension <= 0:
+            raise ValueError(f"dimension must be greater than 0, got {dimension}")
+        self.client = client
+        self.collection = collection
+        self.dimension = dimension
+        self.embedder = embedder
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _metadata(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "dimension": self.dimension,
+            "embedder": self.embedder,
+        }
+
+    def ensure_collection(self) -> None:
+        """Create the collection when missing; refuse one written with another schema or model."""
+        if not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config={
+                    DENSE_VECTOR: models.VectorParams(
+                        size=self.dimension, distance=models.Distance.COSINE
+                    )
+                },
+                sparse_vectors_config={
+                    LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+                metadata=self._metadata(),
+            )
+            self._create_payload_indexes()
+            return
+        self.check_compatible()
+
+    def check_compatible(self) -> None:
+        if not self.client.collection_exists(self.collection):
+            raise IndexSchemaError(
+                f"collection {self.collection!r} does not exist; run 'ragsvc ingest' first"
+            )
+        found = self.client.get_collection(self.collection).config.metadata or {}
+        expected = self._metadata()
+        if found != expected:
+            raise IndexSchemaError(
+                f"collection {self.collection!r} was built with {found or 'no schema metadata'}, "
+                f"this version needs {expected}; re-index into a new collection "
+                "(store.collection) or delete this one and run 'ragsvc ingest' again"
+            )
+
+    def _create_payload_indexes(self) -> None:
+        if self.client.init_options.get("path") or self.client.init_options.get("location"):
+            return  # embedded mode keeps no payload indexes
+        for field in KEYWORD_FIELDS:
+            self.client.create_payload_index(
+                self.collection, field, models.PayloadSchemaType.KEYWORD
+            )
+        self.client.create_payload_index(self.collection, "live", models.PayloadSchemaType.BOOL)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def stage(
+        self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms]
+    ) -> None:
+        """Write chunks invisibly (``live=false``) until :meth:`publish`."""
+        points = [
+            models.PointStruct(
+                id=chunk.id,
+                vector={
+                    DENSE_VECTOR: vector.tolist(),
+                    LEXICAL_VECTOR: models.SparseVector(indices=terms.indices, values=terms.values),
+                },
+                payload=chunk.payload(live=False),
+            )
+            for chunk, vector, terms in zip(chunks, dense, lexical, strict=True)
+        ]
+        self.client.upsert(self.collection, points, wait=True)
+
+    def publish(self, doc_id: str, doc_hash: str) -> None:
+        """Make ``doc_hash`` the visible version of ``doc_id`` and drop every other version."""
+        new_version = models.Filter(must=[_match("doc_id", doc_id), _match("doc_hash", doc_hash)])
+        old_versions = models.Filter(
+            must=[_match("doc_id", doc_id)], must_not=[_match("doc_hash", doc_hash)]
+        )
+        self.client.batch_update_points(
+            self.collection,
+            [
+                models.SetPayloadOperation(
+                    set_payload=models.SetPayload(payload={"live": True}, filter=new_version)
+                ),
+                models.DeleteOperation(delete=models.FilterSelector(filter=old_versions)),
+            ],
+            wait=True,
+        )
+
+    def delete_document(self, doc_id: str) -> None:
+        self.client.delete(
+            self.collection,
+            models.FilterSelector(filter=models.Filter(must=[_match("doc_id", doc_id)])),
+            wait=True,
+        )
+
+    def delete_staged(self) -> int:
+        """Remove points left unpublished by an ingest that died part-way; returns how many."""
+        staged = models.Filter(must=[_match("live", False)])
+        count = self.client.count(self.collection, count_filter=staged, exact=True).count
+        if count:
+            self.client.delete(self.collection, models.FilterSelector(filter=staged), wait=True)
+        return count
+
+    # -- reads ----------------------------------------------------------------------------------
+    def count(self, live_only: bool = True) -> int:
+        flt = search_filter() if live_only else None
+        return self.client.count(self.collection, count_filter=flt, exact=True).count
+
+    def scroll(self, flt: models.Filter | None = None) -> Iterator[StoredPoint]:
+        offset: Any = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection,
+                scroll_filter=flt,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=True,
+                with_vectors=False,
+            )
+            for record in records:
+                yield StoredPoint(str(record.id), 0.0, dict(record.payload or {}))
+            if offset is None:
+                return
+
+    def documents(self, source_root: str | None = None) -> dict[str, IndexedDocument]:
+        """The published documents, by doc id (one scroll over the points with ``chunk_no=0``)."""
+        flt = search_filter()
+        assert flt.must is not None and isinstance(flt.must, list)
+        flt.must.append(_match("chunk_no", 0))
+        if source_root is not None:
+            flt.must.append(_match("source_root", source_root))
+        docs: dict[str, IndexedDocument] = {}
+        for point in self.scroll(flt):
+            p = point.payload
+            docs[p["doc_id"]] = IndexedDocument(
+                p["doc_id"], p["doc_hash"], p["source"], p["source_root"], p.get("doc_chunks", 0)
+            )
+        return docs
+
+    def search_dense(self, vector: Vectors, flt: models.Filter, limit: int) -> list[StoredPoint]:
+        result = self.client.query_points(
+            self.collection,
+            query=vector.tolist(),
+            using=DENSE_VECTOR,
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+        )
+        return [StoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in result.points]
+
+    def search_lexical(
+        self, terms: SparseTerms, flt: models.Filter, limit: int
+    ) -> list[StoredPoint]:
+        """BM25 hits, each with its dense vector so the caller can score it densely too."""
+        if not terms.indices:
+            return []
+        result = self.client.query_points(
+            self.collection,
+            query=models.SparseVector(indices=terms.indices, values=terms.values),
+            using=LEXICAL_VECTOR,
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+            with_vectors=[DENSE_VECTOR],
+        )
+        return [
+            StoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense_of(p.vector))
+            for p in result.points
+        ]
+
+
+def _dense_of(vector: Any) -> Vectors | None:
+    if isinstance(vector, dict) and DENSE_VECTOR in vector:
+        return np.asarray(vector[DENSE_VECTOR], dtype=np.float32)
+    return None

@@ -1,0 +1,75 @@
+"""What a point in the index looks like. Bump ``SCHEMA_VERSION`` on any incompatible change."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+DENSE_VECTOR = "dense"
+LEXICAL_VECTOR = "lexical"
+POINT_NAMESPACE = uuid.UUID("6f1c1b8e-6a43-4f4e-9d55-0d7f3f1c2a90")
+
+Kind = Literal["faq", "doc"]
+
+
+def point_id(doc_id: str, doc_hash: str, chunk_no: int) -> str:
+    """Deterministic: re-ingesting an unchanged document rewrites the same points.
+
+    The document's content hash is part of the id so that a changed document's new chunks are
+    written beside the old ones (staged, invisible) and the old ones removed only after the new
+    ones are published: a query never sees half of either version.
+    """
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}:{doc_hash}:{chunk_no}"))
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One indexed unit: a passage of a document, or one phrasing of an FAQ question."""
+
+    doc_id: str
+    doc_hash: str
+    chunk_no: int
+    kind: Kind
+    text: str
+    source: str
+    source_root: str
+    title: str
+    language: str
+    content_hash: str
+    ingested_at: str
+    doc_chunks: int = 0
+    section: list[str] = field(default_factory=list)
+    page: int | None = None
+    tags: list[str] = field(default_factory=list)
+    embed_text: str = ""
+    lexical_text: str = ""
+    faq: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return point_id(self.doc_id, self.doc_hash, self.chunk_no)
+
+    def payload(self, live: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "doc_hash": self.doc_hash,
+            "chunk_no": self.chunk_no,
+            "kind": self.kind,
+            "text": self.text,
+            "source": self.source,
+            "source_root": self.source_root,
+            "title": self.title,
+            "section": self.section,
+            "page": self.page,
+            "language": self.language,
+            "tags": self.tags,
+            "content_hash": self.content_hash,
+            "ingested_at": self.ingested_at,
+            "doc_chunks": self.doc_chunks,
+            "live": live,
+        }
+        if self.faq is not None:
+            data["faq"] = self.faq
+        return data

@@ -1,0 +1,1 @@
+"""Text utilities shared by ingest and retrieval: language, lexical tokens, sparse vectors."""
