@@ -48,9 +48,27 @@ class HybridRetriever:
         k = top_k or self.settings.top_k
         if k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {k}")
+        hits = self.candidates(query, filters, max(self.settings.candidates, k), mode, query_vector)
+        return fuse(hits, self.dense_weight(query, mode), k)
+
+    def dense_weight(self, query: str, mode: Mode = "hybrid") -> float:
+        if mode == "dense":
+            return 1.0
+        if mode == "lexical":
+            return 0.0
+        return self.settings.weight_for(detect_language(query))
+
+    def candidates(
+        self,
+        query: str,
+        filters: SearchFilters | None,
+        limit: int,
+        mode: Mode = "hybrid",
+        query_vector: Vectors | None = None,
+    ) -> list[Hit]:
+        """The union of the dense and the lexical top ``limit``, each hit with both scores."""
         filters = filters or SearchFilters()
         flt = search_filter(filters.kind, filters.language, filters.tags)
-        limit = max(self.settings.candidates, k)
         hits: dict[str, Hit] = {}
         vector = None
         if mode != "lexical":
@@ -61,15 +79,12 @@ class HybridRetriever:
             for p in self.store.search_lexical(query_terms(query), flt, limit):
                 if p.id in hits:
                     hits[p.id].lexical_score = p.score
-                else:
-                    dense = 0.0
-                    if vector is not None and p.dense is not None:
-                        dense = float(np.dot(vector, p.dense))
-                    hits[p.id] = Hit(p.id, p.payload, dense_score=dense, lexical_score=p.score)
-        weight = {"dense": 1.0, "lexical": 0.0}.get(mode)
-        if weight is None:
-            weight = self.settings.weight_for(detect_language(query))
-        return fuse(list(hits.values()), weight, k)
+                    continue
+                dense = 0.0
+                if vector is not None and p.dense is not None:
+                    dense = float(np.dot(vector, p.dense))
+                hits[p.id] = Hit(p.id, p.payload, dense_score=dense, lexical_score=p.score)
+        return list(hits.values())
 
     def embed(self, query: str) -> Vectors:
         vector: Vectors = self.embedder.embed_queries([query])[0]
