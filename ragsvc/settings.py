@@ -15,42 +15,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from ragsvc.analysis.config import AnalysisSettings
 from ragsvc.errors import ConfigError
+from ragsvc.models.catalog import QWEN_CODER_05B, QWEN_CODER_15B
+from ragsvc.models.ref import ModelRef
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 CONFIG_ENV_VAR = "RAGSVC_CONFIG"
-
-
-class ModelRef(BaseModel):
-    """Where a model's weights come from: exactly one of package, path or hf_repo.
-
-    - ``package``: an installed registry package; ``subpath`` is the model inside it. A model split
-      into several packages lists them all in ``parts`` (joined in order into ``cache_dir``).
-    - ``path``: a file or folder on disk.
-    - ``hf_repo``: a Hugging Face repo id (needs hub access; ``hf_file`` names a GGUF inside it).
-    ``sha256`` pins a single-file model; a mismatch is an error, never a warning.
-    """
-
-    package: str | None = None
-    subpath: str = ""
-    parts: list[str] = Field(default_factory=list)
-    path: Path | None = None
-    hf_repo: str | None = None
-    hf_file: str | None = None
-    sha256: str | None = None
-    filename: str | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> ModelRef:
-        sources = [self.package or self.parts, self.path, self.hf_repo]
-        if sum(1 for s in sources if s) != 1:
-            raise ValueError(
-                "a model reference needs exactly one of 'package' (or 'parts'), 'path', 'hf_repo'; "
-                f"got package={self.package!r} parts={self.parts!r} path={self.path!r} "
-                f"hf_repo={self.hf_repo!r}"
-            )
-        return self
 
 
 class StoreSettings(BaseModel):
@@ -109,6 +81,88 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, gt=0, lt=65536)
 
 
+class SlmSettings(BaseModel):
+    """The small local model (llama-cpp-python, in process): query analysis and slm_answer."""
+
+    enabled: bool = True
+    name: str = "qwen2.5-coder-0.5b"
+    model: ModelRef = Field(default_factory=lambda: QWEN_CODER_05B.model_copy())
+    n_ctx: int = Field(default=2048, ge=512)
+    n_threads: int | None = Field(default=None, gt=0)
+    max_answer_tokens: int = Field(default=160, gt=0)
+
+
+class LocalLlmServerSettings(BaseModel):
+    """``ragsvc serve --with-llm-server``: llama_cpp.server on loopback as the offline LLM."""
+
+    model: ModelRef = Field(default_factory=lambda: QWEN_CODER_15B.model_copy())
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, gt=0, lt=65536)
+    n_ctx: int = Field(default=4096, ge=512)
+    startup_timeout_s: float = Field(default=180, gt=0)
+
+
+class LlmSettings(BaseModel):
+    """The large model behind any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
+
+    base_url: str = "http://127.0.0.1:8081/v1"
+    api_key: SecretStr = SecretStr("not-needed-locally")
+    model: str = "qwen2.5-coder-1.5b"
+    timeout_s: float = Field(default=60, gt=0)
+    max_retries: int = Field(default=1, ge=0)
+    max_tokens: int = Field(default=512, gt=0)
+    temperature: float = Field(default=0.1, ge=0, le=2)
+    local_server: LocalLlmServerSettings = Field(default_factory=LocalLlmServerSettings)
+
+
+class Price(BaseModel):
+    input_per_mtok: float = Field(default=0.0, ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
+
+
+class CostSettings(BaseModel):
+    # USD per million tokens, by model name; a model not listed costs `default_price`.
+    prices: dict[str, Price] = Field(default_factory=dict)
+    default_price: Price = Field(default_factory=Price)
+    monthly_budget_usd: float = Field(default=100.0, ge=0)
+    low_budget_share: float = Field(default=0.10, ge=0, le=1)
+    ledger_path: Path = Path("var/cost.sqlite")
+
+
+class RoutingSettings(BaseModel):
+    faq_threshold: float = Field(default=0.9, ge=0, le=1)
+    relevance_threshold: float = Field(default=0.35, ge=0, le=1)
+    direct_threshold: float = Field(default=0.55, ge=0, le=1)
+    escalate_confidence: float = Field(default=0.7, ge=0, le=1)
+    escalate_completeness: float = Field(default=0.6, ge=0, le=1)
+    passages: int = Field(default=4, gt=0)
+    max_question_chars: int = Field(default=2000, gt=0)
+    handoff: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "I could not find this in our help-desk documents. Please contact the IT "
+            "Help Desk (ext. 2100) and a person will help you.",
+            "ja": "ヘルプデスクの資料には該当する情報が見つかりませんでした。"
+            "ITヘルプデスク（内線2100）にお問い合わせください。担当者が対応します。",
+        }
+    )
+
+    def handoff_for(self, language: str) -> str:
+        return self.handoff.get(language) or self.handoff.get("en") or ""
+
+
+class TraceSettings(BaseModel):
+    path: Path = Path("var/traces.sqlite")
+    redact_questions: bool = False
+    retention_days: int = Field(default=30, gt=0)
+    max_traces: int = Field(default=100_000, gt=0)
+
+
+class ApiSettings(BaseModel):
+    admin_api_key: SecretStr | None = None
+    admin_key_file: Path = Path("var/admin.key")
+    cors_origins: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSVC_", env_nested_delimiter="__", extra="forbid"
@@ -121,6 +175,13 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    slm: SlmSettings = Field(default_factory=SlmSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    traces: TraceSettings = Field(default_factory=TraceSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     model_cache_dir: Path = Path("var/models")
 
     @classmethod

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+from typing import Any, Literal
 
+from pydantic import BaseModel, Field
+
+from ragsvc.ingest_jobs import IngestJobState
+from ragsvc.pipeline.service import AskInput
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
+from ragsvc.traces.schema import Route, Source, Trace
+from ragsvc.traces.store import Stats
 
 
 class SearchHit(BaseModel):
@@ -69,3 +76,182 @@ class FaqMatchResponse(BaseModel):
 class Health(BaseModel):
     status: str
     points: int | None = None
+
+
+class AskFilters(BaseModel):
+    kind: Literal["faq", "doc"] | None = None
+    language: str | None = Field(default=None, max_length=8)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="the user's question (its length limit is configurable)")
+    language: str | None = Field(
+        default=None, max_length=8, description="answer language; detected when omitted"
+    )
+    filters: AskFilters = Field(default_factory=AskFilters)
+    conversation_id: str | None = Field(default=None, max_length=128)
+
+    def to_input(self) -> AskInput:
+        return AskInput(
+            question=self.question,
+            language=self.language or self.filters.language,
+            kind=self.filters.kind,
+            tags=tuple(self.filters.tags),
+            conversation_id=self.conversation_id,
+        )
+
+
+class AskResponse(BaseModel):
+    answer: str
+    route: Route
+    sources: list[Source]
+    confidence: float
+    degraded: bool
+    trace_id: str
+    latency_ms: float
+    cost_usd: float
+
+    @classmethod
+    def of(cls, trace: Trace) -> AskResponse:
+        return cls(
+            answer=trace.answer,
+            route=trace.route,
+            sources=trace.sources,
+            confidence=trace.confidence,
+            degraded=trace.degraded,
+            trace_id=trace.trace_id,
+            latency_ms=trace.latency_ms,
+            cost_usd=trace.cost_usd,
+        )
+
+
+class TraceSummary(BaseModel):
+    trace_id: str
+    created_at: datetime
+    question: str
+    language: str
+    route: Route
+    degraded: bool
+    latency_ms: float
+    cost_usd: float
+
+    @classmethod
+    def of(cls, trace: Trace) -> TraceSummary:
+        return cls(
+            trace_id=trace.trace_id,
+            created_at=trace.created_at,
+            question=trace.question[:200],
+            language=trace.language,
+            route=trace.route,
+            degraded=trace.degraded,
+            latency_ms=trace.latency_ms,
+            cost_usd=trace.cost_usd,
+        )
+
+
+class RouteStatsResponse(BaseModel):
+    route: str
+    count: int
+    share: float
+    p50_ms: float
+    p95_ms: float
+    cost_usd: float
+
+
+class StatsResponse(BaseModel):
+    questions: int
+    degraded: int
+    p50_ms: float
+    p95_ms: float
+    cost_usd: float
+    all_llm_cost_usd: float = Field(
+        description="estimated cost had the LLM synthesised every one of these answers"
+    )
+    budget_usd: float
+    spent_this_month_usd: float
+    routes: list[RouteStatsResponse]
+
+    @classmethod
+    def of(cls, stats: Stats, budget: float, spent: float) -> StatsResponse:
+        total = max(stats.questions, 1)
+        return cls(
+            questions=stats.questions,
+            degraded=stats.degraded,
+            p50_ms=round(stats.p50_ms, 2),
+            p95_ms=round(stats.p95_ms, 2),
+            cost_usd=stats.cost_usd,
+            all_llm_cost_usd=stats.all_llm_cost_usd,
+            budget_usd=budget,
+            spent_this_month_usd=spent,
+            routes=[
+                RouteStatsResponse(
+                    route=r.route,
+                    count=r.count,
+                    share=round(r.count / total, 4),
+                    p50_ms=round(r.p50_ms, 2),
+                    p95_ms=round(r.p95_ms, 2),
+                    cost_usd=r.cost_usd,
+                )
+                for r in stats.routes
+            ],
+        )
+
+
+class FeedbackRequest(BaseModel):
+    trace_id: str = Field(min_length=1, max_length=64)
+    rating: int = Field(ge=1, le=5, description="1 = wrong or useless ... 5 = exactly right")
+    comment: str = Field(default="", max_length=2000)
+
+
+class FeedbackResponse(BaseModel):
+    trace_id: str
+    stored: bool
+
+
+class IngestRequest(BaseModel):
+    paths: list[str] = Field(min_length=1, description="files or folders on the service's machine")
+    prune: bool = False
+
+
+class IngestJobResponse(BaseModel):
+    job_id: str
+    status: str
+    paths: list[str]
+    prune: bool
+    created_at: datetime
+    finished_at: datetime | None
+    files_done: int
+    files_total: int
+    current: str
+    report: dict[str, Any] | None
+    error: str | None
+
+    @classmethod
+    def of(cls, job: IngestJobState) -> IngestJobResponse:
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            paths=job.paths,
+            prune=job.prune,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            files_done=job.files_done,
+            files_total=job.files_total,
+            current=job.current,
+            report=job.report,
+            error=job.error,
+        )
+
+
+ReadyStatus = Literal["ready", "degraded", "unavailable"]
+
+
+class Readiness(BaseModel):
+    status: ReadyStatus
+    qdrant: bool
+    points: int | None
+    embedder: bool
+    slm: bool
+    llm: bool
+    detail: list[str] = Field(default_factory=list)

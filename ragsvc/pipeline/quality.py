@@ -1,0 +1,46 @@
+"""Cheap, explainable checks of a generated answer against its passages and its question.
+
+- grounding: the share of the answer's content tokens that occur in the passages it was given
+  (an answer that invents facts uses words the passages do not have);
+- completeness: the share of the question's content tokens that the answer or its best passage
+  covers (a question about "refund" and "deadline" answered about refunds only covers half).
+Both are in [0, 1]; the router escalates below ``routing.escalate_confidence`` (grounding) or
+``routing.escalate_completeness``, the thresholds the source articles use (0.7 and 0.6).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ragsvc.text.lexical import tokenize
+
+_NOT_FOUND = re.compile(
+    r"(don't|do not|cannot|can't) (know|find|answer)"
+    r"|not (mentioned|covered|in the (passages|context))|no information"
+    r"|分かりません|わかりません|見つかりません|記載がありません",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    grounding: float
+    completeness: float
+    declined: bool
+
+
+def _share(part: set[str], whole: set[str]) -> float:
+    return len(part & whole) / len(part) if part else 0.0
+
+
+def assess(question: str, answer: str, passages: Sequence[str]) -> Quality:
+    answer_tokens = set(tokenize(answer))
+    passage_tokens = set(tokenize(" ".join(passages)))
+    best = set(tokenize(passages[0])) if passages else set()
+    return Quality(
+        grounding=_share(answer_tokens, passage_tokens),
+        completeness=_share(set(tokenize(question)), answer_tokens | best),
+        declined=not answer.strip() or bool(_NOT_FOUND.search(answer)),
+    )

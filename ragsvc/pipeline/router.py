@@ -1,0 +1,61 @@
+"""Route choice: concrete threshold rules over the question's signals, each check traced.
+
+The order follows the source articles: a confident FAQ match first (no analysis, no model); out of
+scope or nothing relevant -> an honest hand-off; a simple factual question with a strong passage ->
+the passage itself; multi-part or complex -> the LLM; the rest (medium) -> the SLM, which escalates
+to the LLM when its answer fails the quality check. With the monthly budget nearly spent, the SLM
+replaces the LLM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.settings import RoutingSettings
+from ragsvc.traces.schema import Route, Trace
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    route: Route
+    reason: str
+
+
+def faq_is_confident(trace: Trace, confidence: float | None, settings: RoutingSettings) -> bool:
+    passed = confidence is not None and confidence >= settings.faq_threshold
+    trace.check("faq_confidence", confidence, settings.faq_threshold, passed)
+    return passed
+
+
+def choose_route(
+    trace: Trace,
+    analysis: QueryAnalysis,
+    relevance: float,
+    settings: RoutingSettings,
+    *,
+    budget_low: bool,
+    slm_available: bool,
+) -> RouteChoice:
+    """The route for a question the FAQ did not settle; every comparison goes into ``trace``."""
+    in_scope = analysis.kind not in ("out_of_scope", "chitchat")
+    trace.check("in_scope", analysis.confidence, None, in_scope, f"analysis: {analysis.kind}")
+    if not in_scope:
+        return RouteChoice("no_answer", f"the question is {analysis.kind.replace('_', ' ')}")
+    relevant = relevance >= settings.relevance_threshold
+    if not trace.check("relevance", relevance, settings.relevance_threshold, relevant):
+        return RouteChoice("no_answer", "nothing relevant was retrieved")
+    simple = analysis.kind == "simple_factual" and analysis.complexity == "simple"
+    strong = relevance >= settings.direct_threshold
+    if simple and trace.check("direct_passage", relevance, settings.direct_threshold, strong):
+        return RouteChoice("retrieval_direct", "simple factual question with a strong passage")
+    needs_llm = analysis.kind in ("multi_part", "complex") or analysis.complexity == "complex"
+    if budget_low:
+        trace.event("budget", "monthly budget nearly spent: the SLM answers instead of the LLM")
+    if needs_llm and not budget_low:
+        return RouteChoice("llm_synthesis", f"{analysis.kind.replace('_', ' ')} question")
+    if slm_available:
+        return RouteChoice("slm_answer", "medium question: the SLM answers, the LLM backs it up")
+    if budget_low:
+        return RouteChoice("retrieval_direct", "no SLM available and the budget is nearly spent")
+    return RouteChoice("llm_synthesis", "no SLM available")

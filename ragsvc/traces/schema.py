@@ -1,0 +1,162 @@
+"""The trace of one question, as stored and as served by ``GET /v1/traces/{id}``.
+
+Bump ``TRACE_SCHEMA_VERSION`` when a stored trace could no longer be read by this model.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.retrieval.fusion import Hit
+
+TRACE_SCHEMA_VERSION = 1
+
+Route = Literal["faq_direct", "retrieval_direct", "slm_answer", "llm_synthesis", "no_answer"]
+ROUTES: tuple[Route, ...] = (
+    "faq_direct",
+    "retrieval_direct",
+    "slm_answer",
+    "llm_synthesis",
+    "no_answer",
+)
+EventKind = Literal["escalation", "fallback", "budget", "error"]
+
+
+class Check(BaseModel):
+    """One routing check: a score compared with its threshold, and what followed."""
+
+    name: str
+    score: float | None = None
+    threshold: float | None = None
+    passed: bool
+    note: str = ""
+
+
+class RetrievedHit(BaseModel):
+    id: str
+    score: float
+    dense_score: float
+    lexical_score: float
+    kind: str
+    source: str
+    title: str
+    section: list[str] = Field(default_factory=list)
+    page: int | None = None
+
+    @classmethod
+    def of(cls, hit: Hit) -> RetrievedHit:
+        p = hit.payload
+        return cls(
+            id=hit.id,
+            score=round(hit.score, 4),
+            dense_score=round(hit.dense_score, 4),
+            lexical_score=round(hit.lexical_score, 4),
+            kind=str(p.get("kind", "")),
+            source=str(p.get("source", "")),
+            title=str(p.get("title", "")),
+            section=list(p.get("section") or []),
+            page=p.get("page"),
+        )
+
+
+class Retrieval(BaseModel):
+    query: str
+    purpose: str
+    latency_ms: float
+    hits: list[RetrievedHit]
+
+
+class ModelCall(BaseModel):
+    role: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class Event(BaseModel):
+    kind: EventKind
+    detail: str
+
+
+class Source(BaseModel):
+    """A passage the answer rests on; ``n`` is its citation number in the answer text."""
+
+    n: int
+    id: str
+    kind: str
+    source: str
+    title: str
+    section: list[str] = Field(default_factory=list)
+    page: int | None = None
+    snippet: str = ""
+
+    @classmethod
+    def of(cls, n: int, hit: Hit, snippet_chars: int = 300) -> Source:
+        p = hit.payload
+        return cls(
+            n=n,
+            id=hit.id,
+            kind=str(p.get("kind", "")),
+            source=str(p.get("source", "")),
+            title=str(p.get("title", "")),
+            section=list(p.get("section") or []),
+            page=p.get("page"),
+            snippet=hit.text[:snippet_chars],
+        )
+
+
+class Feedback(BaseModel):
+    rating: int
+    comment: str = ""
+    created_at: datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Trace(BaseModel):
+    trace_id: str
+    schema_version: int = TRACE_SCHEMA_VERSION
+    created_at: datetime = Field(default_factory=utc_now)
+    question: str
+    question_redacted: bool = False
+    language: str = "en"
+    conversation_id: str | None = None
+    filters: dict[str, Any] = Field(default_factory=dict)
+    analysis: QueryAnalysis | None = None
+    route: Route = "no_answer"
+    route_reason: str = ""
+    checks: list[Check] = Field(default_factory=list)
+    retrievals: list[Retrieval] = Field(default_factory=list)
+    model_calls: list[ModelCall] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    answer: str = ""
+    sources: list[Source] = Field(default_factory=list)
+    confidence: float = 0.0
+    degraded: bool = False
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    latency_ms: float = 0.0
+    cost_usd: float = 0.0
+    all_llm_cost_usd: float = Field(
+        default=0.0, description="estimated cost had the LLM synthesised this answer"
+    )
+    feedback: list[Feedback] = Field(default_factory=list)
+
+    def check(
+        self, name: str, score: float | None, threshold: float | None, passed: bool, note: str = ""
+    ) -> bool:
+        self.checks.append(
+            Check(name=name, score=score, threshold=threshold, passed=passed, note=note)
+        )
+        return passed
+
+    def event(self, kind: EventKind, detail: str) -> None:
+        self.events.append(Event(kind=kind, detail=detail))

@@ -1,0 +1,121 @@
+"""Fakes for unit tests of logic: deterministic, instant, no model weights."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ragsvc.analysis.schema import QueryAnalysis, QueryKind, StageRecord
+from ragsvc.embedding.base import Vectors, normalise
+from ragsvc.llm.client import Completion, LlmError, Messages, OnDelta
+from ragsvc.text.lexical import tokenize
+
+DIMENSION = 64
+
+
+class FakeEmbedder:
+    """Bag of lexical tokens hashed into 64 dimensions: same words, same direction."""
+
+    name = "fake-embedder"
+    dimension = DIMENSION
+
+    def warm_up(self) -> None:
+        return None
+
+    def _one(self, text: str) -> Vectors:
+        vector = np.zeros(DIMENSION, dtype=np.float32)
+        for token in tokenize(text):
+            vector[int(hashlib.md5(token.encode()).hexdigest(), 16) % DIMENSION] += 1.0
+        return vector
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        return normalise(np.vstack([self._one(t) for t in texts]))
+
+    embed_passages = embed_queries
+
+
+def analysis(kind: QueryKind, sub_queries: Sequence[str] = (), language: str = "en") -> QueryAnalysis:
+    complexity = {"simple_factual": "simple", "multi_part": "complex", "complex": "complex"}
+    return QueryAnalysis(
+        kind=kind,
+        complexity=complexity.get(kind, "medium"),  # type: ignore[arg-type]
+        complexity_score=0.5,
+        language=language,
+        sub_queries=list(sub_queries),
+        confidence=0.9,
+        stage="fast",
+        stages=[StageRecord(stage="fast", latency_ms=1.0, settled=True, confidence=0.9)],
+    )
+
+
+@dataclass
+class FakeAnalyzer:
+    """Answers with ``result(question)``; by default every question is simple and factual."""
+
+    result: Callable[[str], QueryAnalysis] = lambda _: analysis("simple_factual")
+    calls: list[str] = field(default_factory=list)
+
+    def analyze(
+        self, question: str, *, query_vector: Vectors | None = None, language: str | None = None
+    ) -> QueryAnalysis:
+        self.calls.append(question)
+        return self.result(question)
+
+
+@dataclass
+class ChatResult:
+    text: str
+    prompt_tokens: int = 50
+    completion_tokens: int = 20
+    latency_ms: float = 5.0
+
+
+@dataclass
+class FakeSlm:
+    reply: str | Exception = "I don't know."
+    calls: list[list[dict[str, str]]] = field(default_factory=list)
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        self.calls.append(messages)
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return ChatResult(self.reply)
+
+
+@dataclass
+class FakeLlm:
+    reply: str | Exception = "The answer is in the policy [1]."
+    model: str = "fake-llm"
+    up: bool = True
+    calls: list[Messages] = field(default_factory=list)
+
+    def complete(
+        self, messages: Messages, *, max_tokens: int | None = None, on_delta: OnDelta | None = None
+    ) -> Completion:
+        self.calls.append(messages)
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        if on_delta:
+            for word in self.reply.split(" "):
+                on_delta(word + " ")
+        return Completion(self.reply, self.model, 1000, 100, 12.0)
+
+    def ping(self) -> bool:
+        return self.up
+
+
+def failing_llm() -> FakeLlm:
+    return FakeLlm(reply=LlmError("APIConnectionError: Connection refused"), up=False)

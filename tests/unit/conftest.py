@@ -1,0 +1,62 @@
+"""Unit fixtures: a tiny corpus indexed with the fake embedder into Qdrant ``:memory:``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.job import IngestJob
+from ragsvc.index import Index
+from ragsvc.retrieval.faq import FaqMatcher
+from ragsvc.retrieval.hybrid import HybridRetriever
+from ragsvc.settings import Settings
+from ragsvc.store.qdrant_store import ChunkStore
+from tests.fakes import FakeEmbedder
+
+FAQ_YAML = """\
+faqs:
+  - id: pw-1
+    question: How do I reset my password?
+    answer: Open the password portal, choose Forgot password and follow the emailed link.
+    tags: [it]
+  - id: vpn-1
+    question: How do I connect to the VPN from home?
+    answer: Start the KumoConnect client and approve the sign-in in the authenticator app.
+    tags: [it]
+"""
+POLICY_MD = """\
+# Travel Policy
+
+## Hotels
+
+The hotel limit is 15000 yen per night in Tokyo and 12000 yen per night elsewhere.
+Book hotels through the travel desk portal.
+
+## Meals
+
+Meal allowance is 3000 yen per day on business trips. Receipts are not required for meals.
+"""
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "faq.yaml").write_text(FAQ_YAML)
+    (folder / "travel.md").write_text(POLICY_MD)
+    return folder
+
+
+@pytest.fixture
+def memory_index(settings: Settings, corpus: Path) -> Iterator[Index]:
+    embedder = FakeEmbedder()
+    client = QdrantClient(":memory:")
+    store = ChunkStore(client, "test", embedder.dimension, embedder.name)
+    report = IngestJob(store, embedder, settings).run([corpus])
+    assert report.ok, report.failed
+    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    yield Index(client, embedder, store, retriever, FaqMatcher(retriever))
+    client.close()

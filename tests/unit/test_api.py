@@ -1,0 +1,148 @@
+"""The HTTP contract with fakes behind it: status codes, messages, schemas, streaming, admin."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from ragsvc.api.app import create_app
+from ragsvc.cost.ledger import CostLedger
+from ragsvc.index import Index
+from ragsvc.ingest_jobs import IngestRunner
+from ragsvc.pipeline.service import AskService
+from ragsvc.runtime import Runtime
+from ragsvc.settings import Settings
+from ragsvc.traces.store import TraceStore
+from tests.conftest import make_settings
+from tests.fakes import FakeAnalyzer, FakeLlm, FakeSlm, analysis
+
+ADMIN = {"X-API-Key": "s3cret"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path,
+        routing={"relevance_threshold": 0.2, "direct_threshold": 0.3},
+        cost={"ledger_path": tmp_path / "cost.sqlite"},
+        api={"admin_api_key": "s3cret"},
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, memory_index: Index) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    def multi_if_and(question: str):  # type: ignore[no-untyped-def]
+        if " and " in question:
+            return analysis("multi_part", question.split(" and "))
+        return analysis("simple_factual")
+
+    def open_parts(s: Settings) -> Runtime:
+        traces = TraceStore(s.traces)
+        ledger = CostLedger(s.cost, s.cost.ledger_path)
+        analyzer, slm, llm = FakeAnalyzer(multi_if_and), FakeSlm(), FakeLlm()
+        ask = AskService(s, memory_index, analyzer, traces, ledger, slm=slm, llm=llm)
+        ingest = IngestRunner(memory_index.store, memory_index.embedder, s)
+        return Runtime(s, memory_index, traces, ledger, slm, llm, analyzer, ask, ingest, "s3cret")
+
+    with TestClient(app=create_app(settings, open_parts)) as test_client:
+        yield test_client
+
+
+def test_ask_answers_with_route_sources_and_trace(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.post("/v1/ask", json={"question": "How do I reset my password?"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["route"] == "faq_direct" and body["degraded"] is False
+    assert body["sources"][0]["source"] == "faq.yaml"
+    assert body["latency_ms"] > 0 and body["cost_usd"] == 0
+    trace = client.get(f"/v1/traces/{body['trace_id']}").json()
+    assert trace["route"] == "faq_direct" and trace["checks"][0]["name"] == "faq_confidence"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"question": ""}, "must not be empty"),
+        ({"question": "   "}, "must not be empty"),
+        ({"question": "x" * 2001}, "limit is 2000"),
+        ({}, "question"),
+        ({"question": "hi", "filters": {"kind": "video"}}, "kind"),
+    ],
+)
+def test_bad_requests_are_400_with_a_message(client, payload, message) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/v1/ask", json=payload)
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_malformed_json_is_400(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.post(
+        "/v1/ask", content=b'{"question": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+def test_unknown_trace_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.get("/v1/traces/does-not-exist")
+    assert response.status_code == 404 and "no trace" in response.json()["detail"]
+
+
+def test_trace_list_stats_and_feedback(client: TestClient) -> None:  # type: ignore[type-arg]
+    first = client.post("/v1/ask", json={"question": "How do I reset my password?"}).json()
+    client.post("/v1/ask", json={"question": "hotel limit in Tokyo and meal allowance per day"})
+    time.sleep(0.2)
+    listed = client.get("/v1/traces", params={"route": "faq_direct"}).json()
+    assert [t["trace_id"] for t in listed] == [first["trace_id"]]
+    stats = client.get("/v1/stats").json()
+    assert stats["questions"] == 2
+    assert {r["route"] for r in stats["routes"]} == {"faq_direct", "llm_synthesis"}
+    stored = client.post(
+        "/v1/feedback", json={"trace_id": first["trace_id"], "rating": 5, "comment": "thanks"}
+    )
+    assert stored.status_code == 201
+    assert client.get(f"/v1/traces/{first['trace_id']}").json()["feedback"][0]["rating"] == 5
+    assert client.post("/v1/feedback", json={"trace_id": "nope", "rating": 5}).status_code == 404
+    assert client.post("/v1/feedback", json={"trace_id": "x", "rating": 9}).status_code == 400
+
+
+def test_stream_sends_route_deltas_and_the_answer(client: TestClient) -> None:  # type: ignore[type-arg]
+    question = {"question": "hotel limit in Tokyo and meal allowance per day"}
+    with client.stream("POST", "/v1/ask/stream", json=question) as response:
+        assert response.status_code == 200
+        text = "".join(response.iter_text())
+    events = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("event:")]
+    assert events[0] == "route" and "delta" in events and events[-1] == "answer"
+    answer = json.loads(text.rsplit("data: ", 1)[1].strip())
+    assert answer["route"] == "llm_synthesis"
+
+
+def test_ingest_needs_the_admin_key_and_reports_progress(client, corpus: Path) -> None:  # type: ignore[no-untyped-def]
+    (corpus / "new-policy.md").write_text("# Parking\n\nParking permits cost 5000 yen a month.")
+    request = {"paths": [str(corpus)]}
+    assert client.post("/v1/ingest", json=request).status_code == 401
+    assert client.post("/v1/ingest", json=request, headers={"X-API-Key": "no"}).status_code == 401
+    started = client.post("/v1/ingest", json=request, headers=ADMIN)
+    assert started.status_code == 202
+    job_id = started.json()["job_id"]
+    for _ in range(100):
+        job = client.get(f"/v1/ingest/{job_id}", headers=ADMIN).json()
+        if job["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    assert job["report"]["added"] == ["new-policy.md"] and job["files_total"] == 3
+    missing = client.post("/v1/ingest", json={"paths": ["/no/such/dir"]}, headers=ADMIN)
+    assert missing.status_code == 400 and "none of the paths exist" in missing.text
+    assert client.get("/v1/ingest/unknown", headers=ADMIN).status_code == 404
+
+
+def test_health_readiness_and_openapi(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert client.get("/healthz").json() == {"status": "ok", "points": None}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert client.get("/schema/openapi.json").json()["info"]["title"] == "ragsvc"

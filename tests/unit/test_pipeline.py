@@ -1,0 +1,192 @@
+"""The answer pipeline's routes, escalations and fallbacks, with fakes for every model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragsvc.cost.ledger import CostLedger
+from ragsvc.errors import InvalidRequestError
+from ragsvc.index import Index
+from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.settings import Price, Settings
+from ragsvc.traces.store import TraceStore
+from tests.conftest import make_settings
+from tests.fakes import FakeAnalyzer, FakeLlm, FakeSlm, analysis, failing_llm
+
+HOTEL = "What is the hotel limit per night in Tokyo?"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path,
+        routing={"relevance_threshold": 0.2, "direct_threshold": 0.3},
+        cost={
+            "prices": {"fake-llm": Price(input_per_mtok=1.0, output_per_mtok=4.0)},
+            "ledger_path": tmp_path / "cost.sqlite",
+        },
+    )
+
+
+@pytest.fixture
+def parts(settings: Settings) -> Iterator[tuple[TraceStore, CostLedger]]:
+    traces = TraceStore(settings.traces)
+    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    yield traces, ledger
+    traces.close()
+    ledger.close()
+
+
+def service(
+    settings: Settings,
+    index: Index,
+    parts: tuple[TraceStore, CostLedger],
+    analyzer: FakeAnalyzer | None = None,
+    slm: FakeSlm | None = None,
+    llm: FakeLlm | None = None,
+) -> AskService:
+    return AskService(settings, index, analyzer or FakeAnalyzer(), *parts, slm=slm, llm=llm)
+
+
+def test_confident_faq_match_is_answered_verbatim_without_analysis(settings, memory_index, parts):
+    analyzer = FakeAnalyzer()
+    trace = service(settings, memory_index, parts, analyzer).ask(
+        AskInput("How do I reset my password?")
+    )
+    assert trace.route == "faq_direct"
+    assert trace.answer.startswith("Open the password portal")
+    assert trace.sources[0].source == "faq.yaml"
+    assert analyzer.calls == [] and trace.model_calls == []
+    faq_check = trace.checks[0]
+    assert faq_check.name == "faq_confidence" and faq_check.passed
+    assert faq_check.score is not None and faq_check.score >= faq_check.threshold
+
+
+def test_simple_factual_question_is_answered_from_the_passage(settings, memory_index, parts):
+    trace = service(settings, memory_index, parts).ask(AskInput(HOTEL))
+    assert trace.route == "retrieval_direct"
+    assert "15000 yen" in trace.answer and trace.answer.endswith("[1]")
+    assert trace.sources[0].source == "travel.md"
+    assert trace.sources[0].section == ["Travel Policy", "Hotels"]
+    assert {c.name for c in trace.checks} >= {"faq_confidence", "relevance", "direct_passage"}
+
+
+def test_out_of_scope_gets_the_handoff_message(settings, memory_index, parts):
+    analyzer = FakeAnalyzer(lambda _: analysis("out_of_scope"))
+    trace = service(settings, memory_index, parts, analyzer).ask(AskInput("Who won the cup?"))
+    assert trace.route == "no_answer"
+    assert trace.answer == settings.routing.handoff["en"]
+    assert trace.sources == []
+
+
+def test_nothing_relevant_is_an_honest_no_answer(settings, memory_index, parts):
+    trace = service(settings, memory_index, parts).ask(AskInput("zebra quantum saxophone"))
+    assert trace.route == "no_answer"
+    relevance = next(c for c in trace.checks if c.name == "relevance")
+    assert not relevance.passed
+
+
+def test_japanese_handoff_message_follows_the_question_language(settings, memory_index, parts):
+    analyzer = FakeAnalyzer(lambda _: analysis("chitchat", language="ja"))
+    trace = service(settings, memory_index, parts, analyzer).ask(AskInput("こんにちは"))
+    assert trace.route == "no_answer" and trace.language == "ja"
+    assert trace.answer == settings.routing.handoff["ja"]
+
+
+def medium(_: str):  # type: ignore[no-untyped-def]
+    result = analysis("simple_factual")
+    return result.model_copy(update={"complexity": "medium"})
+
+
+def test_grounded_slm_answer_is_accepted(settings, memory_index, parts):
+    slm = FakeSlm("The hotel limit is 15000 yen per night in Tokyo [1].")
+    llm = FakeLlm()
+    trace = service(settings, memory_index, parts, FakeAnalyzer(medium), slm, llm).ask(
+        AskInput(HOTEL)
+    )
+    assert trace.route == "slm_answer"
+    assert llm.calls == []
+    assert [c.role for c in trace.model_calls] == ["slm_answer"]
+    assert next(c for c in trace.checks if c.name == "slm_grounding").passed
+
+
+def test_unsure_slm_answer_escalates_to_the_llm(settings, memory_index, parts):
+    slm, llm = FakeSlm("I don't know."), FakeLlm("Tokyo hotels: 15000 yen a night [1].")
+    trace = service(settings, memory_index, parts, FakeAnalyzer(medium), slm, llm).ask(
+        AskInput(HOTEL)
+    )
+    assert trace.route == "llm_synthesis"
+    assert [e.kind for e in trace.events] == ["escalation"]
+    assert [c.role for c in trace.model_calls] == ["slm_answer", "llm_synthesis"]
+    assert trace.cost_usd == pytest.approx((1000 * 1.0 + 100 * 4.0) / 1e6)
+
+
+def multi(_: str):  # type: ignore[no-untyped-def]
+    return analysis(
+        "multi_part", ["What is the hotel limit in Tokyo?", "What is the meal allowance per day?"]
+    )
+
+
+def test_multi_part_question_retrieves_each_part_and_cites_sources(settings, memory_index, parts):
+    llm = FakeLlm("Hotels: 15000 yen [2]. Meals: 3000 yen a day [1].")
+    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), FakeSlm(), llm)
+    trace = svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
+    assert trace.route == "llm_synthesis" and not trace.degraded
+    assert [r.purpose for r in trace.retrievals] == ["faq", "passages", "passages"]
+    assert trace.answer == "Hotels: 15000 yen [1]. Meals: 3000 yen a day [2]."
+    assert [s.n for s in trace.sources] == [1, 2]
+    assert "1. What is the hotel limit in Tokyo?" in llm.calls[0][0]["content"]
+    assert trace.all_llm_cost_usd == trace.cost_usd > 0
+
+
+def test_llm_failure_degrades_to_a_cheaper_answer(settings, memory_index, parts):
+    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), None, failing_llm())
+    trace = svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
+    assert trace.degraded
+    assert trace.route == "retrieval_direct"
+    assert trace.model_calls[-1].error and "Connection refused" in trace.model_calls[-1].error
+    assert any(e.kind == "fallback" for e in trace.events)
+
+
+def test_slm_crash_is_a_fallback_not_an_exception(settings, memory_index, parts):
+    slm = FakeSlm(RuntimeError("llama_decode returned -1"))
+    trace = service(settings, memory_index, parts, FakeAnalyzer(medium), slm, failing_llm()).ask(
+        AskInput(HOTEL)
+    )
+    assert trace.degraded and trace.route == "retrieval_direct"
+    assert "llama_decode" in (trace.model_calls[0].error or "")
+
+
+def test_low_budget_prefers_the_slm(settings, memory_index, parts, tmp_path):
+    spent = CostLedger(settings.cost.model_copy(update={"monthly_budget_usd": 0.001}), tmp_path / "c")
+    spent.record(0.00095)
+    slm, llm = FakeSlm("Hotels cost 15000 yen per night in Tokyo [1]."), FakeLlm()
+    svc = service(settings, memory_index, (parts[0], spent), FakeAnalyzer(multi), slm, llm)
+    trace = svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
+    spent.close()
+    assert trace.route == "slm_answer" and llm.calls == []
+    assert any(e.kind == "budget" for e in trace.events)
+    assert not next(c for c in trace.checks if c.name == "budget_remaining").passed
+
+
+def test_spend_is_recorded_in_the_ledger(settings, memory_index, parts):
+    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), None, FakeLlm())
+    svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
+    assert parts[1].spent_this_month() == pytest.approx(0.0014)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_bad_questions_are_rejected_with_a_reason(settings, memory_index, parts, question):
+    with pytest.raises(InvalidRequestError, match="question"):
+        service(settings, memory_index, parts).ask(AskInput(question))
+
+
+def test_every_trace_is_stored(settings, memory_index, parts):
+    trace = service(settings, memory_index, parts).ask(AskInput(HOTEL))
+    parts[0].flush()
+    stored = parts[0].get(trace.trace_id)
+    assert stored is not None and stored.route == trace.route
+    assert stored.timings_ms.keys() >= {"embed", "faq", "analysis", "retrieval"}
