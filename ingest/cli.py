@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest.report import render
+from ingest.report import IngestReport, render
 from ragsvc.errors import RagsvcError
+
+if TYPE_CHECKING:
+    from ragsvc.settings import Settings
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -28,22 +32,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def run(args: argparse.Namespace) -> int:
+    """Hand the job to a running service when the store is embedded, else run it here."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ingest.job import IngestJob
-    from ragsvc.index import open_index
+    from ingest.handoff import run_remote, service_is_up, service_url
     from ragsvc.settings import load_settings
 
     console = Console(stderr=True)
     try:
         settings = load_settings(args.config)
-        index = open_index(settings)
-    except RagsvcError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
-    try:
-        job = IngestJob(index.store, index.embedder, settings)
+        remote = settings.store.url is None and service_is_up(service_url(settings))
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -57,11 +56,31 @@ def run(args: argparse.Namespace) -> int:
             def on_file(source: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, description=source[-40:])
 
-            report = job.run(args.paths, prune=args.prune, progress=on_file)
-    finally:
-        index.close()
+            if remote:
+                console.print(f"handing the job to the running service at {service_url(settings)}")
+                report = run_remote(settings, args.paths, args.prune, on_file)
+            else:
+                report = _run_here(settings, args.paths, args.prune, on_file)
+    except RagsvcError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
     Console().print(render(report))
     return 1 if args.strict and not report.ok else 0
+
+
+def _run_here(
+    settings: Settings, paths: list[Path], prune: bool, on_file: Callable[[str, int, int], None]
+) -> IngestReport:
+    from ingest.job import IngestJob
+    from ragsvc.index import open_index
+
+    index = open_index(settings)
+    try:
+        return IngestJob(index.store, index.embedder, settings).run(
+            paths, prune=prune, progress=on_file
+        )
+    finally:
+        index.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

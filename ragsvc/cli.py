@@ -55,7 +55,25 @@ def _serve(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
 
     settings = load_settings(args.config)
-    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port)
+    server = None
+    if args.with_llm_server:
+        from ragsvc.llm.local_server import LocalLlmServer
+        from ragsvc.models.resolve import resolve_model
+
+        local = settings.llm.local_server
+        server = LocalLlmServer(
+            local, resolve_model(local.model, settings.model_cache_dir), settings.llm.model
+        )
+        print(f"starting the local LLM server at {server.base_url} ...", file=sys.stderr)
+        server.start(log_file=Path("var/llm-server.log"))
+        settings = settings.model_copy(
+            update={"llm": settings.llm.model_copy(update={"base_url": server.base_url})}
+        )
+    try:
+        uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port)
+    finally:
+        if server is not None:
+            server.stop()
     return 0
 
 
@@ -118,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.set_defaults(handler=_analyze)
 
     serve = commands.add_parser("serve", help="start the HTTP service")
+    serve.add_argument(
+        "--with-llm-server",
+        action="store_true",
+        help="also start llama_cpp.server on loopback with llm.local_server.model as the LLM",
+    )
     serve.set_defaults(handler=_serve)
 
     show = commands.add_parser("settings", help="print the effective settings")
@@ -146,3 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RagsvcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

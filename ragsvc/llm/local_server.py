@@ -45,6 +45,8 @@ class LocalLlmServer:
 
     def start(self, log_file: Path | None = None) -> None:
         """Start the server and wait until ``GET /v1/models`` answers (or fail with its log)."""
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
         output = log_file.open("ab") if log_file else subprocess.DEVNULL
         self._process = subprocess.Popen(self.command(), stdout=output, stderr=output)
         deadline = time.monotonic() + self.settings.startup_timeout_s
