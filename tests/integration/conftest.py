@@ -1,0 +1,63 @@
+"""Integration fixtures: the demo corpus in embedded Qdrant on disk, and a real OpenAI-compatible
+LLM server (llama_cpp.server with SmolLM2-135M) on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.job import IngestJob
+from ragsvc.embedding import Embedder
+from ragsvc.index import Index, open_index
+from ragsvc.llm.local_server import LocalLlmServer
+from ragsvc.models.ref import ModelRef
+from ragsvc.settings import LocalLlmServerSettings, Settings
+from tests.conftest import DEMO_CORPUS, make_settings
+
+TINY_LLM = "smollm2-135m"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def llm_server(
+    tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalLlmServer]:
+    settings = LocalLlmServerSettings(port=free_port(), n_ctx=2048, startup_timeout_s=120)
+    server = LocalLlmServer(settings, tiny_gguf, TINY_LLM)
+    server.start(log_file=tmp_path_factory.mktemp("llm") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> Settings:
+    """Defaults, files in a temp folder, SmolLM2 as the SLM (the default Qwen is tested apart)."""
+    tmp = tmp_path_factory.mktemp("demo")
+    base = make_settings(tmp)
+    return base.model_copy(
+        update={
+            "slm": base.slm.model_copy(
+                update={"name": TINY_LLM, "model": ModelRef(path=tiny_gguf)}
+            ),
+            "cost": base.cost.model_copy(update={"ledger_path": tmp / "cost.sqlite"}),
+            "api": base.api.model_copy(update={"admin_key_file": tmp / "admin.key"}),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_index(demo_settings: Settings, embedder: Embedder) -> Iterator[Index]:
+    """The demo corpus ingested once per module into embedded Qdrant on disk."""
+    index = open_index(demo_settings, embedder)
+    report = IngestJob(index.store, embedder, demo_settings).run([DEMO_CORPUS])
+    assert report.ok, report.failed
+    yield index
+    index.close()

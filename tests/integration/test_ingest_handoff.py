@@ -1,0 +1,89 @@
+"""Operators ingest while the service runs: ``ragsvc ingest`` hands the job to the service, which
+holds the embedded Qdrant store, and the new document is answerable without a restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import MODEL_CACHE
+from tests.integration.conftest import free_port
+
+RAGSVC = [sys.executable, "-m", "ragsvc.cli"]
+
+
+def _post(url: str, body: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def _wait_ready(url: str, service: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert service.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("the service did not start: " + log.read_text()[-3000:])
+
+
+def test_ingest_while_the_service_runs(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"path": str(tmp_path / "qdrant")},
+                "traces": {"path": str(tmp_path / "traces.sqlite")},
+                "cost": {"ledger_path": str(tmp_path / "cost.sqlite")},
+                "api": {"admin_key_file": str(tmp_path / "admin.key")},
+                "server": {"port": port},
+                "slm": {"enabled": False},
+                "llm": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0},
+                "model_cache_dir": str(MODEL_CACHE),
+            }
+        )
+    )
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "parking-policy.md").write_text(
+        "# Parking Policy\n\n## Permits\n\nA monthly parking permit for the Tokyo office garage "
+        "costs 8000 yen and is requested from the facilities team.\n"
+    )
+    log = tmp_path / "service.log"
+    with log.open("wb") as out:
+        service = subprocess.Popen(
+            [*RAGSVC, "serve", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, service, log)
+        ingest = subprocess.run(
+            [*RAGSVC, "ingest", str(policies), "--config", str(config), "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert ingest.returncode == 0, ingest.stderr + ingest.stdout
+        assert "handing the job to the running service" in ingest.stderr
+        assert "parking-policy.md" not in ingest.stderr  # no failure listed
+        answer = _post(f"{url}/v1/ask", {"question": "How much is a parking permit in Tokyo?"})
+        sources = answer["sources"]
+        assert isinstance(sources, list) and sources
+        assert sources[0]["source"] == "parking-policy.md", answer
+        assert "8000 yen" in str(answer["answer"])
+    finally:
+        service.terminate()
+        service.wait(timeout=60)

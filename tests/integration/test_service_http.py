@@ -1,0 +1,126 @@
+"""The service over HTTP on the real stack: litestar, embedded Qdrant on disk with the demo
+corpus, MiniLM, SmolLM2 through llama-cpp-python as the SLM, and llama_cpp.server on loopback
+reached through the openai client as the LLM. Thresholds are set per test to pin a route: the
+test is of the wiring, not of the classifier (bench/ measures that)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from litestar.testing import TestClient
+
+from ragsvc.api.app import create_app
+from ragsvc.cost.ledger import CostLedger
+from ragsvc.index import Index
+from ragsvc.llm.local_server import LocalLlmServer
+from ragsvc.runtime import Runtime, open_runtime
+from ragsvc.settings import Price, Settings
+from tests.integration.conftest import TINY_LLM, free_port
+
+MULTI_PART = "How do I reset my password, and what is the hotel limit per night in Tokyo?"
+
+
+def configured(settings: Settings, base_url: str, **groups: dict[str, Any]) -> Settings:
+    update: dict[str, Any] = {
+        "llm": settings.llm.model_copy(
+            update={"base_url": base_url, "model": TINY_LLM, "max_tokens": 96, "timeout_s": 60}
+        )
+    }
+    for name, fields in groups.items():
+        update[name] = getattr(settings, name).model_copy(update=fields)
+    return settings.model_copy(update=update)
+
+
+@contextmanager
+def serving(settings: Settings, index: Index) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    def open_parts(s: Settings) -> Runtime:
+        return open_runtime(s, index=index)
+
+    with TestClient(app=create_app(settings, open_parts), timeout=120) as client:
+        yield client
+
+
+def ask(client: TestClient, question: str) -> tuple[dict[str, Any], dict[str, Any]]:  # type: ignore[type-arg]
+    response = client.post("/v1/ask", json={"question": question})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    trace = client.get(f"/v1/traces/{body['trace_id']}").json()
+    return body, trace
+
+
+def test_each_route_over_http(demo_settings, demo_index, llm_server: LocalLlmServer) -> None:  # type: ignore[no-untyped-def]
+    settings = configured(demo_settings, llm_server.base_url, routing={"direct_threshold": 0.3})
+    with serving(settings, demo_index) as client:
+        body, trace = ask(client, "How do I reset my password?")
+        assert body["route"] == "faq_direct" and body["sources"][0]["kind"] == "faq"
+        assert trace["checks"][0]["name"] == "faq_confidence" and trace["checks"][0]["passed"]
+
+        body, trace = ask(client, "What is the hotel limit per night in Tokyo?")
+        assert body["route"] == "retrieval_direct", trace["route_reason"]
+        assert body["sources"][0]["source"].endswith("travel-and-expense-policy.pdf")
+        assert trace["analysis"]["kind"] == "simple_factual"
+
+        body, trace = ask(client, MULTI_PART)
+        assert body["route"] == "llm_synthesis", trace["route_reason"]
+        assert not body["degraded"] and body["sources"]
+        assert trace["analysis"]["kind"] == "multi_part"
+        assert [r["purpose"] for r in trace["retrievals"]].count("passages") >= 2
+        llm_call = next(c for c in trace["model_calls"] if c["role"] == "llm_synthesis")
+        assert llm_call["model"] == TINY_LLM and llm_call["completion_tokens"] > 0
+        assert llm_call["error"] is None
+
+        body, trace = ask(client, "What is the boiling point of tungsten in kelvin?")
+        assert body["route"] == "no_answer" and body["sources"] == []
+        assert "IT Help Desk" in body["answer"]
+
+
+def test_medium_question_goes_to_the_slm(demo_settings, demo_index, llm_server) -> None:  # type: ignore[no-untyped-def]
+    settings = configured(
+        demo_settings,
+        llm_server.base_url,
+        routing={"direct_threshold": 1.0, "escalate_confidence": 0.0, "escalate_completeness": 0.0},
+    )
+    with serving(settings, demo_index) as client:
+        body, trace = ask(client, "What is the hotel limit per night in Tokyo?")
+    slm_call = next(c for c in trace["model_calls"] if c["role"] == "slm_answer")
+    assert slm_call["model"] == TINY_LLM and slm_call["completion_tokens"] > 0
+    assert body["route"] in ("slm_answer", "llm_synthesis")
+    if body["route"] == "llm_synthesis":  # SmolLM2 declined: the escalation is recorded
+        assert [e["kind"] for e in trace["events"]] == ["escalation"]
+
+
+def test_llm_down_degrades_with_200(demo_settings, demo_index) -> None:  # type: ignore[no-untyped-def]
+    settings = configured(demo_settings, f"http://127.0.0.1:{free_port()}/v1")
+    with serving(settings, demo_index) as client:
+        body, trace = ask(client, MULTI_PART)
+        assert client.get("/readyz").json()["llm"] is False
+    assert body["degraded"] and body["route"] in ("slm_answer", "retrieval_direct")
+    assert body["sources"]
+    failed = next(c for c in trace["model_calls"] if c["role"] == "llm_synthesis")
+    assert "Connection" in failed["error"]
+    assert any(e["kind"] == "fallback" for e in trace["events"])
+
+
+def test_spent_budget_prefers_the_slm(demo_settings, demo_index, llm_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = configured(
+        demo_settings,
+        llm_server.base_url,
+        cost={
+            "monthly_budget_usd": 1.0,
+            "ledger_path": tmp_path / "cost.sqlite",
+            "prices": {TINY_LLM: Price(input_per_mtok=5.0, output_per_mtok=20.0)},
+        },
+    )
+    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    ledger.record(0.95)  # spent earlier this month, persisted across restarts
+    ledger.close()
+    with serving(settings, demo_index) as client:
+        body, trace = ask(client, MULTI_PART)
+        stats = client.get("/v1/stats").json()
+    assert body["route"] == "slm_answer" and not any(
+        c["role"] == "llm_synthesis" for c in trace["model_calls"]
+    )
+    assert any(e["kind"] == "budget" for e in trace["events"])
+    assert stats["spent_this_month_usd"] >= 0.95
