@@ -40,7 +40,9 @@ class FakeEmbedder:
     embed_passages = embed_queries
 
 
-def analysis(kind: QueryKind, sub_queries: Sequence[str] = (), language: str = "en") -> QueryAnalysis:
+def analysis(
+    kind: QueryKind, sub_queries: Sequence[str] = (), language: str = "en"
+) -> QueryAnalysis:
     complexity = {"simple_factual": "simple", "multi_part": "complex", "complex": "complex"}
     return QueryAnalysis(
         kind=kind,

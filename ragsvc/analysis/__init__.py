@@ -1,1 +1,1 @@
-"""Query analysis: what kind of question this is, and its parts (fast classifier -> SLM -> rules)."""
+"""Query analysis: the kind of question and its parts (fast classifier -> SLM -> rules)."""

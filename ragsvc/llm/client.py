@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ragsvc.cost.ledger import estimate_tokens
 from ragsvc.errors import RagsvcError
 from ragsvc.settings import LlmSettings
 
@@ -117,6 +118,8 @@ class OpenAiChatModel:
         text = "".join(pieces).strip()
         if not text:
             raise LlmError("the LLM returned an empty answer")
+        if not prompt_tokens:  # servers that do not report usage when streaming
+            prompt_tokens = sum(estimate_tokens(m["content"]) for m in request["messages"])
         return Completion(
             text=text,
             model=model,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragsvc.analysis.schema import QueryAnalysis
-from ragsvc.cost.ledger import CostLedger
+from ragsvc.cost.ledger import CostLedger, estimate_tokens
 from ragsvc.embedding.base import Vectors
 from ragsvc.errors import InvalidRequestError
 from ragsvc.index import Index
@@ -65,11 +65,6 @@ class _Context:
     sink: EventSink
     parts: list[str] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
-
-
-def estimate_tokens(text: str) -> int:
-    """~4 bytes of UTF-8 per token: close for English, and ~0.75 tokens per Japanese character."""
-    return max(1, len(text.encode()) // 4)
 
 
 def _ignore(_: str, __: dict[str, Any]) -> None:

@@ -161,7 +161,9 @@ def test_slm_crash_is_a_fallback_not_an_exception(settings, memory_index, parts)
 
 
 def test_low_budget_prefers_the_slm(settings, memory_index, parts, tmp_path):
-    spent = CostLedger(settings.cost.model_copy(update={"monthly_budget_usd": 0.001}), tmp_path / "c")
+    spent = CostLedger(
+        settings.cost.model_copy(update={"monthly_budget_usd": 0.001}), tmp_path / "c"
+    )
     spent.record(0.00095)
     slm, llm = FakeSlm("Hotels cost 15000 yen per night in Tokyo [1]."), FakeLlm()
     svc = service(settings, memory_index, (parts[0], spent), FakeAnalyzer(multi), slm, llm)
