@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.errors import ConfigError
 from ragsvc.index import Index, open_index
 from ragsvc.ingest_jobs import IngestRunner
 from ragsvc.llm.client import ChatModel, OpenAiChatModel
-from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
+from ragsvc.pipeline.ports import QuestionAnalyzer
 from ragsvc.pipeline.service import AskService
 from ragsvc.settings import Settings
 from ragsvc.traces.store import TraceStore
+
+if TYPE_CHECKING:
+    from ragsvc.models.llama import LocalLlm
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,7 @@ class Runtime:
     index: Index
     traces: TraceStore
     ledger: CostLedger
-    slm: LocalChat | None
+    slm: LocalLlm | None
     llm: ChatModel
     analyzer: QuestionAnalyzer
     ask: AskService
@@ -40,7 +44,7 @@ class Runtime:
         self.index.close()
 
 
-def _open_slm(settings: Settings) -> LocalChat | None:
+def _open_slm(settings: Settings) -> LocalLlm | None:
     """The SLM, loaded now; a missing or broken model leaves the service running without it."""
     from ragsvc.models.llama import build_local_llm  # llama_cpp: loaded only by the service
 

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
 
 class AnalysisSettings(BaseModel):
-    # Below this confidence the fast classifier hands the question on to the SLM.
+    # The fast classifier settles a question when its confidence is at least this.
     fast_confidence: float = Field(default=0.8, ge=0, le=1)
+    # Nearest labelled examples per class that are averaged, and the softmax temperature that
+    # turns those similarities into class probabilities.
+    knn: int = Field(default=3, gt=0)
+    temperature: float = Field(default=0.05, gt=0)
+    # Out of scope: the question's best similarity to the indexed corpus is below this.
+    scope_threshold: float = Field(default=0.3, ge=-1, le=1)
+    # The SLM's label is taken when its probability is at least this; else the rules decide.
+    slm_confidence: float = Field(default=0.5, ge=0, le=1)
+    # Longest sub-query list the SLM may generate, in tokens.
+    max_split_tokens: int = Field(default=160, gt=0)
+    # Labelled example questions (null: the ones shipped in ragsvc/analysis/exemplars.yaml).
+    exemplars: Path | None = None

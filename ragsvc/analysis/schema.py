@@ -20,6 +20,8 @@ class StageRecord(BaseModel):
     settled: bool
     confidence: float | None = None
     detail: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class QueryAnalysis(BaseModel):

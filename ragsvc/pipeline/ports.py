@@ -16,10 +16,14 @@ class QuestionAnalyzer(Protocol):
 
 
 class ChatOutput(Protocol):
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    latency_ms: float
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
 
 
 class LocalChat(Protocol):

@@ -1,0 +1,301 @@
+"""Query-analysis benchmark: fast classifier alone, SLM alone and the cascade, on public data.
+
+    python bench/analysis.py [--data ../shared/data] [--per-class 200] [--slm-per-class 100]
+
+One run, fixed seed, balanced samples (see ../shared/data/README.md for sources and licences):
+- simple vs complex: EN NQ-open (simple) vs HotpotQA (complex); JA JSQuAD (simple) vs JEMHopQA
+  (complex). A question counts as "complex" when analysed as multi_part or complex. The labels
+  come from dataset origin, so accuracy is also shown per source.
+- out of scope: CLINC150 dev; the scope is the in-scope *training* queries embedded in memory
+  (as the service's scope is its index); OOS recall on oos_val, false positives on in-scope val.
+- decomposition, when the SLM is asked to split: Break HotpotQA rows (share split into >= 2
+  sub-queries, recall of gold step tokens) and JEMHopQA (share of derivation entities that
+  appear in some sub-query).
+- latency per stage, and the share of questions settled without SLM generation.
+The SLM-alone arm and the decomposition use subsamples (their sizes are printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.datasets import DEFAULT_DATA
+from ragsvc.analysis.cascade import build_analyzer
+from ragsvc.analysis.fast import FastClassifier
+from ragsvc.analysis.scope import Nearest
+from ragsvc.analysis.slm import SlmAnalyzer
+from ragsvc.embedding import Embedder, build_embedder
+from ragsvc.embedding.base import Vectors
+from ragsvc.models.llama import LocalLlm, build_local_llm
+from ragsvc.settings import Settings, load_settings
+from ragsvc.text.lexical import tokenize
+
+COMPLEX_KINDS = {"multi_part", "complex"}
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    question: str
+    label: str
+    source: str
+    language: str
+    derivations: tuple[str, ...] = ()
+
+
+def load_routing(data: Path, per_class: int, rng: random.Random) -> list[Item]:
+    items: list[Item] = []
+    for language in ("en", "ja"):
+        lines = (data / f"routing/route_mix_{language}.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        for label in ("simple", "complex"):
+            chosen = rng.sample([r for r in rows if r["label"] == label], per_class)
+            items += [
+                Item(
+                    r["question"],
+                    label,
+                    r["source"],
+                    language,
+                    tuple(str(d[0]) for d in r.get("derivations") or []),
+                )
+                for r in chosen
+            ]
+    return items
+
+
+class MemoryScope:
+    """The scope as a set of in-scope example questions embedded in memory."""
+
+    def __init__(self, vectors: Vectors) -> None:
+        self.vectors = vectors
+
+    def nearest(self, question: str, vector: Vectors) -> Nearest:
+        return Nearest(float(np.max(self.vectors @ vector)))
+
+
+def f1_macro(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    scores = []
+    for label in ("simple", "complex"):
+        tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(p == label != g for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label != p for g, p in zip(gold, predicted, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(scores))
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def classification_rows(
+    name: str, items: Sequence[Item], predict: Callable[[Item], str]
+) -> list[str]:
+    predicted = [predict(item) for item in items]
+    rows = []
+    for language in ("en", "ja"):
+        pairs = [(i, p) for i, p in zip(items, predicted, strict=True) if i.language == language]
+        gold = [i.label for i, _ in pairs]
+        guess = [p for _, p in pairs]
+        accuracy = np.mean([g == p for g, p in zip(gold, guess, strict=True)])
+        per_source = {
+            i.source: np.mean([p == i.label for j, p in pairs if j.source == i.source])
+            for i, _ in pairs
+        }
+        sources = ", ".join(f"{s} {a:.3f}" for s, a in sorted(per_source.items()))
+        rows.append(
+            f"| {name} | {language} | {len(pairs)} | {accuracy:.3f} | "
+            f"{f1_macro(gold, guess):.3f} | {sources} |"
+        )
+    return rows
+
+
+def gold_steps(decomposition: str) -> list[set[str]]:
+    steps = []
+    for step in decomposition.split(";"):
+        text = re.sub(r"#\d+", " ", step.replace("return", " "))
+        tokens = set(tokenize(text))
+        if tokens:
+            steps.append(tokens)
+    return steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--per-class", type=int, default=200)
+    parser.add_argument("--slm-per-class", type=int, default=100)
+    parser.add_argument("--decompose", type=int, default=60, help="questions per decomposition set")
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    if not (args.data / "README.md").is_file():
+        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    rng = random.Random(args.seed)
+    settings = load_settings()
+    embedder = build_embedder(settings.embedder, settings.model_cache_dir)
+    embedder.warm_up()
+    slm_model = build_local_llm(settings)
+    assert slm_model is not None, "the benchmark needs slm.enabled"
+    slm_model.warm_up()
+    items = load_routing(args.data, args.per_class, rng)
+    vectors = embedder.embed_queries([i.question for i in items])
+    by_question = dict(zip((i.question for i in items), vectors, strict=True))
+    print(f"SLM: {settings.slm.name}; embedder: {embedder.name}; seed {args.seed}\n")
+    print(routing_table(settings, embedder, slm_model, items, by_question, args, rng))
+    print(oos_table(settings, embedder, slm_model, args.data, rng))
+    print(decomposition_table(settings, slm_model, args.data, args.decompose, rng))
+    return 0
+
+
+def routing_table(
+    settings: Settings,
+    embedder: Embedder,
+    slm_model: LocalLlm,
+    items: list[Item],
+    vectors: dict[str, Vectors],
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> str:
+    fast = FastClassifier(embedder, settings.analysis)
+    slm = SlmAnalyzer(slm_model, settings.analysis.max_split_tokens)
+    cascade = build_analyzer(settings, embedder, slm_model, None)
+
+    def fast_only(item: Item) -> str:
+        kind = fast.classify(item.question, vectors[item.question], item.language).kind
+        return "complex" if kind in COMPLEX_KINDS else "simple"
+
+    def slm_only(item: Item) -> str:
+        kind, _, _ = slm.label(item.question)
+        return "complex" if kind in COMPLEX_KINDS else "simple"
+
+    stage_ms: dict[str, list[float]] = {"fast": [], "slm": [], "rules": []}
+    totals: list[float] = []
+    generated = 0
+
+    def full(item: Item) -> str:
+        nonlocal generated
+        started = time.perf_counter()
+        result = cascade.analyze(item.question, query_vector=vectors[item.question])
+        totals.append(1000 * (time.perf_counter() - started))
+        for stage in result.stages:
+            stage_ms[stage.stage].append(stage.latency_ms)
+        generated += any(s.stage == "slm" and s.completion_tokens > 1 for s in result.stages)
+        return "complex" if result.kind in COMPLEX_KINDS else "simple"
+
+    sub = [
+        item
+        for language in ("en", "ja")
+        for label in ("simple", "complex")
+        for item in rng.sample(
+            [i for i in items if i.language == language and i.label == label], args.slm_per_class
+        )
+    ]
+    lines = [
+        "### simple vs complex (complex = analysed as multi_part or complex)",
+        "",
+        "| analyser | lang | n | accuracy | macro-F1 | accuracy per source |",
+        "|---|---|---|---|---|---|",
+        *classification_rows("fast classifier", items, fast_only),
+        *classification_rows("SLM alone", sub, slm_only),
+        *classification_rows("cascade", items, full),
+        "",
+        "| cascade stage | runs | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for stage, values in stage_ms.items():
+        lines.append(f"| {stage} | {len(values)} | {pct(values, 50):.1f} | {pct(values, 95):.1f} |")
+    lines += [
+        f"| **overall** | {len(totals)} | {pct(totals, 50):.1f} | {pct(totals, 95):.1f} |",
+        "",
+        f"settled by the fast stage: {len(totals) - len(stage_ms['slm']) - len(stage_ms['rules'])}"
+        f"/{len(totals)}; without SLM generation: {len(totals) - generated}/{len(totals)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def oos_table(
+    settings: Settings, embedder: Embedder, slm_model: LocalLlm, data: Path, rng: random.Random
+) -> str:
+    clinc = json.loads((data / "oos/clinc150/dev.json").read_text())
+    scope = MemoryScope(embedder.embed_queries([q for q, _ in clinc["train"]]))
+    cascade = build_analyzer(settings, embedder, slm_model, scope)
+    out = [q for q, _ in clinc["oos_val"]]
+    inside = [q for q, _ in rng.sample(clinc["val"], 300)]
+    lines = [
+        "### out of scope (CLINC150 dev; scope = in-scope train queries)",
+        "",
+        "| scope threshold | OOS recall | in-scope false positives |",
+        "|---|---|---|",
+    ]
+    out_vectors = embedder.embed_queries(out)
+    in_vectors = embedder.embed_queries(inside)
+    for threshold in sorted({0.4, 0.5, 0.6, settings.analysis.scope_threshold}):
+        cascade.fast.settings = settings.analysis.model_copy(update={"scope_threshold": threshold})
+
+        def is_oos(question: str, vector: Vectors) -> bool:
+            return cascade.analyze(question, query_vector=vector).kind == "out_of_scope"
+
+        recall = np.mean([is_oos(q, v) for q, v in zip(out, out_vectors, strict=True)])
+        false_positive = np.mean([is_oos(q, v) for q, v in zip(inside, in_vectors, strict=True)])
+        marker = " (configured)" if threshold == settings.analysis.scope_threshold else ""
+        lines.append(f"| {threshold}{marker} | {recall:.3f} | {false_positive:.3f} |")
+    lines.append(f"\n{len(out)} out-of-scope, {len(inside)} in-scope questions\n")
+    return "\n".join(lines)
+
+
+def decomposition_table(
+    settings: Settings, slm_model: LocalLlm, data: Path, size: int, rng: random.Random
+) -> str:
+    slm = SlmAnalyzer(slm_model, settings.analysis.max_split_tokens)
+    with open(data / "routing/break_hotpot_dev.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if len(r["decomposition"].split(";")) >= 2]
+    split_count, recalls, latencies = 0, [], []
+    for row in rng.sample(rows, size):
+        started = time.perf_counter()
+        parts, _, _ = slm.split(row["question_text"], "en")
+        latencies.append(1000 * (time.perf_counter() - started))
+        split_count += len(parts) >= 2
+        produced = set(tokenize(" ".join(parts)))
+        steps = gold_steps(row["decomposition"])
+        recalls.append(np.mean([len(s & produced) / len(s) for s in steps]))
+    ja_lines = (data / "routing/route_mix_ja.jsonl").read_text().splitlines()
+    ja_rows = [json.loads(line) for line in ja_lines]
+    ja = rng.sample([r for r in ja_rows if r["label"] == "complex" and r.get("derivations")], size)
+    ja_split, coverage = 0, []
+    for row in ja:
+        started = time.perf_counter()
+        parts, _, _ = slm.split(row["question"], "ja")
+        latencies.append(1000 * (time.perf_counter() - started))
+        ja_split += len(parts) >= 2
+        entities = {str(d[0]) for d in row["derivations"]}
+        coverage.append(np.mean([any(e in p for p in parts) for e in entities]))
+    return "\n".join(
+        [
+            "### decomposition when the SLM is asked to split (generation + rules fallback)",
+            "",
+            "| set | n | split into >= 2 | gold token recall / entity coverage |",
+            "|---|---|---|---|",
+            f"| Break HotpotQA | {size} | {split_count / size:.3f} | {np.mean(recalls):.3f} |",
+            f"| JEMHopQA | {size} | {ja_split / size:.3f} | {np.mean(coverage):.3f} |",
+            "",
+            f"split latency p50 {pct(latencies, 50):.0f} ms, p95 {pct(latencies, 95):.0f} ms",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

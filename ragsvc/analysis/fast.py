@@ -1,0 +1,105 @@
+"""Stage 1, milliseconds: surface cues, distance to the corpus, and the nearest labelled examples.
+
+The question's embedding is the one retrieval computes anyway. Class scores are the mean cosine
+similarity of the ``knn`` nearest examples of each class, turned into probabilities by a softmax
+with ``temperature``; a cue (greeting, a join of two questions, a comparison) settles at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ragsvc.analysis.config import AnalysisSettings
+from ragsvc.analysis.cues import is_greeting, looks_complex, split_question
+from ragsvc.analysis.schema import QueryKind
+from ragsvc.analysis.scope import ScopeCheck
+from ragsvc.embedding.base import Embedder, Vectors
+from ragsvc.errors import ConfigError
+
+DEFAULT_EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: QueryKind
+    confidence: float
+    detail: str
+    sub_queries: list[str] = field(default_factory=list)
+    domain: str | None = None
+
+
+def load_exemplars(path: Path | None) -> dict[str, list[str]]:
+    source = path or DEFAULT_EXEMPLARS
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read analysis exemplars {source}: {exc}") from exc
+    if not isinstance(data, dict) or len(data) < 2:
+        raise ConfigError(f"{source} must map at least two classes to lists of questions")
+    return {str(k): [str(q) for q in v] for k, v in data.items()}
+
+
+class FastClassifier:
+    def __init__(
+        self,
+        embedder: Embedder,
+        settings: AnalysisSettings,
+        scope: ScopeCheck | None = None,
+        exemplars: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.settings = settings
+        self.scope = scope
+        self.exemplars = exemplars or load_exemplars(settings.exemplars)
+        self._matrix: Vectors | None = None
+        self._labels: list[str] = []
+
+    def warm_up(self) -> None:
+        if self._matrix is None:
+            questions = [q for qs in self.exemplars.values() for q in qs]
+            self._labels = [label for label, qs in self.exemplars.items() for _ in qs]
+            self._matrix = self.embedder.embed_queries(questions)
+
+    def class_probabilities(self, vector: Vectors) -> dict[str, float]:
+        self.warm_up()
+        assert self._matrix is not None
+        similarity = self._matrix @ vector
+        labels = np.asarray(self._labels)
+        scores = {}
+        for label in self.exemplars:
+            own = np.sort(similarity[labels == label])[::-1][: self.settings.knn]
+            scores[label] = float(own.mean())
+        values = np.asarray(list(scores.values())) / self.settings.temperature
+        weights = np.exp(values - values.max())
+        weights /= weights.sum()
+        return dict(zip(scores, (float(w) for w in weights), strict=True))
+
+    def classify(self, question: str, vector: Vectors, language: str) -> Verdict:
+        if is_greeting(question):
+            return Verdict("chitchat", 0.95, "greeting or small talk")
+        parts = split_question(question, language)
+        if len(parts) >= 2:
+            return Verdict("multi_part", 0.9, f"joined questions: {len(parts)} parts", parts)
+        domain = None
+        if self.scope is not None:
+            nearest = self.scope.nearest(question, vector)
+            domain = nearest.tags[0] if nearest.tags else None
+            threshold = self.settings.scope_threshold
+            if nearest.similarity < threshold:
+                far = nearest.similarity < threshold - 0.05
+                return Verdict(
+                    "out_of_scope",
+                    0.9 if far else 0.6,
+                    f"corpus similarity {nearest.similarity:.3f} < {threshold}",
+                )
+        if looks_complex(question):
+            return Verdict("complex", 0.85, "comparison or reasoning cue", domain=domain)
+        probabilities = self.class_probabilities(vector)
+        label = max(probabilities, key=probabilities.__getitem__)
+        detail = ", ".join(f"{k} {v:.2f}" for k, v in sorted(probabilities.items()))
+        kind: QueryKind = label  # type: ignore[assignment]
+        return Verdict(kind, probabilities[label], f"nearest examples: {detail}", domain=domain)
