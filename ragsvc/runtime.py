@@ -12,7 +12,7 @@ from ragsvc.errors import ConfigError
 from ragsvc.index import Index, open_index
 from ragsvc.ingest_jobs import IngestRunner
 from ragsvc.llm.client import ChatModel, OpenAiChatModel
-from ragsvc.pipeline.ports import QuestionAnalyzer
+from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.service import AskService
 from ragsvc.settings import Settings
 from ragsvc.traces.store import TraceStore
@@ -29,7 +29,7 @@ class Runtime:
     index: Index
     traces: TraceStore
     ledger: CostLedger
-    slm: LocalLlm | None
+    slm: LocalChat | None
     llm: ChatModel
     analyzer: QuestionAnalyzer
     ask: AskService
