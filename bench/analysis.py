@@ -183,16 +183,17 @@ def routing_table(
 
     stage_ms: dict[str, list[float]] = {"fast": [], "slm": [], "rules": []}
     totals: list[float] = []
-    generated = 0
+    generated = by_fast = 0
 
     def full(item: Item) -> str:
-        nonlocal generated
+        nonlocal generated, by_fast
         started = time.perf_counter()
         result = cascade.analyze(item.question, query_vector=vectors[item.question])
         totals.append(1000 * (time.perf_counter() - started))
         for stage in result.stages:
             stage_ms[stage.stage].append(stage.latency_ms)
         generated += any(s.stage == "slm" and s.completion_tokens > 1 for s in result.stages)
+        by_fast += result.stage == "fast"
         return "complex" if result.kind in COMPLEX_KINDS else "simple"
 
     sub = [
@@ -220,8 +221,8 @@ def routing_table(
     lines += [
         f"| **overall** | {len(totals)} | {pct(totals, 50):.1f} | {pct(totals, 95):.1f} |",
         "",
-        f"settled by the fast stage: {len(totals) - len(stage_ms['slm']) - len(stage_ms['rules'])}"
-        f"/{len(totals)}; without SLM generation: {len(totals) - generated}/{len(totals)}",
+        f"settled by the fast stage: {by_fast}/{len(totals)}; "
+        f"without SLM generation: {len(totals) - generated}/{len(totals)}",
         "",
     ]
     return "\n".join(lines)

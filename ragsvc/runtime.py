@@ -35,13 +35,15 @@ class Runtime:
     ask: AskService
     ingest: IngestRunner
     admin_key: str
+    owns_index: bool = True
 
     def close(self) -> None:
         self.ingest.close()
         self.ask.close()
         self.traces.close()
         self.ledger.close()
-        self.index.close()
+        if self.owns_index:
+            self.index.close()
 
 
 def _open_slm(settings: Settings) -> LocalLlm | None:
@@ -79,6 +81,7 @@ def open_runtime(
     from ragsvc.analysis.cascade import build_analyzer
     from ragsvc.analysis.scope import IndexScope
 
+    owns_index = index is None
     index = index or open_index(settings)
     slm = _open_slm(settings)
     analyzer = build_analyzer(settings, index.embedder, slm, IndexScope(index.retriever))
@@ -88,5 +91,15 @@ def open_runtime(
     ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm)
     ingest = IngestRunner(index.store, index.embedder, settings)
     return Runtime(
-        settings, index, traces, ledger, slm, llm, analyzer, ask, ingest, admin_key(settings)
+        settings,
+        index,
+        traces,
+        ledger,
+        slm,
+        llm,
+        analyzer,
+        ask,
+        ingest,
+        admin_key(settings),
+        owns_index,
     )
