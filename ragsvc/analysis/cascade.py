@@ -70,7 +70,7 @@ class CascadeAnalyzer:
                 StageRecord(stage="fast", latency_ms=_ms(started), settled=False, detail=failure)
             )
         else:
-            settled = fast.confidence >= self.settings.fast_confidence
+            settled = fast.decisive or fast.confidence >= self.settings.fast_confidence
             stages.append(
                 StageRecord(
                     stage="fast",

@@ -30,6 +30,8 @@ class Verdict:
     detail: str
     sub_queries: list[str] = field(default_factory=list)
     domain: str | None = None
+    decisive: bool = False
+    """A cue (greeting, joined questions) settles the question whatever the threshold."""
 
 
 def load_exemplars(path: Path | None) -> dict[str, list[str]]:
@@ -80,10 +82,11 @@ class FastClassifier:
 
     def classify(self, question: str, vector: Vectors, language: str) -> Verdict:
         if is_greeting(question):
-            return Verdict("chitchat", 0.95, "greeting or small talk")
+            return Verdict("chitchat", 0.95, "greeting or small talk", decisive=True)
         parts = split_question(question, language)
         if len(parts) >= 2:
-            return Verdict("multi_part", 0.9, f"joined questions: {len(parts)} parts", parts)
+            detail = f"joined questions: {len(parts)} parts"
+            return Verdict("multi_part", 0.9, detail, parts, decisive=True)
         domain = None
         if self.scope is not None:
             nearest = self.scope.nearest(question, vector)

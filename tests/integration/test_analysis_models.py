@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragsvc.analysis.cascade import CascadeAnalyzer, build_analyzer
+from ragsvc.analysis.slm import SlmAnalyzer
 from ragsvc.embedding import Embedder
 from ragsvc.models.llama import LocalLlm, build_local_llm
 from ragsvc.settings import load_settings
@@ -53,8 +54,6 @@ def test_tiny_model_analyses_or_falls_back(embedder: Embedder, tiny: LocalLlm) -
 
 
 def test_tiny_model_generates_json_sub_queries(tiny: LocalLlm) -> None:
-    from ragsvc.analysis.slm import SlmAnalyzer
-
     parts, note, result = SlmAnalyzer(tiny, 96).split(
         "How do I book a hotel and what is the meal allowance?", "en"
     )
@@ -66,8 +65,8 @@ def test_default_model_labels_questions(embedder: Embedder) -> None:
     settings = load_settings().model_copy(update={"model_cache_dir": MODEL_CACHE})
     model = build_local_llm(settings)
     assert model is not None
+    kind, confidence, _ = SlmAnalyzer(model).label("How do I reset my password?")
+    assert kind == "simple_factual" and 0 < confidence <= 1
     analyzer = strict_cascade(embedder, model)
-    simple = analyzer.analyze("How do I reset my password?")
-    assert simple.stage in ("slm", "rules") and simple.kind == "simple_factual"
     multi = analyzer.analyze("How do I reset my password and what is the hotel limit in Tokyo?")
     assert multi.kind == "multi_part" and len(multi.sub_queries) == 2
