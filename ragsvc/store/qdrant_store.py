@@ -8,9 +8,10 @@ Points still staged when an ingest starts belong to a run that died part-way and
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -27,6 +28,27 @@ KEYWORD_FIELDS = ("doc_id", "doc_hash", "kind", "language", "tags", "source_root
 _SCROLL_PAGE = 256
 
 
+class _SerializedClient:
+    """Embedded Qdrant keeps its collections in plain Python structures: reads racing with the
+    in-service ingest job's writes are not safe. Every call goes through one lock (searches take
+    milliseconds, so the service's threads queue briefly). A Qdrant server needs no such lock."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self._client = client
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
+
+
 def open_client(settings: StoreSettings) -> QdrantClient:
     """A client for the configured Qdrant: server when ``url`` is set, else embedded on disk."""
     if settings.url:
@@ -34,7 +56,7 @@ def open_client(settings: StoreSettings) -> QdrantClient:
         return QdrantClient(url=settings.url, api_key=key, timeout=settings.timeout_s)
     settings.path.mkdir(parents=True, exist_ok=True)
     try:
-        return QdrantClient(path=str(settings.path))
+        return cast(QdrantClient, _SerializedClient(QdrantClient(path=str(settings.path))))
     except RuntimeError as exc:
         if "already accessed" in str(exc):
             raise ConfigError(
