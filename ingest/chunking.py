@@ -15,7 +15,9 @@ from itertools import groupby, pairwise
 from ingest.records import Block
 from ragsvc.settings import ChunkingSettings
 
-_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]|[^\W_]+")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f々〆"
+# A Latin run stops at CJK script (also \w): "KumoConnectの使い方" is 5 tokens, not 1.
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
 

@@ -48,6 +48,11 @@ class SourceFile:
         return self.path.relative_to(self.root).as_posix()
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """A dot file, or a file in a dot folder (``.git``, ``.github``, an editor's settings)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Path], list[FileProblem]]:
     """Supported files under ``paths``; also the folders given (prunable) and paths not found."""
     files: list[SourceFile] = []
@@ -60,7 +65,7 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Path], list[
             files.extend(
                 SourceFile(p, path)
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in READERS and not p.name.startswith(".")
+                if p.is_file() and p.suffix.lower() in READERS and not _hidden(p, path)
             )
         elif path.is_file():
             files.append(SourceFile(path, path.parent))
@@ -75,7 +80,7 @@ def settings_fingerprint(settings: Settings, embedder: Embedder) -> str:
         "embedder": embedder.name,
         "chunking": settings.chunking.model_dump(),
         "lexical": settings.lexical.model_dump(),
-        "pipeline": 1,
+        "pipeline": 2,  # 2: CJK after a Latin word counted per character when chunking
     }
     return json.dumps(shaping, sort_keys=True)
 

@@ -74,6 +74,13 @@ def _text(path: Path) -> str:
 
 def read_faq_csv(path: Path) -> ReadResult:
     reader = csv.DictReader(_text(path).splitlines())
+    try:
+        return _collect(_csv_rows(reader), path.stem)
+    except csv.Error as exc:  # e.g. an unclosed quote swallowing the rest of a large file
+        raise ReadError(f"malformed CSV after line {reader.line_num}: {exc}") from exc
+
+
+def _csv_rows(reader: csv.DictReader[str]) -> list[tuple[str, Any]]:
     fields = {f.strip().lower() for f in reader.fieldnames or []}
     if not {"question", "answer"} <= fields:
         raise ReadError(
@@ -87,7 +94,7 @@ def read_faq_csv(path: Path) -> ReadResult:
             rows.append((where, f"has a different number of cells than the header's {width}"))
         else:
             rows.append((where, {k.strip().lower(): v for k, v in row.items()}))
-    return _collect(rows, path.stem)
+    return rows
 
 
 def _entries_of(data: Any) -> list[Any]:

@@ -1,0 +1,263 @@
+"""The Qdrant store (``:memory:``): schema check, staged writes, atomic publication."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from ragsvc.embedding.base import Vectors, normalise
+from ragsvc.errors import IndexSchemaError
+from ragsvc.settings import LexicalSettings
+from ragsvc.store.qdrant_store import ChunkStore, search_filter
+from ragsvc.store.schema import Chunk, point_id
+from ragsvc.text.lexical import document_terms, query_terms, tokenize
+
+COLLECTION = "test"
+
+
+class HashEmbedder:
+    """Bag of lexical tokens hashed into 32 dimensions, normalised: same words, same direction."""
+
+    name = "hash-embedder-32"
+    dimension = 32
+
+    def warm_up(self) -> None:
+        return None
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in tokenize(text):
+                digest = hashlib.md5(token.encode()).digest()
+                vectors[row, int.from_bytes(digest[:4], "big") % self.dimension] += 1.0
+        return normalise(vectors)
+
+    embed_passages = embed_queries
+
+
+EMBEDDER = HashEmbedder()
+
+
+@pytest.fixture
+def client() -> Iterator[QdrantClient]:
+    qdrant = QdrantClient(":memory:")
+    yield qdrant
+    qdrant.close()
+
+
+@pytest.fixture
+def store(client: QdrantClient) -> ChunkStore:
+    chunk_store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    chunk_store.ensure_collection()
+    return chunk_store
+
+
+def _chunks(doc_id: str, doc_hash: str, texts: list[str]) -> list[Chunk]:
+    return [
+        Chunk(
+            doc_id=doc_id,
+            doc_hash=doc_hash,
+            chunk_no=n,
+            kind="doc",
+            text=text,
+            source=f"{doc_id}.md",
+            source_root="/corpus",
+            title=doc_id,
+            language="en",
+            content_hash=hashlib.sha256(text.encode()).hexdigest()[:32],
+            ingested_at="2024-04-01T00:00:00+00:00",
+            doc_chunks=len(texts),
+            embed_text=text,
+            lexical_text=text,
+        )
+        for n, text in enumerate(texts)
+    ]
+
+
+def _stage(store: ChunkStore, chunks: list[Chunk]) -> None:
+    dense = EMBEDDER.embed_passages([c.embed_text for c in chunks])
+    lexical = [document_terms(c.lexical_text, LexicalSettings()) for c in chunks]
+    store.stage(chunks, dense, lexical)
+
+
+def _visible(store: ChunkStore) -> set[str]:
+    """Every point a query can reach (a dense search ranks all of them, limit permitting)."""
+    query = "hotel limit per night"
+    flt = search_filter()
+    dense = store.search_dense(EMBEDDER.embed_queries([query])[0], flt, limit=100)
+    lexical = store.search_lexical(query_terms(query), flt, limit=100)
+    return {p.id for p in dense} | {p.id for p in lexical}
+
+
+def _all_ids(store: ChunkStore) -> set[str]:
+    return {p.id for p in store.scroll()}
+
+
+HOTEL_V1 = ["The hotel limit is 15000 yen per night.", "Book hotels through the travel desk."]
+HOTEL_V2 = ["The hotel limit is 18000 yen per night.", "Book on the portal.", "Keep receipts."]
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+def test_new_collection_records_schema_and_embedder(client: QdrantClient) -> None:
+    store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    store.ensure_collection()
+    store.ensure_collection()  # idempotent
+    metadata = client.get_collection(COLLECTION).config.metadata
+    assert metadata == {"schema_version": 1, "dimension": 32, "embedder": "hash-embedder-32"}
+    store.check_compatible()
+
+
+@pytest.mark.parametrize(("dimension", "embedder"), [(32, "another-model"), (64, EMBEDDER.name)])
+def test_collection_of_another_embedder_or_dimension_is_refused(
+    store: ChunkStore, client: QdrantClient, dimension: int, embedder: str
+) -> None:
+    other = ChunkStore(client, COLLECTION, dimension, embedder)
+    with pytest.raises(IndexSchemaError, match="re-index") as error:
+        other.ensure_collection()
+    assert embedder in str(error.value)
+    with pytest.raises(IndexSchemaError):
+        other.check_compatible()
+
+
+def test_collection_without_schema_metadata_is_refused(client: QdrantClient) -> None:
+    client.create_collection(
+        COLLECTION, vectors_config=models.VectorParams(size=32, distance=models.Distance.COSINE)
+    )
+    store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    with pytest.raises(IndexSchemaError, match="no schema metadata"):
+        store.ensure_collection()
+
+
+def test_missing_collection_is_reported_by_check_compatible(client: QdrantClient) -> None:
+    store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    with pytest.raises(IndexSchemaError, match="does not exist"):
+        store.check_compatible()
+
+
+def test_dimension_must_be_positive(client: QdrantClient) -> None:
+    with pytest.raises(ValueError, match="got 0"):
+        ChunkStore(client, COLLECTION, 0, EMBEDDER.name)
+
+
+# -- staged writes and publication ------------------------------------------------------------
+
+
+def test_staged_points_are_invisible_until_published(store: ChunkStore) -> None:
+    chunks = _chunks("travel", "v1", HOTEL_V1)
+    _stage(store, chunks)
+    assert _visible(store) == set()
+    assert store.count() == 0
+    assert store.count(live_only=False) == 2
+    assert store.documents() == {}
+
+    store.publish("travel", "v1")
+    assert _visible(store) == {c.id for c in chunks}
+    assert store.count() == 2
+    document = store.documents()["travel"]
+    assert (document.doc_hash, document.source, document.chunks) == ("v1", "travel.md", 2)
+
+
+def test_publish_replaces_the_old_version_and_touches_no_other_document(
+    store: ChunkStore,
+) -> None:
+    old = _chunks("travel", "v1", HOTEL_V1)
+    other = _chunks("meals", "m1", ["Meal allowance is 3000 yen per day."])
+    for chunks in (old, other):
+        _stage(store, chunks)
+        store.publish(chunks[0].doc_id, chunks[0].doc_hash)
+
+    new = _chunks("travel", "v2", HOTEL_V2)
+    _stage(store, new)
+    # while staged, queries still see the whole old version and nothing of the new one
+    assert _visible(store) == {c.id for c in old + other}
+    assert store.documents()["travel"].doc_hash == "v1"
+
+    store.publish("travel", "v2")
+    assert _all_ids(store) == _visible(store) == {c.id for c in new + other}
+    assert store.documents()["travel"].doc_hash == "v2"
+    assert store.count(live_only=False) == store.count() == 4
+
+
+def test_point_ids_are_deterministic_per_document_version_and_chunk() -> None:
+    chunk = _chunks("travel", "v1", HOTEL_V1)[1]
+    assert chunk.id == point_id("travel", "v1", 1) == _chunks("travel", "v1", ["x", "y"])[1].id
+    assert chunk.id != point_id("travel", "v2", 1)
+    assert chunk.id != point_id("travel", "v1", 0)
+
+
+def test_restaging_the_same_version_does_not_duplicate_points(store: ChunkStore) -> None:
+    chunks = _chunks("travel", "v1", HOTEL_V1)
+    _stage(store, chunks)
+    _stage(store, chunks)
+    assert store.count(live_only=False) == 2
+
+
+def test_delete_staged_removes_only_unpublished_points(store: ChunkStore) -> None:
+    published = _chunks("travel", "v1", HOTEL_V1)
+    _stage(store, published)
+    store.publish("travel", "v1")
+    _stage(store, _chunks("travel", "v2", HOTEL_V2))  # a run that died before publishing
+
+    assert store.delete_staged() == 3
+    assert _all_ids(store) == {c.id for c in published}
+    assert store.delete_staged() == 0
+
+
+def test_delete_document_removes_every_version(store: ChunkStore) -> None:
+    _stage(store, _chunks("travel", "v1", HOTEL_V1))
+    store.publish("travel", "v1")
+    _stage(store, _chunks("travel", "v2", HOTEL_V2))
+    _stage(store, _chunks("meals", "m1", ["Meal allowance is 3000 yen per day."]))
+    store.publish("meals", "m1")
+
+    store.delete_document("travel")
+    assert {p.payload["doc_id"] for p in store.scroll()} == {"meals"}
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def test_search_lexical_returns_the_stored_dense_vector(store: ChunkStore) -> None:
+    chunks = _chunks("travel", "v1", HOTEL_V1)
+    _stage(store, chunks)
+    store.publish("travel", "v1")
+    hits = store.search_lexical(query_terms("travel desk"), search_filter(), limit=5)
+    assert [h.id for h in hits] == [chunks[1].id]
+    expected = EMBEDDER.embed_passages([chunks[1].embed_text])[0]
+    assert hits[0].dense is not None
+    np.testing.assert_allclose(hits[0].dense, expected, atol=1e-6)
+    assert store.search_lexical(query_terms("how do I"), search_filter(), limit=5) == []
+
+
+def test_search_filter_narrows_by_kind_language_and_tags(store: ChunkStore) -> None:
+    chunks = _chunks("travel", "v1", HOTEL_V1)
+    chunks[0].tags = ["travel"]
+    chunks[1].language = "ja"
+    _stage(store, chunks)
+    store.publish("travel", "v1")
+    vector = EMBEDDER.embed_queries(["hotel"])[0]
+
+    def ids(**filters: object) -> set[str]:
+        flt = search_filter(**filters)  # type: ignore[arg-type]
+        return {p.id for p in store.search_dense(vector, flt, limit=10)}
+
+    assert ids() == {chunks[0].id, chunks[1].id}
+    assert ids(kind="faq") == set()
+    assert ids(language="ja") == {chunks[1].id}
+    assert ids(tags=["travel", "hr"]) == {chunks[0].id}
+
+
+def test_documents_can_be_narrowed_to_one_source_root(store: ChunkStore) -> None:
+    for doc_id, root in (("a", "/corpus"), ("b", "/other")):
+        chunks = _chunks(doc_id, "h", ["Some text about hotels."])
+        chunks[0].source_root = root
+        _stage(store, chunks)
+        store.publish(doc_id, "h")
+    assert set(store.documents()) == {"a", "b"}
+    assert set(store.documents(source_root="/other")) == {"b"}
