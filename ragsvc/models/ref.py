@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ModelRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     """Where a model's weights come from: exactly one of package, path or hf_repo.
 
     - ``package``: an installed registry package; ``subpath`` is the model inside it. A model split

@@ -1,16 +1,26 @@
 """Fusing dense and lexical result lists into one ranking.
 
-Convex combination, ``w * dense + (1 - w) * lexical / max(lexical)``: the dense cosine keeps its
-absolute meaning (a weak best match stays weak), BM25 scores, which have no fixed scale, are divided
-by the best lexical score of the query. A candidate found by one retriever only gets 0 from the
-other's lexical side, and its exact cosine on the dense side (the caller computes it from the stored
-vector). Weighting matters: equal-weight RRF of MiniLM and BM25 loses to dense alone on StackFAQ
-(0.750 vs 0.928 top-1), while a convex combination lets each language lean on the retriever that
-serves it (MiniLM is weak on Japanese, so Japanese leans lexical). See ``bench/retrieval.py``.
+Weighted z-score fusion: each side's scores are standardised over the query's candidates (the union
+of the dense and the BM25 top lists), ``z = (s - mean) / std``, then combined as
+``w * z_dense + (1 - w) * z_lexical``. This is Qdrant's distribution-based score fusion (DBSF) with
+a weight. Standardising both sides is what makes one weight mean the same thing across queries and
+embedders: raw cosines of multilingual-e5 sit in a narrow band (about 0.75-0.9) while MiniLM's
+spread over 0.1-0.9, and BM25 has no fixed scale at all, so a convex combination of raw cosine and
+max-normalised BM25 needed w=0.95 for e5 and fell apart a few hundredths away (StackFAQ top-1 0.866
+at 0.9, 0.850 at 1.0), where the z-scores give a broad optimum around 0.6 for e5 on English and
+Japanese alike. Weighting still matters: equal-weight RRF of MiniLM and BM25 loses to dense alone on
+StackFAQ (0.867 vs 0.945 top-1), and a language whose dense model is weak (MiniLM on Japanese) leans
+on BM25. ``dense_weight`` 1 ranks by cosine, 0 by BM25. A candidate found by one retriever only has
+its exact cosine on the dense side (the caller computes it from the stored vector) and BM25 0.
+
+``score`` is therefore relative to the query's candidates (about -2..4); absolute thresholds use
+``dense_score`` (cosine). See ``bench/retrieval.py`` for the figures.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +46,25 @@ def _identity(hit: Hit) -> str:
     return f"faq:{faq['faq_id']}:{hit.payload.get('doc_id')}" if faq else hit.id
 
 
+def standardise(values: Sequence[float]) -> list[float]:
+    """z-scores of ``values``; all 0 when they do not vary (nothing to tell apart on that side)."""
+    if not values:
+        return []
+    mean = math.fsum(values) / len(values)
+    spread = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    if spread <= 1e-12 * max(1.0, abs(mean)):
+        return [0.0] * len(values)
+    return [(v - mean) / spread for v in values]
+
+
 def fuse(hits: list[Hit], dense_weight: float, top_k: int) -> list[Hit]:
     """Set each hit's fused ``score``; the ``top_k`` best, best first, one per FAQ entry."""
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError(f"dense_weight must be between 0 and 1, got {dense_weight}")
-    best_lexical = max((h.lexical_score for h in hits), default=0.0)
-    for hit in hits:
-        lexical = hit.lexical_score / best_lexical if best_lexical > 0 else 0.0
-        hit.score = dense_weight * max(hit.dense_score, 0.0) + (1 - dense_weight) * lexical
+    dense = standardise([h.dense_score for h in hits])
+    lexical = standardise([h.lexical_score for h in hits])
+    for hit, d, lex in zip(hits, dense, lexical, strict=True):
+        hit.score = dense_weight * d + (1 - dense_weight) * lex
     ranked: dict[str, Hit] = {}
     for hit in sorted(hits, key=lambda h: h.score, reverse=True):
         ranked.setdefault(_identity(hit), hit)

@@ -1,9 +1,16 @@
 """Lexical tokens and BM25 sparse vectors.
 
-Tokens: lower-cased Latin words and numbers (English stop words dropped, a light plural strip), and
-overlapping character bigrams over runs of Japanese script (no spaces to split on), plus the single
-character of a one-character run. Token ids are stable 31-bit hashes, so no vocabulary file is
-needed at service start and every process (ingest, service, bench) maps a token to the same id.
+Tokens: lower-cased Latin words and numbers, English stop words dropped, inflections folded by
+step 1 of the Porter stemmer (plurals, -ed, -ing: "shared", "sharing", "shares" -> "share"); and
+character bigrams over runs of Japanese script, which has no spaces to split on. A Japanese run is
+first cut where the script changes (kanji / katakana / hiragana), so no bigram straddles a boundary
+such as "データ|管理", and the hiragana pieces of a run that also holds kanji or katakana are
+dropped: they are mostly particles and inflections (の, は, ました), the part stop words play in
+English. A run written in hiragana only keeps its bigrams; a one-character piece is its own token.
+Text is NFKC-normalised first (full-width Latin, half-width katakana).
+Token ids are stable 31-bit hashes, so no vocabulary file is needed at service start and every
+process (ingest, service, bench) maps a token to the same id. Any change here changes the index:
+documents must be re-indexed (``settings_fingerprint`` in ``ingest/job.py``).
 
 BM25 is split between ingest and Qdrant: a document's sparse vector holds the BM25 term-frequency
 part ``tf*(k1+1) / (tf + k1*(1-b+b*len/avg_len))``; Qdrant's ``Modifier.IDF`` multiplies in the
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,27 +161,117 @@ STOP_WORDS = frozenset(
 )
 
 
-def _strip_plural(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
+_VOWELS = frozenset("aeiou")
+
+
+def _is_consonant(word: str, i: int) -> bool:
+    if word[i] in _VOWELS:
+        return False
+    if word[i] == "y":
+        return i == 0 or not _is_consonant(word, i - 1)
+    return True
+
+
+def _measure(stem: str) -> int:
+    """Porter's m: the number of vowel-consonant sequences in ``stem``."""
+    m, after_vowel = 0, False
+    for i in range(len(stem)):
+        vowel = not _is_consonant(stem, i)
+        if after_vowel and not vowel:
+            m += 1
+        after_vowel = vowel
+    return m
+
+
+def _has_vowel(stem: str) -> bool:
+    return any(not _is_consonant(stem, i) for i in range(len(stem)))
+
+
+def _ends_double_consonant(word: str) -> bool:
+    return len(word) >= 2 and word[-1] == word[-2] and _is_consonant(word, len(word) - 1)
+
+
+def _ends_cvc(word: str) -> bool:
+    n = len(word)
+    return (
+        n >= 3
+        and _is_consonant(word, n - 3)
+        and not _is_consonant(word, n - 2)
+        and _is_consonant(word, n - 1)
+        and word[-1] not in "wxy"
+    )
+
+
+def porter_step1(word: str) -> str:
+    """Step 1 (a, b, c) of Porter's stemmer: the inflectional suffixes, nothing derivational."""
+    if word.endswith("sses") or word.endswith("ies"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:
+            word = word[:-1]
+    else:
+        for suffix in ("ed", "ing"):
+            stem = word[: -len(suffix)]
+            if word.endswith(suffix) and _has_vowel(stem):
+                word = stem
+                if word.endswith(("at", "bl", "iz")):
+                    word += "e"
+                elif _ends_double_consonant(word) and word[-1] not in "lsz":
+                    word = word[:-1]
+                elif _measure(word) == 1 and _ends_cvc(word):
+                    word += "e"
+                break
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
     return word
 
 
-def _japanese_bigrams(run: str) -> list[str]:
-    if len(run) == 1:
-        return [run]
-    return [run[i : i + 2] for i in range(len(run) - 1)]
+_HIRAGANA = re.compile(r"[\u3040-\u309f]")
+_KATAKANA = re.compile(r"[\u30a0-\u30ff\uff66-\uff9fー]")
+
+
+def _script(char: str) -> str:
+    if _HIRAGANA.match(char):
+        return "hiragana"
+    if _KATAKANA.match(char):
+        return "katakana"
+    return "kanji"
+
+
+def _bigrams(piece: str) -> list[str]:
+    if len(piece) == 1:
+        return [piece]
+    return [piece[i : i + 2] for i in range(len(piece) - 1)]
+
+
+def _japanese_tokens(run: str) -> list[str]:
+    """Bigrams per same-script piece of ``run``; hiragana pieces only when the run is all kana."""
+    pieces: list[tuple[str, str]] = []
+    for char in run:
+        script = _script(char)
+        if pieces and pieces[-1][0] == script:
+            pieces[-1] = (script, pieces[-1][1] + char)
+        else:
+            pieces.append((script, char))
+    if all(script == "hiragana" for script, _ in pieces):
+        return _bigrams(run)
+    return [t for script, piece in pieces if script != "hiragana" for t in _bigrams(piece)]
 
 
 def tokenize(text: str) -> list[str]:
-    """Lexical tokens of ``text`` in order (Japanese runs become bigrams)."""
+    """Lexical tokens of ``text`` in order (Japanese runs become bigrams).
+
+    NFKC first, so full-width Latin ("ＶＰＮ") and half-width katakana ("ﾊﾟｽﾜｰﾄﾞ") match their usual
+    forms.
+    """
+    text = unicodedata.normalize("NFKC", text)
     tokens: list[str] = []
     position = 0
     for match in _JA_RUN.finditer(text):
         tokens.extend(_latin_tokens(text[position : match.start()]))
-        tokens.extend(_japanese_bigrams(match.group()))
+        tokens.extend(_japanese_tokens(match.group()))
         position = match.end()
     tokens.extend(_latin_tokens(text[position:]))
     return tokens
@@ -182,7 +280,7 @@ def tokenize(text: str) -> list[str]:
 def _latin_tokens(text: str) -> Iterable[str]:
     for word in _WORD.findall(text.lower()):
         if word not in STOP_WORDS and (len(word) > 1 or word.isdigit()):
-            yield _strip_plural(word)
+            yield porter_step1(word)
 
 
 def token_id(token: str) -> int:
