@@ -32,6 +32,20 @@ class Passage:
 class PassageQuestion:
     question: str
     passage_id: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GoldQuestion:
+    """One distinct question asked of one document, with every paragraph of it that answers it.
+
+    PolicyQA asks the same generic question ("Do they share my location?") of many paragraphs of
+    one policy and of many policies: a hit on any of the answering paragraphs is a hit.
+    """
+
+    question: str
+    title: str
+    passage_ids: frozenset[str]
 
 
 def stackfaq(data: Path) -> list[FaqItem]:
@@ -57,7 +71,7 @@ def squad_passages(path: Path) -> tuple[list[Passage], list[PassageQuestion]]:
             passage_id = f"{doc['title']}#{n}"
             passages.append(Passage(passage_id, doc["title"], paragraph["context"]))
             questions.extend(
-                PassageQuestion(qa["question"], passage_id)
+                PassageQuestion(qa["question"].strip(), passage_id, doc["title"])
                 for qa in paragraph["qas"]
                 if not qa.get("is_impossible")
             )
@@ -68,3 +82,11 @@ def sample(items: list[T], size: int, seed: int = 13) -> list[T]:
     if size <= 0 or size >= len(items):
         return items
     return random.Random(seed).sample(items, size)
+
+
+def gold_questions(questions: list[PassageQuestion]) -> list[GoldQuestion]:
+    """Questions grouped by (document, question text), in first-seen order."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for q in questions:
+        groups.setdefault((q.title, q.question), set()).add(q.passage_id)
+    return [GoldQuestion(q, title, frozenset(ids)) for (title, q), ids in groups.items()]
