@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from ragsvc.errors import RagsvcError
@@ -55,25 +56,12 @@ def _serve(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
 
     settings = load_settings(args.config)
-    server = None
-    if args.with_llm_server:
-        from ragsvc.llm.local_server import LocalLlmServer
-        from ragsvc.models.resolve import resolve_model
+    with ExitStack() as stack:
+        if args.with_llm_server:
+            from ragsvc.llm.local_server import serving_local_llm
 
-        local = settings.llm.local_server
-        server = LocalLlmServer(
-            local, resolve_model(local.model, settings.model_cache_dir), settings.llm.model
-        )
-        print(f"starting the local LLM server at {server.base_url} ...", file=sys.stderr)
-        server.start(log_file=Path("var/llm-server.log"))
-        settings = settings.model_copy(
-            update={"llm": settings.llm.model_copy(update={"base_url": server.base_url})}
-        )
-    try:
+            settings = stack.enter_context(serving_local_llm(settings, Path("var/llm-server.log")))
         uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port)
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 
@@ -105,6 +93,18 @@ def _analyze(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from ragsvc.evaluation.cli import run_eval
+
+    return run_eval(args)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ragsvc.evaluation.cli import run_calibrate
+
+    return run_calibrate(args)
+
+
 def _settings(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
 
@@ -115,6 +115,7 @@ def _settings(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ingest.cli import build_parser as ingest_parser
     from ragsvc.analysis.cli import add_arguments as add_analyze_arguments
+    from ragsvc.evaluation.cli import add_calibrate_arguments, add_eval_arguments
 
     parser = argparse.ArgumentParser(prog="ragsvc", description="help-desk question answering")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    evaluate = commands.add_parser(
+        "eval", help="compare routing with the all-LLM baseline on a labelled question set"
+    )
+    add_eval_arguments(evaluate)
+    evaluate.set_defaults(handler=_eval)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="choose routing thresholds from an eval report; write a config file"
+    )
+    add_calibrate_arguments(calibrate)
+    calibrate.set_defaults(handler=_calibrate)
+
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(handler=_settings)
 
@@ -154,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("roles", nargs="+", choices=["embedder", "slm", "llm"])
     prepare.set_defaults(handler=_models_prepare)
 
-    for sub in (search, analyze, serve, show, prepare):
+    for sub in (search, analyze, serve, evaluate, calibrate, show, prepare):
         sub.add_argument(
             "--config", type=Path, help="settings file (default: configs/default.yaml)"
         )

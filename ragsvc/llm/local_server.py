@@ -12,10 +12,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ragsvc.errors import ConfigError
-from ragsvc.settings import LocalLlmServerSettings
+from ragsvc.settings import LocalLlmServerSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +83,23 @@ class LocalLlmServer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+@contextmanager
+def serving_local_llm(settings: Settings, log_file: Path) -> Iterator[Settings]:
+    """Start ``llama_cpp.server`` with ``llm.local_server.model`` and yield the settings pointed at
+    it; the server stops when the block ends, whatever happens inside it."""
+    from ragsvc.models.resolve import resolve_model
+
+    local = settings.llm.local_server
+    server = LocalLlmServer(
+        local, resolve_model(local.model, settings.model_cache_dir), settings.llm.model
+    )
+    print(f"starting the local LLM server at {server.base_url} ...", file=sys.stderr)
+    server.start(log_file=log_file)
+    try:
+        yield settings.model_copy(
+            update={"llm": settings.llm.model_copy(update={"base_url": server.base_url})}
+        )
+    finally:
+        server.stop()

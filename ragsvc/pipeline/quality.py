@@ -35,6 +35,11 @@ def _share(part: set[str], whole: set[str]) -> float:
     return len(part & whole) / len(part) if part else 0.0
 
 
+def declines(answer: str) -> bool:
+    """The answer says it cannot answer (or says nothing): a hand-off, not an answer."""
+    return not answer.strip() or bool(_NOT_FOUND.search(answer))
+
+
 def assess(question: str, answer: str, passages: Sequence[str]) -> Quality:
     answer_tokens = set(tokenize(answer))
     passage_tokens = set(tokenize(" ".join(passages)))
@@ -42,5 +47,5 @@ def assess(question: str, answer: str, passages: Sequence[str]) -> Quality:
     return Quality(
         grounding=_share(answer_tokens, passage_tokens),
         completeness=_share(set(tokenize(question)), answer_tokens | best),
-        declined=not answer.strip() or bool(_NOT_FOUND.search(answer)),
+        declined=declines(answer),
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.cost.ledger import CostLedger, estimate_tokens
@@ -44,6 +44,14 @@ EventSink = Callable[[str, dict[str, Any]], None]
 ESTIMATED_ANSWER_TOKENS = 250
 """Output tokens assumed when estimating what the LLM would have cost for a question."""
 
+Policy = Literal["routed", "all_llm", "all_slm", "retrieval_only"]
+"""``routed`` is the product. The others are the baselines ``ragsvc eval`` compares it with, on the
+same index and models: ``all_llm`` retrieves the question and has the LLM synthesise every answer
+(no FAQ shortcut, no analysis), ``all_slm`` has the SLM answer every question from the same
+passages (its quality check is recorded, never acted on), ``retrieval_only`` answers every question
+with the best retrieved passage (no models, no thresholds)."""
+POLICIES: tuple[Policy, ...] = ("routed", "all_llm", "all_slm", "retrieval_only")
+
 
 @dataclass(frozen=True, slots=True)
 class AskInput:
@@ -52,6 +60,7 @@ class AskInput:
     kind: str | None = None
     tags: tuple[str, ...] = ()
     conversation_id: str | None = None
+    policy: Policy = "routed"
 
 
 @dataclass(slots=True)
@@ -138,6 +147,9 @@ class AskService:
         return trace
 
     def _answer(self, ctx: _Context, question: str) -> None:
+        if ctx.request.policy != "routed":
+            self._answer_by_policy(ctx, question, ctx.request.policy)
+            return
         trace = ctx.trace
         with _timed(trace, "faq"):
             faq = self._faq_match(ctx, question)
@@ -174,6 +186,23 @@ class AskService:
             self._retrieval_direct(ctx)
         elif choice.route == "slm_answer":
             self._slm_then_escalate(ctx, question)
+        else:
+            self._llm_or_degrade(ctx, question)
+
+    def _answer_by_policy(self, ctx: _Context, question: str, policy: Policy) -> None:
+        """A baseline: the whole question retrieved, then one fixed route whatever the scores."""
+        ctx.trace.route_reason = f"evaluation policy {policy}"
+        ctx.trace.event("policy", f"{policy}: routing disabled for this question")
+        ctx.parts = [question]
+        with _timed(ctx.trace, "retrieval"):
+            ctx.hits = self._retrieve(ctx)
+        self._estimate_llm_cost(ctx, question)
+        if not ctx.hits:
+            self._no_answer(ctx, "nothing was retrieved")
+        elif policy == "retrieval_only":
+            self._retrieval_direct(ctx)
+        elif policy == "all_slm":
+            self._slm_only(ctx, question)
         else:
             self._llm_or_degrade(ctx, question)
 
@@ -287,33 +316,51 @@ class AskService:
         hits = ctx.hits[: self.routing.passages]
         answer = self._slm_answer(ctx, question, hits)
         if answer is not None:
-            quality = assess(question, answer, [h.text for h in hits])
-            confident = not quality.declined and quality.grounding >= (
-                self.routing.escalate_confidence
-            )
-            trace.check(
-                "slm_grounding",
-                round(quality.grounding, 4),
-                self.routing.escalate_confidence,
-                confident,
-                "declined" if quality.declined else "",
-            )
-            complete = trace.check(
-                "slm_completeness",
-                round(quality.completeness, 4),
-                self.routing.escalate_completeness,
-                quality.completeness >= self.routing.escalate_completeness,
-            )
-            if confident and complete:
+            passed, grounding = self._check_slm_answer(ctx, question, answer, hits)
+            if passed:
                 ctx.sink("route", {"route": "slm_answer", "trace_id": trace.trace_id})
-                self._finish_generated(ctx, "slm_answer", answer, hits, quality.grounding)
+                self._finish_generated(ctx, "slm_answer", answer, hits, grounding)
                 return
             if self.llm is None or self._budget_exhausted_for_escalation(trace):
                 ctx.sink("route", {"route": "slm_answer", "trace_id": trace.trace_id})
-                self._finish_generated(ctx, "slm_answer", answer, hits, quality.grounding * 0.5)
+                self._finish_generated(ctx, "slm_answer", answer, hits, grounding * 0.5)
                 return
             trace.event("escalation", "the SLM answer failed the quality check: asking the LLM")
         self._llm_or_degrade(ctx, question, slm_tried=True)
+
+    def _slm_only(self, ctx: _Context, question: str) -> None:
+        hits = ctx.hits[: self.routing.passages]
+        answer = self._slm_answer(ctx, question, hits)
+        if answer is None:
+            self._retrieval_direct(ctx)
+            return
+        passed, grounding = self._check_slm_answer(ctx, question, answer, hits)
+        ctx.sink("route", {"route": "slm_answer", "trace_id": ctx.trace.trace_id})
+        self._finish_generated(
+            ctx, "slm_answer", answer, hits, grounding if passed else grounding / 2
+        )
+        ctx.sink("delta", {"text": ctx.trace.answer})
+
+    def _check_slm_answer(
+        self, ctx: _Context, question: str, answer: str, hits: Sequence[Hit]
+    ) -> tuple[bool, float]:
+        """The articles' escalation rule (grounding and completeness thresholds), traced."""
+        quality = assess(question, answer, [h.text for h in hits])
+        confident = not quality.declined and quality.grounding >= self.routing.escalate_confidence
+        ctx.trace.check(
+            "slm_grounding",
+            round(quality.grounding, 4),
+            self.routing.escalate_confidence,
+            confident,
+            "declined" if quality.declined else "",
+        )
+        complete = ctx.trace.check(
+            "slm_completeness",
+            round(quality.completeness, 4),
+            self.routing.escalate_completeness,
+            quality.completeness >= self.routing.escalate_completeness,
+        )
+        return confident and complete, quality.grounding
 
     def _budget_exhausted_for_escalation(self, trace: Trace) -> bool:
         low = any(c.name == "budget_remaining" and not c.passed for c in trace.checks)
@@ -381,7 +428,6 @@ class AskService:
         if fallback and not assess(question, fallback, [h.text for h in passages]).declined:
             ctx.sink("route", {"route": "slm_answer", "trace_id": trace.trace_id})
             self._finish_generated(ctx, "slm_answer", fallback, passages, 0.5)
-            ctx.sink("delta", {"text": trace.answer})
             return
         self._retrieval_direct(ctx)
 
@@ -392,6 +438,7 @@ class AskService:
         cited_hits = [hits[n - 1] for n in used] or list(hits[:1])
         text = _renumber(answer, used) if used else f"{answer} [1]"
         self._finish(ctx, route, text, cited_hits, confidence)
+        ctx.sink("delta", {"text": text})
 
     # -- trace helpers --------------------------------------------------------------------------
     def _record_analysis(self, trace: Trace, analysis: QueryAnalysis) -> None:

@@ -23,7 +23,7 @@ ROUTES: tuple[Route, ...] = (
     "llm_synthesis",
     "no_answer",
 )
-EventKind = Literal["escalation", "fallback", "budget", "error"]
+EventKind = Literal["escalation", "fallback", "budget", "error", "policy"]
 
 
 class Check(BaseModel):
@@ -95,6 +95,7 @@ class Source(BaseModel):
     title: str
     section: list[str] = Field(default_factory=list)
     page: int | None = None
+    faq_id: str | None = None
     snippet: str = ""
 
     @classmethod
@@ -108,6 +109,7 @@ class Source(BaseModel):
             title=str(p.get("title", "")),
             section=list(p.get("section") or []),
             page=p.get("page"),
+            faq_id=str(p["faq"]["faq_id"]) if p.get("faq") else None,
             snippet=hit.text[:snippet_chars],
         )
 

@@ -192,3 +192,37 @@ def test_every_trace_is_stored(settings, memory_index, parts):
     stored = parts[0].get(trace.trace_id)
     assert stored is not None and stored.route == trace.route
     assert stored.timings_ms.keys() >= {"embed", "faq", "analysis", "retrieval"}
+
+
+def test_all_llm_policy_skips_faq_and_analysis(settings, memory_index, parts):
+    analyzer, llm = FakeAnalyzer(), FakeLlm("Open the password portal [1].")
+    svc = service(settings, memory_index, parts, analyzer, FakeSlm(), llm)
+    trace = svc.ask(AskInput("How do I reset my password?", policy="all_llm"))
+    assert trace.route == "llm_synthesis" and len(llm.calls) == 1
+    assert analyzer.calls == []
+    assert [r.purpose for r in trace.retrievals] == ["passages"]
+    assert [e.kind for e in trace.events] == ["policy"]
+
+
+def test_all_slm_policy_records_the_quality_check_but_never_escalates(
+    settings, memory_index, parts
+):
+    slm, llm = FakeSlm("I don't know."), FakeLlm()
+    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), slm, llm)
+    trace = svc.ask(AskInput(HOTEL, policy="all_slm"))
+    assert trace.route == "slm_answer" and llm.calls == []
+    grounding = next(c for c in trace.checks if c.name == "slm_grounding")
+    assert not grounding.passed and grounding.note == "declined"
+
+
+def test_retrieval_only_policy_answers_from_the_best_passage(settings, memory_index, parts):
+    llm = FakeLlm()
+    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), FakeSlm(), llm)
+    trace = svc.ask(AskInput(HOTEL, policy="retrieval_only"))
+    assert trace.route == "retrieval_direct" and trace.model_calls == [] and llm.calls == []
+    assert trace.sources[0].source == "travel.md"
+
+
+def test_faq_sources_carry_the_faq_id(settings, memory_index, parts):
+    trace = service(settings, memory_index, parts).ask(AskInput("How do I reset my password?"))
+    assert trace.sources[0].faq_id
