@@ -136,6 +136,32 @@ class CostSettings(Group):
     ledger_path: Path = Path("var/cost.sqlite")
 
 
+def _list_prices() -> dict[str, Price]:
+    return {
+        "local": Price(),
+        "small-hosted": Price(input_per_mtok=0.15, output_per_mtok=0.60),
+        "large-hosted": Price(input_per_mtok=2.50, output_per_mtok=10.00),
+    }
+
+
+class EvaluationSettings(Group):
+    """``ragsvc eval`` and ``ragsvc calibrate``: what an answer's tokens would cost, and the goal."""
+
+    price_presets: dict[str, Price] = Field(default_factory=_list_prices)
+    calibrate_preset: str = "large-hosted"
+    quality_target: float = Field(default=0.95, gt=0, le=1)
+    faq_min_precision: float = Field(default=0.97, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _preset_exists(self) -> EvaluationSettings:
+        if self.calibrate_preset not in self.price_presets:
+            raise ValueError(
+                f"evaluation.calibrate_preset {self.calibrate_preset!r} is not one of "
+                f"price_presets ({', '.join(self.price_presets)})"
+            )
+        return self
+
+
 class RoutingSettings(Group):
     faq_threshold: float = Field(default=0.9, ge=0, le=1)
     relevance_threshold: float = Field(default=0.35, ge=0, le=1)
@@ -189,6 +215,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     traces: TraceSettings = Field(default_factory=TraceSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     model_cache_dir: Path = Path("var/models")
 
     @classmethod
