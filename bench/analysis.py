@@ -32,13 +32,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.datasets import DEFAULT_DATA
+from bench import DEFAULT_DATA
 from ragsvc.analysis.cascade import build_analyzer
 from ragsvc.analysis.fast import FastClassifier
 from ragsvc.analysis.scope import Nearest
 from ragsvc.analysis.slm import SlmAnalyzer
 from ragsvc.embedding import Embedder, build_embedder
 from ragsvc.embedding.base import Vectors
+from ragsvc.evaluation.datasets import CLINC150, clinc_out_of_scope, clinc_queries
 from ragsvc.models.llama import LocalLlm, build_local_llm
 from ragsvc.settings import Settings, load_settings
 from ragsvc.text.lexical import tokenize
@@ -231,11 +232,10 @@ def routing_table(
 def oos_table(
     settings: Settings, embedder: Embedder, slm_model: LocalLlm, data: Path, rng: random.Random
 ) -> str:
-    clinc = json.loads((data / "oos/clinc150/dev.json").read_text())
-    scope = MemoryScope(embedder.embed_queries([q for q, _ in clinc["train"]]))
+    scope = MemoryScope(embedder.embed_queries(clinc_queries(data / CLINC150, "train")))
     cascade = build_analyzer(settings, embedder, slm_model, scope)
-    out = [q for q, _ in clinc["oos_val"]]
-    inside = [q for q, _ in rng.sample(clinc["val"], 300)]
+    out = clinc_out_of_scope(data / CLINC150)
+    inside = rng.sample(clinc_queries(data / CLINC150, "val"), 300)
     lines = [
         "### out of scope (CLINC150 dev; scope = in-scope train queries)",
         "",

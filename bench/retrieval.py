@@ -22,7 +22,6 @@ included, on that store.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,8 +36,14 @@ from rank_bm25 import BM25Okapi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.datasets import (
-    DEFAULT_DATA,
+from bench import DEFAULT_DATA
+from ingest.job import IngestJob
+from ragsvc.embedding import build_embedder
+from ragsvc.embedding.base import Embedder
+from ragsvc.evaluation.datasets import (
+    JSQUAD,
+    POLICYQA,
+    STACKFAQ,
     FaqItem,
     GoldQuestion,
     Passage,
@@ -46,10 +51,8 @@ from bench.datasets import (
     sample,
     squad_passages,
 )
-from bench.datasets import stackfaq as load_stackfaq
-from ingest.job import IngestJob
-from ragsvc.embedding import build_embedder
-from ragsvc.embedding.base import Embedder
+from ragsvc.evaluation.datasets import stackfaq as load_stackfaq
+from ragsvc.evaluation.mix import FAQ_FILE, write_documents, write_faq_file
 from ragsvc.models.ref import ModelRef
 from ragsvc.retrieval.fusion import Hit, fuse
 from ragsvc.retrieval.hybrid import HybridRetriever, SearchFilters
@@ -124,13 +127,8 @@ def _settings(
 
 def _write_corpus(folder: Path, faqs: list[FaqItem], policies: list[Passage]) -> None:
     folder.mkdir(parents=True)
-    entries = [{"id": f.faq_id, "question": f.question, "answer": f.answer} for f in faqs]
-    (folder / "stackfaq.json").write_text(json.dumps({"faqs": entries}))
-    by_title: dict[str, list[str]] = {}
-    for p in policies:
-        by_title.setdefault(p.title, []).append(p.text)
-    for title, paragraphs in by_title.items():
-        (folder / f"{title}.txt").write_text(title + "\n\n" + "\n\n".join(paragraphs))
+    write_faq_file(faqs, folder / FAQ_FILE)
+    write_documents(policies, folder)
 
 
 def _index_passages(
@@ -267,9 +265,9 @@ def run_embedder(
     embedder.warm_up()
     client = open_client(settings.store)
     result = Result(name)
-    faqs = load_stackfaq(data)
-    policy_passages, policy_questions = squad_passages(data / "policy/policyqa/dev.json")
-    ja_passages, ja_questions = squad_passages(data / "ja/jsquad_valid.json")
+    faqs = load_stackfaq(data / STACKFAQ)
+    policy_passages, policy_questions = squad_passages(data / POLICYQA)
+    ja_passages, ja_questions = squad_passages(data / JSQUAD)
 
     # -- ingest: the real job over files ---------------------------------------------------------
     corpus = workdir / "corpus"

@@ -2,10 +2,10 @@
 
     python bench/serve.py [--data ../shared/data] [--per-category 25] [--clients 20]
 
-One run: builds the help-desk mix (bench/mix.py) from ../shared/data, ingests its corpus into a
-fresh embedded store, starts `ragsvc serve --with-llm-server` (the default SLM in process and the
-default local LLM behind llama_cpp.server), asks every question once, one at a time, then sends
-the FAQ questions from ``--clients`` concurrent clients. Prints Markdown tables.
+One run: builds the help-desk mix (ragsvc/evaluation/mix.py) from ../shared/data, ingests its
+corpus into a fresh embedded store, starts `ragsvc serve --with-llm-server` (the default SLM in
+process and the default local LLM behind llama_cpp.server), asks every question once, one at a
+time, then sends the FAQ questions from ``--clients`` concurrent clients. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.datasets import DEFAULT_DATA
-from bench.mix import CATEGORIES, MixQuestion, build_mix, write_corpus
+from bench import DEFAULT_DATA
+from ragsvc.evaluation.mix import CATEGORIES, LabelledQuestion, build_mix, write_corpus
 
 RAGSVC = [sys.executable, "-m", "ragsvc.cli"]
 
@@ -66,7 +66,7 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def sequential(url: str, mix: list[MixQuestion]) -> list[dict[str, Any]]:
+def sequential(url: str, mix: list[LabelledQuestion]) -> list[dict[str, Any]]:
     rows = []
     for item in mix:
         status, body, wall_ms = post(f"{url}/v1/ask", {"question": item.question})
