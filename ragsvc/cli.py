@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ingest.cli import build_parser as ingest_parser
     from ragsvc.analysis.cli import add_arguments as add_analyze_arguments
     from ragsvc.evaluation.cli import add_calibrate_arguments, add_eval_arguments
+    from ragsvc.traces.cli import add_commands as add_traces_commands
 
     parser = argparse.ArgumentParser(prog="ragsvc", description="help-desk question answering")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_arguments(calibrate)
     calibrate.set_defaults(handler=_calibrate)
 
+    traces_commands = add_traces_commands(commands)
+
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(handler=_settings)
 
@@ -167,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("roles", nargs="+", choices=["embedder", "slm", "llm"])
     prepare.set_defaults(handler=_models_prepare)
 
-    for sub in (search, analyze, serve, evaluate, calibrate, show, prepare):
+    for sub in (search, analyze, serve, evaluate, calibrate, show, prepare, *traces_commands):
         sub.add_argument(
             "--config", type=Path, help="settings file (default: configs/default.yaml)"
         )

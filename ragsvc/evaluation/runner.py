@@ -1,0 +1,167 @@
+"""``ragsvc eval``'s engine: one labelled question set through the real pipeline under several
+policies, in one process, on one index, one after another (no concurrency: latencies compare).
+
+The index is the evaluation's own (embedded Qdrant under the work folder, the corpus ingested
+incrementally, so a second run re-uses it); traces and the cost ledger are the work folder's too,
+so an evaluation never spends the service's budget or fills its trace store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ragsvc.evaluation.metrics import Language, contains_answer
+from ragsvc.evaluation.mix import LabelledQuestion, PartGold
+from ragsvc.evaluation.records import EvalRun, Outcome, QuestionResult, Signals
+from ragsvc.evaluation.scoring import cites, outcome_of, score
+from ragsvc.llm.client import ChatModel
+from ragsvc.pipeline.service import AskInput, Policy
+from ragsvc.retrieval.fusion import Hit
+from ragsvc.runtime import Runtime, open_runtime
+from ragsvc.settings import Settings
+from ragsvc.traces.schema import Source, Trace
+
+Progress = Callable[[str], None]
+
+
+def eval_settings(settings: Settings, workdir: Path) -> Settings:
+    """``settings`` with the store, traces, ledger and admin key moved under ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return settings.model_copy(
+        update={
+            "store": settings.store.model_copy(update={"path": workdir / "qdrant", "url": None}),
+            "traces": settings.traces.model_copy(
+                update={"path": workdir / "traces.sqlite", "redact_questions": False}
+            ),
+            "cost": settings.cost.model_copy(update={"ledger_path": workdir / "cost.sqlite"}),
+            "api": settings.api.model_copy(update={"admin_key_file": workdir / "admin.key"}),
+        }
+    )
+
+
+def run_eval(
+    settings: Settings,
+    questions: Sequence[LabelledQuestion],
+    corpus: Path,
+    policies: Sequence[Policy],
+    *,
+    questions_file: str,
+    config: str | None = None,
+    llm: ChatModel | None = None,
+    progress: Progress | None = None,
+) -> EvalRun:
+    """``settings`` must already point at the evaluation's work folder (:func:`eval_settings`)."""
+    from ingest.job import IngestJob
+
+    say = progress or (lambda _: None)
+    runtime = open_runtime(settings, llm=llm)
+    try:
+        report = IngestJob(runtime.index.store, runtime.index.embedder, settings).run([corpus])
+        if report.failed:
+            say(f"ingest: {len(report.failed)} files failed: {report.failed}")
+        say(f"corpus: {runtime.index.store.count()} chunks ({report.seconds:.1f} s)")
+        results = []
+        for n, question in enumerate(questions, start=1):
+            results.append(_evaluate(runtime, question, policies))
+            say(f"[{n}/{len(questions)}] {question.id} " + _summary(results[-1]))
+        runtime.traces.flush()
+        return EvalRun(
+            created_at=datetime.now(UTC),
+            config=config,
+            questions_file=questions_file,
+            policies=list(policies),
+            thresholds=_thresholds(settings),
+            models={
+                "embedder": runtime.index.embedder.name,
+                "slm": settings.slm.name if runtime.slm is not None else "(none)",
+                "llm": runtime.llm.model,
+            },
+            corpus_chunks=runtime.index.store.count(),
+            top_k=settings.routing.passages,
+            results=results,
+        )
+    finally:
+        runtime.close()
+
+
+def _thresholds(settings: Settings) -> dict[str, float]:
+    r = settings.routing
+    return {
+        "faq_threshold": r.faq_threshold,
+        "relevance_threshold": r.relevance_threshold,
+        "direct_threshold": r.direct_threshold,
+        "escalate_confidence": r.escalate_confidence,
+        "escalate_completeness": r.escalate_completeness,
+    }
+
+
+def _summary(result: QuestionResult) -> str:
+    return " ".join(f"{policy}={o.route}:{o.quality:.2f}" for policy, o in result.outcomes.items())
+
+
+def _evaluate(
+    runtime: Runtime, question: LabelledQuestion, policies: Sequence[Policy]
+) -> QuestionResult:
+    traces = {p: runtime.ask.ask(AskInput(question.question, policy=p)) for p in policies}
+    signals, faq_top = _signals(runtime, question, traces)
+    return QuestionResult(
+        question=question,
+        signals=signals,
+        faq_top=faq_top,
+        outcomes={p: outcome_of(question, t) for p, t in traces.items()},
+    )
+
+
+def _signals(
+    runtime: Runtime, question: LabelledQuestion, traces: dict[Policy, Trace]
+) -> tuple[Signals, Outcome | None]:
+    """What the router would compare with its thresholds, whichever route each policy took."""
+    index = runtime.index
+    started = time.perf_counter()
+    vector = index.retriever.embed(question.question)
+    matches = index.faq.match(question.question, query_vector=vector)
+    faq_ms = 1000 * (time.perf_counter() - started)
+    faq_top = None
+    if matches:
+        top = matches[0]
+        faq_top = score(question, "faq_direct", top.answer, [Source.of(1, top.hit)])
+        faq_top = faq_top.model_copy(update={"latency_ms": round(faq_ms, 2)})
+    hits = index.retriever.search(question.question, top_k=runtime.settings.routing.passages)
+    routed = traces.get("routed")
+    analysis = routed.analysis if routed is not None else None
+    if analysis is None:  # routed stopped at the FAQ (or was not run): analyse for the replay
+        analysis = runtime.analyzer.analyze(question.question, query_vector=vector)
+    checks = {c.name: c for c in traces["all_slm"].checks} if "all_slm" in traces else {}
+    grounding, completeness = checks.get("slm_grounding"), checks.get("slm_completeness")
+    signals = Signals(
+        faq_confidence=matches[0].confidence if matches else None,
+        analysis_kind=analysis.kind,
+        analysis_complexity=analysis.complexity,
+        analysis_stage=analysis.stage,
+        analysis_latency_ms=round(analysis.latency_ms, 2),
+        relevance=max((h.dense_score for h in hits), default=0.0),
+        slm_grounding=grounding.score if grounding else None,
+        slm_completeness=completeness.score if completeness else None,
+        slm_declined=bool(grounding and grounding.note == "declined"),
+        hit_at_k=_hit_at_k(runtime, question) if question.parts else None,
+    )
+    return signals, faq_top
+
+
+def _hit_at_k(runtime: Runtime, question: LabelledQuestion) -> float:
+    """Share of the question's parts whose gold is among the top-k passages retrieved for it."""
+    k = runtime.settings.routing.passages
+    found = 0
+    for part in question.parts:
+        hits = runtime.index.retriever.search(part.question, top_k=k)
+        found += any(_holds(part, question.language, h) for h in hits)
+    return found / len(question.parts)
+
+
+def _holds(part: PartGold, language: Language, hit: Hit) -> bool:
+    if not cites(part, [Source.of(1, hit)]):
+        return False
+    return part.category == "faq" or contains_answer(hit.text, part.answers, language)

@@ -1,0 +1,86 @@
+"""Scoring one answer against a labelled question.
+
+A part of a question is *answered* when the answer cites a correct source for it and, for span
+questions (PolicyQA, JSQuAD), also contains one of the gold answer spans (normalised):
+- FAQ part: a cited source is the gold FAQ entry (its ``faq_id``);
+- span part: a cited source is the gold document and a gold span occurs in the answer text.
+``quality`` is the share of parts answered (1 or 0 for single questions); an answer that declines
+scores 0. An out-of-scope question has no parts: declining (the hand-off) scores 1, anything else 0,
+because an invented answer to a question the documents do not cover is the worst outcome.
+``f1`` (best token F1 against the gold spans, mean over span parts) and ``contains`` are reported
+beside it, the usual SQuAD-style figures; generated answers are longer than spans, so their F1 is
+low by construction: compare F1 between policies, not with published extractive figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from ragsvc.evaluation.metrics import contains_answer, token_f1
+from ragsvc.evaluation.mix import LabelledQuestion, PartGold
+from ragsvc.evaluation.records import Outcome
+from ragsvc.pipeline.quality import declines
+from ragsvc.traces.schema import ModelCall, Source, Trace
+
+
+def cites(part: PartGold, sources: Sequence[Source]) -> bool:
+    if part.faq_id is not None:
+        return any(s.faq_id == part.faq_id for s in sources)
+    if part.document is not None:
+        return any(_same_file(s.source, part.document) for s in sources)
+    return False
+
+
+def _same_file(source: str, document: str) -> bool:
+    return source == document or source.endswith("/" + document)
+
+
+def score(
+    question: LabelledQuestion, route: str, answer: str, sources: Sequence[Source]
+) -> Outcome:
+    declined = route == "no_answer" or declines(answer)
+    if not question.parts:
+        return Outcome(route=route, answer=answer, quality=float(declined), declined=declined)
+    answered: list[bool] = []
+    f1s: list[float] = []
+    contained: list[bool] = []
+    for part in question.parts:
+        source_ok = cites(part, sources)
+        if part.category == "faq":
+            answered.append(source_ok and not declined)
+            continue
+        language = question.language
+        inside = contains_answer(answer, part.answers, language)
+        f1s.append(token_f1(answer, part.answers, language))
+        contained.append(inside)
+        answered.append(source_ok and inside and not declined)
+    return Outcome(
+        route=route,
+        answer=answer,
+        quality=statistics.fmean(answered),
+        f1=statistics.fmean(f1s) if f1s else None,
+        contains=statistics.fmean(contained) if contained else None,
+        sources_ok=statistics.fmean(cites(p, sources) for p in question.parts),
+        declined=declined,
+    )
+
+
+def outcome_of(question: LabelledQuestion, trace: Trace) -> Outcome:
+    """The scored answer of a pipeline run, with the latency and tokens its trace recorded."""
+    outcome = score(question, trace.route, trace.answer, trace.sources)
+    llm = [c for c in trace.model_calls if c.role.startswith("llm")]
+    slm = [c for c in trace.model_calls if c.role.startswith("slm")]
+    return outcome.model_copy(
+        update={
+            "degraded": trace.degraded,
+            "latency_ms": trace.latency_ms,
+            "llm_tokens": _tokens(llm),
+            "slm_tokens": _tokens(slm),
+            "trace_id": trace.trace_id,
+        }
+    )
+
+
+def _tokens(calls: Sequence[ModelCall]) -> tuple[int, int]:
+    return sum(c.prompt_tokens for c in calls), sum(c.completion_tokens for c in calls)
