@@ -198,8 +198,12 @@ def pdf_string(value: str) -> bytes:
 
 
 def content_stream(page: list[tuple[str, str]], number: int, total: int) -> bytes:
-    out = [b"BT", b"/F1 %d Tf" % FONT_SIZE, b"%d TL" % LEADING,
-           b"%d %d Td" % (MARGIN_LEFT, PAGE_HEIGHT - MARGIN_TOP)]
+    out = [
+        b"BT",
+        b"/F1 %d Tf" % FONT_SIZE,
+        b"%d TL" % LEADING,
+        b"%d %d Td" % (MARGIN_LEFT, PAGE_HEIGHT - MARGIN_TOP),
+    ]
     font = "F1"
     for style, line in page:
         wanted = "F2" if style == "h" else "F1"
@@ -211,8 +215,13 @@ def content_stream(page: list[tuple[str, str]], number: int, total: int) -> byte
         out.append(pdf_string(line or " ") + b" Tj T*")
     out.append(b"ET")
     footer = f"{TITLE} - page {number} of {total}"
-    out += [b"BT", b"/F1 8 Tf", b"%d %d Td" % (MARGIN_LEFT, MARGIN_BOTTOM // 2),
-            pdf_string(footer) + b" Tj", b"ET"]
+    out += [
+        b"BT",
+        b"/F1 8 Tf",
+        b"%d %d Td" % (MARGIN_LEFT, MARGIN_BOTTOM // 2),
+        pdf_string(footer) + b" Tj",
+        b"ET",
+    ]
     return b"\n".join(out) + b"\n"
 
 
@@ -226,26 +235,32 @@ def build_pdf(text: str, title: str) -> bytes:
 
     catalog = add(b"")  # filled in once the page tree number is known
     pages_id = add(b"")
-    font_regular = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
-                       b"/Encoding /WinAnsiEncoding >>")
-    font_bold = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold "
-                    b"/Encoding /WinAnsiEncoding >>")
+    font_regular = add(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
+    font_bold = add(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+    )
     page_ids = []
     for number, page in enumerate(pages, start=1):
         stream = content_stream(page, number, len(pages))
         content_id = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream")
-        page_ids.append(add(
-            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] " % (pages_id, PAGE_WIDTH,
-                                                                      PAGE_HEIGHT)
-            + b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> " % (font_regular, font_bold)
-            + b"/Contents %d 0 R >>" % content_id
-        ))
+        page_ids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] "
+                % (pages_id, PAGE_WIDTH, PAGE_HEIGHT)
+                + b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> " % (font_regular, font_bold)
+                + b"/Contents %d 0 R >>" % content_id
+            )
+        )
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
     kids = b" ".join(b"%d 0 R" % pid for pid in page_ids)
     objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))
-    info = add(b"<< /Title " + pdf_string(title) + b" /Author (Kumo Logistics Finance and "
-               b"Accounting Department) /Subject (Business travel and expense rules) "
-               b"/Producer (ragsvc demo/make_pdf.py) /CreationDate (D:20240401090000+09'00') >>")
+    info = add(
+        b"<< /Title " + pdf_string(title) + b" /Author (Kumo Logistics Finance and "
+        b"Accounting Department) /Subject (Business travel and expense rules) "
+        b"/Producer (ragsvc demo/make_pdf.py) /CreationDate (D:20240401090000+09'00') >>"
+    )
 
     data = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -256,8 +271,11 @@ def build_pdf(text: str, title: str) -> bytes:
     data += b"xref\n0 %d\n" % (len(objects) + 1)
     data += b"0000000000 65535 f \n"
     data += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    data += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\n" % (len(objects) + 1, catalog,
-                                                                      info)
+    data += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\n" % (
+        len(objects) + 1,
+        catalog,
+        info,
+    )
     data += b"startxref\n%d\n%%%%EOF\n" % xref_at
     return bytes(data)
 

