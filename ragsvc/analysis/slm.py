@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from ragsvc.analysis.cues import split_question
 from ragsvc.analysis.schema import QueryKind
-from ragsvc.pipeline.ports import ChatOutput
+from ragsvc.pipeline.ports import ChatOutput, LocalChat
 
 LABELS: dict[str, QueryKind] = {
     "A": "simple_factual",
@@ -58,19 +58,10 @@ class ChoiceLike(Protocol):
     def probabilities(self) -> dict[str, float]: ...
 
 
-class SlmBackend(Protocol):
+class SlmBackend(LocalChat, Protocol):
     """What the SLM stage needs from ``ragsvc.models.llama.LocalLlm`` (a fake in unit tests)."""
 
     def choose(self, messages: list[dict[str, str]], options: Sequence[str]) -> ChoiceLike: ...
-
-    def chat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        json_schema: dict[str, Any] | None = None,
-    ) -> ChatOutput: ...
 
 
 class InvalidSplitError(ValueError):
