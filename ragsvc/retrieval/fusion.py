@@ -39,6 +39,12 @@ class Hit:
     def text(self) -> str:
         return str(self.payload.get("text", ""))
 
+    @property
+    def answer_text(self) -> str:
+        """What an answer may quote: an FAQ entry's answer without its question, else the text."""
+        faq = self.payload.get("faq")
+        return str(faq["answer"]) if faq else self.text
+
 
 def _identity(hit: Hit) -> str:
     """Phrasings of one FAQ are separate points but one answer: they count once in a ranking."""

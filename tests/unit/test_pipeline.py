@@ -226,3 +226,12 @@ def test_retrieval_only_policy_answers_from_the_best_passage(settings, memory_in
 def test_faq_sources_carry_the_faq_id(settings, memory_index, parts):
     trace = service(settings, memory_index, parts).ask(AskInput("How do I reset my password?"))
     assert trace.sources[0].faq_id
+
+
+def test_an_faq_passage_is_quoted_without_its_question(settings, memory_index, parts):
+    trace = service(settings, memory_index, parts).ask(
+        AskInput("How do I reset my password?", policy="retrieval_only")
+    )
+    assert trace.route == "retrieval_direct" and trace.sources[0].faq_id == "pw-1"
+    assert "How do I reset my password?" not in trace.answer
+    assert trace.answer.startswith("Open the password portal")
