@@ -37,6 +37,10 @@ class Point:
     faq_answered: int
     faq_precision: float | None
 
+    def faq_precise(self, minimum: float) -> bool:
+        """No FAQ-direct answers, or at least ``minimum`` of them right."""
+        return self.faq_precision is None or self.faq_precision >= minimum
+
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
@@ -88,14 +92,12 @@ def calibrate(run: EvalRun, goal: EvaluationSettings) -> Calibration:
     points = sweep(results, price)
     (current,) = sweep(results, price, [Thresholds.of(run.thresholds)])
 
-    def precise(p: Point) -> bool:
-        return p.faq_precision is None or p.faq_precision >= goal.faq_min_precision
-
-    feasible = [p for p in points if p.quality >= floor and precise(p)]
+    minimum = goal.faq_min_precision
+    feasible = [p for p in points if p.quality >= floor and p.faq_precise(minimum)]
     if feasible:
         chosen = min(feasible, key=lambda p: (p.cost_per_1k, -p.quality, p.latency_p50_ms))
     else:
-        chosen = max(points, key=lambda p: (precise(p), p.quality, -p.cost_per_1k))
+        chosen = max(points, key=lambda p: (p.faq_precise(minimum), p.quality, -p.cost_per_1k))
     return Calibration(chosen, current, baseline, floor, bool(feasible), points)
 
 

@@ -144,7 +144,9 @@ def render_run(run: EvalRun, goal: EvaluationSettings, report: Path) -> str:
         preset = goal.calibrate_preset
         points = sweep(run.results, goal.price_presets[preset])
         measured = {s.name: (s.cost_per_1k[preset], s.quality) for s in summaries}
-        plot = plot_quality_cost(report.with_suffix(".png"), points, measured, preset)
+        plot = plot_quality_cost(
+            report.with_suffix(".png"), points, measured, preset, goal.faq_min_precision
+        )
         lines.append(f"plot: {plot}")
     return "\n".join(lines)
 
@@ -187,6 +189,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         result.points,
         measured,
         preset,
+        goal.faq_min_precision,
         result.chosen,
     )
     print(f"\nthresholds written to {args.out}; plot: {plot}")

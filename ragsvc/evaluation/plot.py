@@ -24,25 +24,35 @@ def plot_quality_cost(
     points: Sequence[Point],
     policies: Mapping[str, tuple[float, float]],
     preset: str,
+    faq_min_precision: float,
     chosen: Point | None = None,
 ) -> Path:
-    """``policies``: name -> (USD per 1,000 questions, quality) as measured."""
+    """``policies``: name -> (USD per 1,000 questions, quality) as measured. Settings whose FAQ
+    answers fall under ``faq_min_precision`` are drawn apart: calibration never picks them, and the
+    Pareto front is drawn over the others."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
-    if points:
-        ax.scatter(
-            [p.cost_per_1k for p in points],
-            [p.quality for p in points],
-            s=6,
-            alpha=0.15,
-            color="tab:gray",
-            label=f"routed, {len(points)} threshold settings (replayed)",
-        )
-        front = pareto_front(points)
+    admissible = [p for p in points if p.faq_precise(faq_min_precision)]
+    excluded = [p for p in points if not p.faq_precise(faq_min_precision)]
+    for group, color, label in (
+        (admissible, "tab:gray", "threshold settings (replayed)"),
+        (excluded, "tab:pink", f"excluded: FAQ precision < {faq_min_precision:g}"),
+    ):
+        if group:
+            ax.scatter(
+                [p.cost_per_1k for p in group],
+                [p.quality for p in group],
+                s=6,
+                alpha=0.15,
+                color=color,
+                label=f"routed, {len(group)} {label}",
+            )
+    if admissible:
+        front = pareto_front(admissible)
         ax.plot(
             [p.cost_per_1k for p in front],
             [p.quality for p in front],
@@ -66,7 +76,7 @@ def plot_quality_cost(
     ax.set_ylabel("answer quality (share answered correctly)")
     ax.set_title("ragsvc: answer quality against cost")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)

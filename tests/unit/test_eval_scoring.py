@@ -210,7 +210,7 @@ def test_report_table_and_ratios(tmp_path: Path):
     assert "cost (large): 0.000" in ratios and "latency p50" in ratios
     points = sweep(run.results, Price(input_per_mtok=1), [T, Thresholds(0.99, 0.3, 0.6, 0.7, 0.6)])
     assert pareto_front(points)[0].cost_per_1k == min(p.cost_per_1k for p in points)
-    png = plot_quality_cost(tmp_path / "plot.png", points, {"all_llm": (1.0, 1.0)}, "large")
+    png = plot_quality_cost(tmp_path / "plot.png", points, {"all_llm": (1.0, 1.0)}, "large", 0.97)
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
