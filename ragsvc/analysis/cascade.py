@@ -33,6 +33,24 @@ def _ms(started: float) -> float:
     return round(1000 * (time.perf_counter() - started), 2)
 
 
+_GUESSES_THAT_STAND = ("out_of_scope", "complex")
+
+
+def _unconfirmed_guess(fast: Verdict | None) -> Verdict | None:
+    """The fast stage's unsure reading, when the SLM could not settle the question either.
+
+    The rules only see cues, which the fast stage has already checked, so without this every
+    unsettled question would default to a simple one: the fast stage's best guess is the better
+    prior (measured by bench/analysis.py: fast alone beat the cascade on HotpotQA and JEMHopQA).
+    Out-of-scope and complex guesses stand; a chitchat guess does not, since handing a real
+    question off on an unsure guess loses it.
+    """
+    if fast is None or fast.kind not in _GUESSES_THAT_STAND:
+        return None
+    detail = f"rule: the fast stage's unconfirmed guess stands ({fast.detail})"
+    return Verdict(fast.kind, fast.confidence, detail, domain=fast.domain)
+
+
 class CascadeAnalyzer:
     def __init__(
         self,
@@ -86,8 +104,7 @@ class CascadeAnalyzer:
         if isinstance(reason, Verdict):
             return self._result(question, language, reason, "slm", stages, None, fast)
         started = time.perf_counter()
-        verdict = fast if fast is not None and fast.kind == "out_of_scope" else None
-        verdict = verdict or classify_by_rules(question, language)
+        verdict = _unconfirmed_guess(fast) or classify_by_rules(question, language)
         stages.append(
             StageRecord(
                 stage="rules",

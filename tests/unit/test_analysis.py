@@ -166,6 +166,19 @@ def test_rules_decide_when_the_slm_cannot(backend: FakeBackend | None, reason: s
     assert result.fallback_reason is not None and reason in result.fallback_reason
 
 
+def test_an_unsure_complex_guess_stands_when_the_slm_is_unsure_too() -> None:
+    result = cascade(FakeBackend("A", 0.3)).analyze("who was born first")
+    assert result.stage == "rules" and result.kind == "complex"
+    assert "unconfirmed guess" in result.stages[-1].detail
+    assert result.fallback_reason is not None and "SLM confidence" in result.fallback_reason
+
+
+def test_an_unsure_chitchat_guess_does_not_hand_the_question_off() -> None:
+    result = cascade(None).analyze("a lot there")  # nearest the chitchat examples, no greeting cue
+    assert "chitchat 0.4" in result.stages[0].detail and not result.stages[0].settled
+    assert result.stage == "rules" and result.kind == "simple_factual"
+
+
 @pytest.mark.parametrize("text", ["", " ", "?" * 3000, "\x00\x01", "😀" * 50, "と" * 100])
 def test_any_text_gets_an_analysis(text: str) -> None:
     result = cascade(FakeBackend()).analyze(text)
