@@ -56,6 +56,10 @@ def _serve(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
 
     settings = load_settings(args.config)
+    if settings.server.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.server.torch_threads)
     with ExitStack() as stack:
         if args.with_llm_server:
             from ragsvc.llm.local_server import serving_local_llm

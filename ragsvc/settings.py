@@ -89,6 +89,8 @@ class IngestSettings(Group):
 class ServerSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
+    torch_threads: int | None = Field(default=1, gt=0)
+    """Intra-op threads of the embedder in the service process (None: torch's default)."""
 
 
 class SlmSettings(Group):
