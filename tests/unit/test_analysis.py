@@ -109,12 +109,14 @@ class Scope:
         return Nearest(self.similarity, ["it"])
 
 
-def cascade(backend: FakeBackend | None, similarity: float = 0.9) -> CascadeAnalyzer:
+def cascade(
+    backend: FakeBackend | None, similarity: float = 0.9, embedding_informs: bool = True
+) -> CascadeAnalyzer:
     settings = AnalysisSettings(fast_confidence=0.85, temperature=1.0)  # only cues settle
     embedder = FakeEmbedder()
     fast = FastClassifier(embedder, settings, Scope(similarity), EXEMPLARS)
     slm = SlmAnalyzer(backend) if backend else None
-    return CascadeAnalyzer(embedder, fast, slm, settings)
+    return CascadeAnalyzer(embedder, fast, slm, settings, lambda _: embedding_informs)
 
 
 def test_cues_settle_without_the_slm() -> None:
@@ -171,6 +173,11 @@ def test_an_unsure_complex_guess_stands_when_the_slm_is_unsure_too() -> None:
     assert result.stage == "rules" and result.kind == "complex"
     assert "unconfirmed guess" in result.stages[-1].detail
     assert result.fallback_reason is not None and "SLM confidence" in result.fallback_reason
+
+
+def test_an_unsure_complex_guess_is_ignored_where_the_embedder_has_no_signal() -> None:
+    result = cascade(FakeBackend("A", 0.3), embedding_informs=False).analyze("who was born first")
+    assert result.stage == "rules" and result.kind == "simple_factual"
 
 
 def test_an_unsure_chitchat_guess_does_not_hand_the_question_off() -> None:
