@@ -49,7 +49,15 @@ def _prompt() -> list[str]:
     return questions
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """uvicorn re-raises the SIGTERM it shut down on once it is done; under the default handler
+    that kills the process before ``_serve``'s cleanup runs, orphaning the local LLM server."""
+    raise SystemExit(128 + signum)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     from ragsvc.api.app import create_app
@@ -65,6 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
             from ragsvc.llm.local_server import serving_local_llm
 
             settings = stack.enter_context(serving_local_llm(settings, Path("var/llm-server.log")))
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port)
     return 0
 
