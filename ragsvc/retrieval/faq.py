@@ -58,7 +58,7 @@ class FaqMatcher:
                 FaqMatch(
                     faq_id=str(faq["faq_id"]),
                     question=str(faq["question"]),
-                    answer=str(faq["answer"]),
+                    answer=hit.answer_text,
                     source=str(hit.payload["source"]),
                     confidence=max(0.0, min(1.0, hit.dense_score)),
                     margin=hit.score - runner_up,

@@ -1,6 +1,5 @@
 """``embedder.precision``: how ``auto`` resolves, and (integration) bfloat16 MiniLM vectors against
-float32 ones; ``server.torch_threads`` applied by ``ragsvc serve``. The speed itself is measured by
-``bench/embedding.py`` and ``bench/serve.py``, not asserted here."""
+float32 ones. The speed itself is measured by ``bench/embedding.py``, not asserted here."""
 
 from __future__ import annotations
 
@@ -65,23 +64,3 @@ def test_bfloat16_vectors_match_float32(model_path: Path) -> None:
     assert np.sum(vectors * reference, axis=1).min() > 0.98
     queries = bf16.embed_queries(SENTENCES[:1])
     assert float(queries[0] @ reference[0]) > 0.98
-
-
-def test_the_service_process_embeds_with_the_configured_torch_threads(monkeypatch, tmp_path):
-    import torch
-    import uvicorn
-
-    import ragsvc.api.app
-    from ragsvc.cli import main
-
-    config = tmp_path / "config.yaml"
-    config.write_text("server:\n  torch_threads: 1\n")
-    monkeypatch.setattr(ragsvc.api.app, "create_app", lambda settings: object())
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        assert main(["serve", "--config", str(config)]) == 0
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
