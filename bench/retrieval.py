@@ -55,10 +55,10 @@ from ragsvc.evaluation.datasets import stackfaq as load_stackfaq
 from ragsvc.evaluation.mix import FAQ_FILE, write_documents, write_faq_file
 from ragsvc.models.ref import ModelRef
 from ragsvc.retrieval.fusion import Hit, fuse
-from ragsvc.retrieval.hybrid import HybridRetriever, SearchFilters
+from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings, load_settings
 from ragsvc.store.qdrant_store import ChunkStore, open_client
-from ragsvc.store.schema import Chunk
+from ragsvc.store.schema import Chunk, SearchFilters
 from ragsvc.text.lexical import document_terms, tokenize
 
 EMBEDDERS = {

@@ -17,8 +17,8 @@ CONFIG_HELP = "settings file (default: configs/default.yaml)"
 
 def _search(args: argparse.Namespace) -> int:
     from ragsvc.index import open_index
-    from ragsvc.retrieval.hybrid import SearchFilters
     from ragsvc.settings import load_settings
+    from ragsvc.store.schema import SearchFilters
 
     index = open_index(load_settings(args.config))
     try:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from ragsvc.embedding.base import Vectors
 from ragsvc.retrieval.hybrid import HybridRetriever
-from ragsvc.store.qdrant_store import search_filter
+from ragsvc.store.schema import SearchFilters
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class IndexScope:
         self.retriever = retriever
 
     def nearest(self, question: str, vector: Vectors) -> Nearest:
-        hits = self.retriever.store.search_dense(vector, search_filter(), 1)
+        hits = self.retriever.store.search_dense(vector, SearchFilters(), 1)
         if not hits:
             return Nearest(0.0)
         return Nearest(hits[0].score, list(hits[0].payload.get("tags") or []))

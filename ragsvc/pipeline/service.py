@@ -30,8 +30,8 @@ from ragsvc.pipeline.quality import assess
 from ragsvc.pipeline.router import choose_route, faq_is_confident
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
-from ragsvc.retrieval.hybrid import SearchFilters
 from ragsvc.settings import Settings
+from ragsvc.store.schema import SearchFilters
 from ragsvc.text.language import detect_language
 from ragsvc.traces.schema import ModelCall, Retrieval, RetrievedHit, Source, Trace
 from ragsvc.traces.store import TraceStore

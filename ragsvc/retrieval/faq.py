@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from ragsvc.embedding.base import Vectors
 from ragsvc.retrieval.fusion import Hit
-from ragsvc.retrieval.hybrid import HybridRetriever, Mode, SearchFilters
+from ragsvc.retrieval.hybrid import HybridRetriever, Mode
+from ragsvc.store.schema import SearchFilters
 
 
 @dataclass(frozen=True, slots=True)

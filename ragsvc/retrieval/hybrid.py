@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -11,18 +9,12 @@ import numpy as np
 from ragsvc.embedding.base import Embedder, Vectors
 from ragsvc.retrieval.fusion import Hit, fuse
 from ragsvc.settings import RetrievalSettings
-from ragsvc.store.qdrant_store import ChunkStore, search_filter
+from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.store.schema import SearchFilters
 from ragsvc.text.language import detect_language
 from ragsvc.text.lexical import query_terms
 
 Mode = Literal["hybrid", "dense", "lexical"]
-
-
-@dataclass(frozen=True, slots=True)
-class SearchFilters:
-    kind: str | None = None
-    language: str | None = None
-    tags: Sequence[str] = field(default_factory=tuple)
 
 
 class HybridRetriever:
@@ -68,15 +60,14 @@ class HybridRetriever:
     ) -> list[Hit]:
         """The union of the dense and the lexical top ``limit``, each hit with both scores."""
         filters = filters or SearchFilters()
-        flt = search_filter(filters.kind, filters.language, filters.tags)
         hits: dict[str, Hit] = {}
         vector = None
         if mode != "lexical":
             vector = query_vector if query_vector is not None else self.embed(query)
-            for p in self.store.search_dense(vector, flt, limit):
+            for p in self.store.search_dense(vector, filters, limit):
                 hits[p.id] = Hit(p.id, p.payload, dense_score=p.score, lexical_score=0.0)
         if mode != "dense":
-            for p in self.store.search_lexical(query_terms(query), flt, limit):
+            for p in self.store.search_lexical(query_terms(query), filters, limit):
                 if p.id in hits:
                     hits[p.id].lexical_score = p.score
                     continue

@@ -19,7 +19,14 @@ from qdrant_client import QdrantClient, models
 from ragsvc.embedding.base import Vectors
 from ragsvc.errors import ConfigError, IndexSchemaError
 from ragsvc.settings import StoreSettings
-from ragsvc.store.schema import DENSE_VECTOR, LEXICAL_VECTOR, SCHEMA_VERSION, Chunk
+from ragsvc.store.mirror import SearchMirror
+from ragsvc.store.schema import (
+    DENSE_VECTOR,
+    LEXICAL_VECTOR,
+    SCHEMA_VERSION,
+    Chunk,
+    SearchFilters,
+)
 from ragsvc.text.lexical import SparseTerms
 
 log = logging.getLogger(__name__)
@@ -88,23 +95,36 @@ def _match(key: str, value: Any) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
-def search_filter(
-    kind: str | None = None, language: str | None = None, tags: Sequence[str] = ()
-) -> models.Filter:
-    """Only published points, optionally of one kind, language and with any of ``tags``."""
+def search_filter(filters: SearchFilters | None = None) -> models.Filter:
+    """Qdrant's filter for ``filters``: only published points, then kind, language and tags."""
+    filters = filters or SearchFilters()
     must: list[models.Condition] = [_match("live", True)]
-    if kind:
-        must.append(_match("kind", kind))
-    if language:
-        must.append(_match("language", language))
-    if tags:
-        must.append(models.FieldCondition(key="tags", match=models.MatchAny(any=list(tags))))
+    if filters.kind:
+        must.append(_match("kind", filters.kind))
+    if filters.language:
+        must.append(_match("language", filters.language))
+    if filters.tags:
+        must.append(
+            models.FieldCondition(key="tags", match=models.MatchAny(any=list(filters.tags)))
+        )
     return models.Filter(must=must)
 
 
+def is_embedded(client: QdrantClient) -> bool:
+    return bool(client.init_options.get("path") or client.init_options.get("location"))
+
+
 class ChunkStore:
+    """Searches of an embedded store are answered by a :class:`SearchMirror` (same scores, in
+    milliseconds) unless ``mirror=False``; a Qdrant server answers its own."""
+
     def __init__(
-        self, client: QdrantClient, collection: str, dimension: int, embedder: str
+        self,
+        client: QdrantClient,
+        collection: str,
+        dimension: int,
+        embedder: str,
+        mirror: bool = True,
     ) -> None:
         if dimension <= 0:
             raise ValueError(f"dimension must be greater than 0, got {dimension}")
@@ -112,6 +132,11 @@ class ChunkStore:
         self.collection = collection
         self.dimension = dimension
         self.embedder = embedder
+        self.mirror = SearchMirror(client, collection) if mirror and is_embedded(client) else None
+
+    def _changed(self) -> None:
+        if self.mirror is not None:
+            self.mirror.invalidate()
 
     # -- schema ---------------------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
@@ -155,7 +180,7 @@ class ChunkStore:
             )
 
     def _create_payload_indexes(self) -> None:
-        if self.client.init_options.get("path") or self.client.init_options.get("location"):
+        if is_embedded(self.client):
             return  # embedded mode keeps no payload indexes
         for field in KEYWORD_FIELDS:
             self.client.create_payload_index(
@@ -179,7 +204,10 @@ class ChunkStore:
             )
             for chunk, vector, terms in zip(chunks, dense, lexical, strict=True)
         ]
-        self.client.upsert(self.collection, points, wait=True)
+        try:
+            self.client.upsert(self.collection, points, wait=True)
+        finally:
+            self._changed()
 
     def publish(self, doc_id: str, doc_hash: str) -> None:
         """Make ``doc_hash`` the visible version of ``doc_id`` and drop every other version."""
@@ -197,6 +225,7 @@ class ChunkStore:
             ],
             wait=True,
         )
+        self._changed()
 
     def delete_document(self, doc_id: str) -> None:
         self.client.delete(
@@ -204,6 +233,7 @@ class ChunkStore:
             models.FilterSelector(filter=models.Filter(must=[_match("doc_id", doc_id)])),
             wait=True,
         )
+        self._changed()
 
     def delete_staged(self) -> int:
         """Remove points left unpublished by an ingest that died part-way; returns how many."""
@@ -211,6 +241,7 @@ class ChunkStore:
         count = self.client.count(self.collection, count_filter=staged, exact=True).count
         if count:
             self.client.delete(self.collection, models.FilterSelector(filter=staged), wait=True)
+            self._changed()
         return count
 
     # -- reads ----------------------------------------------------------------------------------
@@ -249,28 +280,40 @@ class ChunkStore:
             )
         return docs
 
-    def search_dense(self, vector: Vectors, flt: models.Filter, limit: int) -> list[StoredPoint]:
+    def search_dense(
+        self, vector: Vectors, filters: SearchFilters, limit: int
+    ) -> list[StoredPoint]:
+        if self.mirror is not None:
+            return [
+                StoredPoint(p.id, p.score, p.payload)
+                for p in self.mirror.search_dense(vector, filters, limit)
+            ]
         result = self.client.query_points(
             self.collection,
             query=vector.tolist(),
             using=DENSE_VECTOR,
-            query_filter=flt,
+            query_filter=search_filter(filters),
             limit=limit,
             with_payload=True,
         )
         return [StoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in result.points]
 
     def search_lexical(
-        self, terms: SparseTerms, flt: models.Filter, limit: int
+        self, terms: SparseTerms, filters: SearchFilters, limit: int
     ) -> list[StoredPoint]:
         """BM25 hits, each with its dense vector so the caller can score it densely too."""
         if not terms.indices:
             return []
+        if self.mirror is not None:
+            return [
+                StoredPoint(p.id, p.score, p.payload, p.dense)
+                for p in self.mirror.search_lexical(terms, filters, limit)
+            ]
         result = self.client.query_points(
             self.collection,
             query=models.SparseVector(indices=terms.indices, values=terms.values),
             using=LEXICAL_VECTOR,
-            query_filter=flt,
+            query_filter=search_filter(filters),
             limit=limit,
             with_payload=True,
             with_vectors=[DENSE_VECTOR],

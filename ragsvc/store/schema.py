@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,6 +13,16 @@ LEXICAL_VECTOR = "lexical"
 POINT_NAMESPACE = uuid.UUID("6f1c1b8e-6a43-4f4e-9d55-0d7f3f1c2a90")
 
 Kind = Literal["faq", "doc"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """What a search may return: published points, optionally of one kind, one language and
+    with any of ``tags``."""
+
+    kind: str | None = None
+    language: str | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
 
 
 def point_id(doc_id: str, doc_hash: str, chunk_no: int) -> str:

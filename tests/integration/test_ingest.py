@@ -25,9 +25,10 @@ from ingest.readers import READERS, read_file
 from ingest.report import FileProblem, IngestReport
 from ragsvc.embedding import Embedder
 from ragsvc.retrieval.faq import FaqMatcher
-from ragsvc.retrieval.hybrid import HybridRetriever, SearchFilters
+from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, open_client
+from ragsvc.store.schema import SearchFilters
 from ragsvc.text.lexical import document_terms
 from tests.conftest import DEMO_CORPUS, make_settings
 

@@ -12,8 +12,8 @@ from qdrant_client import QdrantClient, models
 from ragsvc.embedding.base import Vectors, normalise
 from ragsvc.errors import IndexSchemaError
 from ragsvc.settings import LexicalSettings
-from ragsvc.store.qdrant_store import ChunkStore, search_filter
-from ragsvc.store.schema import Chunk, point_id
+from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.store.schema import Chunk, SearchFilters, point_id
 from ragsvc.text.lexical import document_terms, query_terms, tokenize
 
 COLLECTION = "test"
@@ -49,9 +49,12 @@ def client() -> Iterator[QdrantClient]:
     qdrant.close()
 
 
-@pytest.fixture
-def store(client: QdrantClient) -> ChunkStore:
-    chunk_store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+@pytest.fixture(params=[True, False], ids=["mirror", "qdrant"])
+def store(client: QdrantClient, request: pytest.FixtureRequest) -> ChunkStore:
+    """Every store test runs against the search mirror and against Qdrant's own search."""
+    chunk_store = ChunkStore(
+        client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name, mirror=request.param
+    )
     chunk_store.ensure_collection()
     return chunk_store
 
@@ -87,9 +90,8 @@ def _stage(store: ChunkStore, chunks: list[Chunk]) -> None:
 def _visible(store: ChunkStore) -> set[str]:
     """Every point a query can reach (a dense search ranks all of them, limit permitting)."""
     query = "hotel limit per night"
-    flt = search_filter()
-    dense = store.search_dense(EMBEDDER.embed_queries([query])[0], flt, limit=100)
-    lexical = store.search_lexical(query_terms(query), flt, limit=100)
+    dense = store.search_dense(EMBEDDER.embed_queries([query])[0], SearchFilters(), limit=100)
+    lexical = store.search_lexical(query_terms(query), SearchFilters(), limit=100)
     return {p.id for p in dense} | {p.id for p in lexical}
 
 
@@ -227,12 +229,12 @@ def test_search_lexical_returns_the_stored_dense_vector(store: ChunkStore) -> No
     chunks = _chunks("travel", "v1", HOTEL_V1)
     _stage(store, chunks)
     store.publish("travel", "v1")
-    hits = store.search_lexical(query_terms("travel desk"), search_filter(), limit=5)
+    hits = store.search_lexical(query_terms("travel desk"), SearchFilters(), limit=5)
     assert [h.id for h in hits] == [chunks[1].id]
     expected = EMBEDDER.embed_passages([chunks[1].embed_text])[0]
     assert hits[0].dense is not None
     np.testing.assert_allclose(hits[0].dense, expected, atol=1e-6)
-    assert store.search_lexical(query_terms("how do I"), search_filter(), limit=5) == []
+    assert store.search_lexical(query_terms("how do I"), SearchFilters(), limit=5) == []
 
 
 def test_search_filter_narrows_by_kind_language_and_tags(store: ChunkStore) -> None:
@@ -244,7 +246,7 @@ def test_search_filter_narrows_by_kind_language_and_tags(store: ChunkStore) -> N
     vector = EMBEDDER.embed_queries(["hotel"])[0]
 
     def ids(**filters: object) -> set[str]:
-        flt = search_filter(**filters)  # type: ignore[arg-type]
+        flt = SearchFilters(**filters)  # type: ignore[arg-type]
         return {p.id for p in store.search_dense(vector, flt, limit=10)}
 
     assert ids() == {chunks[0].id, chunks[1].id}

@@ -12,8 +12,8 @@ from litestar.params import Parameter
 from ragsvc.api.deps import provide_runtime
 from ragsvc.api.schemas import FaqMatchResponse, SearchHit, SearchResponse
 from ragsvc.errors import InvalidRequestError
-from ragsvc.retrieval.hybrid import SearchFilters
 from ragsvc.runtime import Runtime
+from ragsvc.store.schema import SearchFilters
 
 Query = Annotated[str, Parameter(min_length=1, max_length=2000, description="question")]
 
