@@ -4,8 +4,13 @@
 
 One run, fixed seed, balanced samples (see ../shared/data/README.md for sources and licences):
 - simple vs complex: EN NQ-open (simple) vs HotpotQA (complex); JA JSQuAD (simple) vs JEMHopQA
-  (complex). A question counts as "complex" when analysed as multi_part or complex. The labels
-  come from dataset origin, so accuracy is also shown per source.
+  (complex), drawn from the half of the routing data the complexity head was not fitted on
+  (ragsvc/analysis/head.py, bench/train_head.py). A question counts as "complex" when analysed as
+  multi_part or complex. The labels come from dataset origin, so accuracy is also shown per
+  source. The fast classifier runs twice: with the head, and with nearest examples only.
+- sets the head never saw: the share analysed complex of StackFAQ user queries, PolicyQA and
+  CLINC150 in-scope questions (lookups and requests: lower is better) and of Break's HotpotQA dev
+  questions not in the routing data (multi-hop: higher is better).
 - out of scope: CLINC150 dev; the scope is the in-scope *training* queries embedded in memory
   (as the service's scope is its index); OOS recall on oos_val, false positives on in-scope val.
 - decomposition, when the SLM is asked to split: Break HotpotQA rows (share split into >= 2
@@ -35,11 +40,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import DEFAULT_DATA
 from ragsvc.analysis.cascade import build_analyzer
 from ragsvc.analysis.fast import FastClassifier
+from ragsvc.analysis.head import in_training_half
 from ragsvc.analysis.scope import Nearest
 from ragsvc.analysis.slm import SlmAnalyzer
 from ragsvc.embedding import Embedder, build_embedder
 from ragsvc.embedding.base import Vectors
-from ragsvc.evaluation.datasets import CLINC150, clinc_out_of_scope, clinc_queries
+from ragsvc.evaluation.datasets import (
+    CLINC150,
+    POLICYQA,
+    STACKFAQ,
+    clinc_out_of_scope,
+    clinc_queries,
+    squad_passages,
+    stackfaq,
+)
 from ragsvc.models.llama import LocalLlm, build_local_llm
 from ragsvc.settings import Settings, load_settings
 from ragsvc.text.lexical import tokenize
@@ -60,7 +74,9 @@ def load_routing(data: Path, per_class: int, rng: random.Random) -> list[Item]:
     items: list[Item] = []
     for language in ("en", "ja"):
         lines = (data / f"routing/route_mix_{language}.jsonl").read_text().splitlines()
-        rows = [json.loads(line) for line in lines]
+        rows = [
+            json.loads(line) for line in lines if not in_training_half(json.loads(line)["question"])
+        ]
         for label in ("simple", "complex"):
             chosen = rng.sample([r for r in rows if r["label"] == label], per_class)
             items += [
@@ -156,6 +172,7 @@ def main() -> int:
     by_question = dict(zip((i.question for i in items), vectors, strict=True))
     print(f"SLM: {settings.slm.name}; embedder: {embedder.name}; seed {args.seed}\n")
     print(routing_table(settings, embedder, slm_model, items, by_question, args, rng))
+    print(unseen_sets_table(settings, embedder, args.data, args.per_class, rng))
     print(oos_table(settings, embedder, slm_model, args.data, rng))
     print(decomposition_table(settings, slm_model, args.data, args.decompose, rng))
     return 0
@@ -171,11 +188,16 @@ def routing_table(
     rng: random.Random,
 ) -> str:
     fast = FastClassifier(embedder, settings.analysis)
+    nearest = nearest_examples_only(embedder, settings)
     slm = SlmAnalyzer(slm_model, settings.analysis.max_split_tokens)
     cascade = build_analyzer(settings, embedder, slm_model, None)
 
     def fast_only(item: Item) -> str:
         kind = fast.classify(item.question, vectors[item.question], item.language).kind
+        return "complex" if kind in COMPLEX_KINDS else "simple"
+
+    def nearest_only(item: Item) -> str:
+        kind = nearest.classify(item.question, vectors[item.question], item.language).kind
         return "complex" if kind in COMPLEX_KINDS else "simple"
 
     def slm_only(item: Item) -> str:
@@ -210,7 +232,8 @@ def routing_table(
         "",
         "| analyser | lang | n | accuracy | macro-F1 | accuracy per source |",
         "|---|---|---|---|---|---|",
-        *classification_rows("fast classifier", items, fast_only),
+        *classification_rows("fast, nearest examples only", items, nearest_only),
+        *classification_rows("fast classifier (with head)", items, fast_only),
         *classification_rows("SLM alone", sub, slm_only),
         *classification_rows("cascade", items, full),
         "",
@@ -229,6 +252,55 @@ def routing_table(
     return "\n".join(lines)
 
 
+def nearest_examples_only(embedder: Embedder, settings: Settings) -> FastClassifier:
+    return FastClassifier(
+        embedder, settings.analysis.model_copy(update={"use_complexity_head": False})
+    )
+
+
+def unseen_sets_table(
+    settings: Settings, embedder: Embedder, data: Path, size: int, rng: random.Random
+) -> str:
+    """Share analysed complex (fast stage) on sets the head was not fitted on."""
+    routing = {
+        json.loads(line)["question"]
+        for line in (data / "routing/route_mix_en.jsonl").read_text().splitlines()
+    }
+    with open(data / "routing/break_hotpot_dev.csv", newline="") as fh:
+        multi_hop = sorted({r["question_text"] for r in csv.DictReader(fh)} - routing)
+    _, policy = squad_passages(data / POLICYQA)
+    sets = {
+        "StackFAQ user queries (lookup)": [q for f in stackfaq(data / STACKFAQ) for q in f.queries],
+        "PolicyQA questions (lookup)": sorted({q.question for q in policy}),
+        "CLINC150 in-scope val (request)": clinc_queries(data / CLINC150, "val"),
+        "Break HotpotQA dev, not in routing (multi-hop)": multi_hop,
+    }
+    arms = {
+        "nearest examples only": nearest_examples_only(embedder, settings),
+        "with head": FastClassifier(embedder, settings.analysis),
+    }
+    lines = [
+        "### sets the complexity head never saw: share analysed complex (fast stage, English)",
+        "",
+        "| set | n | " + " | ".join(arms) + " |",
+        "|---" * (len(arms) + 2) + "|",
+    ]
+    for name, questions in sets.items():
+        chosen = rng.sample(questions, min(size, len(questions)))
+        vectors = embedder.embed_queries(chosen)
+        shares = [
+            np.mean(
+                [
+                    arm.classify(q, v, "en").kind in COMPLEX_KINDS
+                    for q, v in zip(chosen, vectors, strict=True)
+                ]
+            )
+            for arm in arms.values()
+        ]
+        lines.append(f"| {name} | {len(chosen)} | " + " | ".join(f"{x:.3f}" for x in shares) + " |")
+    return "\n".join([*lines, ""])
+
+
 def oos_table(
     settings: Settings, embedder: Embedder, slm_model: LocalLlm, data: Path, rng: random.Random
 ) -> str:
@@ -244,7 +316,7 @@ def oos_table(
     ]
     out_vectors = embedder.embed_queries(out)
     in_vectors = embedder.embed_queries(inside)
-    for threshold in sorted({0.4, 0.5, 0.6, settings.analysis.scope_threshold}):
+    for threshold in sorted({0.4, 0.5, 0.55, 0.6, settings.analysis.scope_threshold}):
         cascade.fast.settings = settings.analysis.model_copy(update={"scope_threshold": threshold})
 
         def is_oos(question: str, vector: Vectors) -> bool:

@@ -88,6 +88,36 @@ def sequential(url: str, questions: list[tuple[str, str]]) -> list[dict[str, Any
     return rows
 
 
+def step_timings(url: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Median milliseconds per pipeline step and route, read back from the traces."""
+    traces: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] == 200:
+            with urllib.request.urlopen(f"{url}/v1/traces/{row['trace_id']}") as response:
+                traces.setdefault(row["route"], []).append(json.loads(response.read()))
+    steps = sorted({step for items in traces.values() for t in items for step in t["timings_ms"]})
+    lines = [
+        "### where the time goes (median ms per step, service side, from the traces)",
+        "",
+        "| route | n | " + " | ".join(steps) + " | model calls | analysis decided by |",
+        "|---" * (len(steps) + 4) + "|",
+    ]
+    for route, items in sorted(traces.items()):
+        medians = [
+            pct([t["timings_ms"][s] for t in items if s in t["timings_ms"]], 50) for s in steps
+        ]
+        calls = pct([sum(c["latency_ms"] for c in t["model_calls"]) for t in items], 50)
+        stages = Counter(t["analysis"]["stage"] for t in items if t["analysis"])
+        lines.append(
+            f"| {route} | {len(items)} | "
+            + " | ".join("" if np.isnan(m) else f"{m:.0f}" for m in medians)
+            + f" | {calls:.0f} | "
+            + (", ".join(f"{k} {n}" for k, n in stages.most_common()) or "skipped")
+            + " |"
+        )
+    return lines
+
+
 def load(url: str, questions: list[str], clients: int, rounds: int) -> dict[str, Any]:
     work = [q for _ in range(rounds) for q in questions]
     started = time.perf_counter()
@@ -203,12 +233,14 @@ def main() -> int:
             faq = verbatim_faq_questions(root / "corpus", args.faq_verbatim)
             asked = [(m.category, m.question) for m in mix] + [("faq_verbatim", q) for q in faq]
             rows = sequential(url, asked)
+            steps = step_timings(url, rows)
             loaded = load(url, faq, args.clients, args.rounds)
             stats = json.loads(urllib.request.urlopen(f"{url}/v1/stats").read())
         finally:
             service.terminate()
             service.wait(timeout=60)
     print(report(rows, loaded, args.clients))
+    print("\n" + "\n".join(steps))
     print(
         f"\nservice-side p50 {stats['p50_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms over "
         f"{stats['questions']} questions; spend ${stats['cost_usd']:.4f}"

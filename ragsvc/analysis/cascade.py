@@ -41,12 +41,13 @@ def _unconfirmed_guess(fast: Verdict | None, embedding_informs: bool) -> Verdict
     """The fast stage's unsure reading, when the SLM could not settle the question either.
 
     The rules only see cues, which the fast stage has already checked, so without this every
-    unsettled question would default to a simple one. Where the embedder carries signal for the
-    question's language, the fast stage's best guess is the better prior (bench/analysis.py: on
-    English, fast alone 0.742 macro-F1 against 0.621 for the cascade defaulting to simple). Where
-    it does not (``retrieval.dense_weight`` 0 for the language, e.g. MiniLM and Japanese), its
-    nearest-example guess is noise and only an out-of-scope guess stands, as before. A chitchat
-    guess never stands: handing a real question off on an unsure guess loses it.
+    unsettled question would default to a simple one. Where the fast stage carries signal for the
+    question's language (a complexity head fitted for it, or an embedder that retrieval weighs
+    for it), its best guess is the better prior (bench/analysis.py, nearest examples on English:
+    fast alone 0.742 macro-F1 against 0.621 for the cascade defaulting to simple). Where it does
+    not (no head, and ``retrieval.dense_weight`` 0 for the language, e.g. MiniLM and Japanese),
+    its nearest-example guess is noise and only an out-of-scope guess stands. A chitchat guess
+    never stands: handing a real question off on an unsure guess loses it.
     """
     if fast is None or fast.kind not in _GUESSES_THAT_STAND:
         return None
@@ -96,7 +97,10 @@ class CascadeAnalyzer:
                 StageRecord(stage="fast", latency_ms=_ms(started), settled=False, detail=failure)
             )
         else:
-            settled = fast.decisive or fast.confidence >= self.settings.fast_confidence
+            threshold = (
+                self.settings.head_confidence if fast.by_head else self.settings.fast_confidence
+            )
+            settled = fast.decisive or fast.confidence >= threshold
             stages.append(
                 StageRecord(
                     stage="fast",
@@ -200,7 +204,7 @@ def build_analyzer(
         fast,
         slm_stage,
         settings.analysis,
-        lambda language: settings.retrieval.weight_for(language) > 0,
+        lambda language: fast.informs(language) or settings.retrieval.weight_for(language) > 0,
     )
     analyzer.warm_up()
     return analyzer

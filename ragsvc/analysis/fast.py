@@ -1,8 +1,12 @@
-"""Stage 1, milliseconds: surface cues, distance to the corpus, and the nearest labelled examples.
+"""Stage 1, milliseconds: surface cues, distance to the corpus, the nearest labelled examples and
+the trained complexity head.
 
 The question's embedding is the one retrieval computes anyway. Class scores are the mean cosine
 similarity of the ``knn`` nearest examples of each class, turned into probabilities by a softmax
-with ``temperature``; a cue (greeting, a join of two questions, a comparison) settles at once.
+with ``temperature``; a cue (greeting, a join of two questions) settles at once. Unless the nearest
+examples say small talk, simple vs complex is then the complexity head's call (``head.py``) where
+one was fitted for the language and embedder; without one, a comparison or reasoning cue and the
+nearest examples decide.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import yaml
 
 from ragsvc.analysis.config import AnalysisSettings
 from ragsvc.analysis.cues import is_greeting, looks_complex, split_question
+from ragsvc.analysis.head import ComplexityHead, load_head
 from ragsvc.analysis.schema import QueryKind
 from ragsvc.analysis.scope import ScopeCheck
 from ragsvc.embedding.base import Embedder, Vectors
@@ -32,6 +37,8 @@ class Verdict:
     domain: str | None = None
     decisive: bool = False
     """A cue (greeting, joined questions) settles the question whatever the threshold."""
+    by_head: bool = False
+    """The complexity head made the call (``analysis.head_confidence`` applies)."""
 
 
 def load_exemplars(path: Path | None) -> dict[str, list[str]]:
@@ -52,11 +59,15 @@ class FastClassifier:
         settings: AnalysisSettings,
         scope: ScopeCheck | None = None,
         exemplars: dict[str, list[str]] | None = None,
+        head: ComplexityHead | None = None,
     ) -> None:
         self.embedder = embedder
         self.settings = settings
         self.scope = scope
         self.exemplars = exemplars or load_exemplars(settings.exemplars)
+        if head is None and settings.use_complexity_head:
+            head = load_head(settings.complexity_head, embedder.name)
+        self.head = head
         self._matrix: Vectors | None = None
         self._labels: list[str] = []
 
@@ -99,10 +110,20 @@ class FastClassifier:
                     0.9 if far else 0.6,
                     f"corpus similarity {nearest.similarity:.3f} < {threshold}",
                 )
-        if looks_complex(question):
-            return Verdict("complex", 0.85, "comparison or reasoning cue", domain=domain)
         probabilities = self.class_probabilities(vector)
         label = max(probabilities, key=probabilities.__getitem__)
         detail = ", ".join(f"{k} {v:.2f}" for k, v in sorted(probabilities.items()))
-        kind: QueryKind = label  # type: ignore[assignment]
+        p_complex = self.head.probability(question, vector, language) if self.head else None
+        if label != "chitchat" and p_complex is not None:
+            kind: QueryKind = "complex" if p_complex >= 0.5 else "simple_factual"
+            confidence = max(p_complex, 1 - p_complex)
+            head_detail = f"complexity head P(complex) {p_complex:.2f}"
+            return Verdict(kind, confidence, head_detail, domain=domain, by_head=True)
+        if looks_complex(question):
+            return Verdict("complex", 0.85, "comparison or reasoning cue", domain=domain)
+        kind = label  # type: ignore[assignment]
         return Verdict(kind, probabilities[label], f"nearest examples: {detail}", domain=domain)
+
+    def informs(self, language: str) -> bool:
+        """Whether an unsure simple/complex reading of this stage still beats a default."""
+        return self.head is not None and language in self.head.heads

@@ -28,7 +28,11 @@ def strict_cascade(embedder: Embedder, model: LocalLlm) -> CascadeAnalyzer:
     """The default settings, except that the fast stage settles nothing but cues."""
     settings = load_settings()
     settings = settings.model_copy(
-        update={"analysis": settings.analysis.model_copy(update={"fast_confidence": 0.999})}
+        update={
+            "analysis": settings.analysis.model_copy(
+                update={"fast_confidence": 0.999, "head_confidence": 0.999}
+            )
+        }
     )
     return build_analyzer(settings, embedder, model, None)
 
