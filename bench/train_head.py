@@ -3,9 +3,12 @@
     python bench/train_head.py [--data ../shared/data] [--out ragsvc/analysis/complexity_head.npz]
 
 Reads ../shared/data/routing/route_mix_{en,ja}.jsonl, keeps the questions of the training half
-(``in_training_half``: a hash of the question, so the split holds whatever the file order), embeds
-them with the configured embedder (the default: MiniLM) and fits one head per language. Prints
-the held-out half's accuracy per source as a check; bench/analysis.py is the measurement.
+(``in_training_half``: a hash of the question, so the split holds whatever the file order), adds
+the help-desk examples of ragsvc/analysis/exemplars.yaml (simple_factual and complex, each weighing
+``--example-weight`` rows: a few dozen questions against thousands), embeds them with the
+configured embedder (the default: MiniLM) and fits one head per language. Prints the held-out
+half's accuracy per source and the examples' own accuracy as a check; bench/analysis.py is the
+measurement.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import DEFAULT_DATA
+from ragsvc.analysis.fast import load_exemplars
 from ragsvc.analysis.head import (
     DEFAULT_HEAD,
     ComplexityHead,
@@ -29,6 +33,7 @@ from ragsvc.analysis.head import (
 )
 from ragsvc.embedding import build_embedder
 from ragsvc.settings import load_settings
+from ragsvc.text.language import detect_language
 
 
 def main() -> int:
@@ -38,11 +43,13 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_HEAD)
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--example-weight", type=float, default=20.0)
     args = parser.parse_args()
     if not (args.data / "README.md").is_file():
         parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
     settings = load_settings(args.config)
     embedder = build_embedder(settings.embedder, settings.model_cache_dir)
+    examples = load_exemplars(settings.analysis.exemplars)
     heads = {}
     print("| language | source | train | held out | held-out accuracy |")
     print("|---|---|---|---|---|")
@@ -54,11 +61,28 @@ def main() -> int:
         x = [features(q, v) for q, v in zip(questions, vectors, strict=True)]
         y = [int(r["label"] == "complex") for r in rows]
         train = [in_training_half(q) for q in questions]
+        own = [
+            (q, int(label == "complex"))
+            for label in ("simple_factual", "complex")
+            for q in examples[label]
+            if detect_language(q) == language
+        ]
+        own_x = [
+            features(q, v)
+            for (q, _), v in zip(own, embedder.embed_queries([q for q, _ in own]), strict=True)
+        ]
+        own_y = [label for _, label in own]
+        picked = [i for i, t in enumerate(train) if t]
         head = fit_language_head(
-            [r for r, t in zip(x, train, strict=True) if t],
-            [label for label, t in zip(y, train, strict=True) if t],
+            [x[i] for i in picked] + own_x,
+            [y[i] for i in picked] + own_y,
+            [1.0] * len(picked) + [args.example_weight] * len(own),
         )
         heads[language] = head
+        fitted = np.mean(
+            [(head.probability(r) >= 0.5) == bool(t) for r, t in zip(own_x, own_y, strict=True)]
+        )
+        print(f"| {language} | exemplars.yaml (fitted on) | {len(own)} | | {fitted:.3f} |")
         for source in sorted({r["source"] for r in rows}):
             own = [i for i, r in enumerate(rows) if r["source"] == source]
             held = [i for i in own if not train[i]]

@@ -8,9 +8,10 @@ n-grams, because they give the datasets away (NQ-open is lower-case without ques
 user's question carries neither signal.
 
 ``bench/train_head.py`` fits it on one half of ``../shared/data/routing`` (:func:`in_training_half`:
-a hash of the question) and writes ``complexity_head.npz`` beside this module; ``bench/analysis.py``
-measures it on the other half only. The head is tied to the embedder it was fitted with: with
-another embedder it is not used and the nearest-example classifier decides (logged at start).
+a hash of the question) plus the project's own help-desk examples (``exemplars.yaml``: open-domain
+trivia is not how staff ask), and writes ``complexity_head.npz`` beside this module;
+``bench/analysis.py`` measures it on the other half only. The head is tied to the embedder it was
+fitted with: with another embedder it is not used and the nearest examples decide (logged).
 """
 
 from __future__ import annotations
@@ -127,32 +128,38 @@ def load_head(path: Path | None, embedder: str) -> ComplexityHead | None:
 
 
 def fit_language_head(
-    rows: Sequence[Vectors], labels: Sequence[int], l2: float = 1e-3, iterations: int = 200
+    rows: Sequence[Vectors],
+    labels: Sequence[int],
+    weights: Sequence[float] | None = None,
+    l2: float = 1e-3,
+    iterations: int = 200,
 ) -> LanguageHead:
-    """Class-balanced, L2-regularised logistic regression (L-BFGS, full batch)."""
+    """Class-balanced, L2-regularised logistic regression (L-BFGS, full batch); ``weights``
+    scale each row's share of the loss."""
     import torch  # a dependency of sentence-transformers; needed only to fit
 
     x = torch.tensor(np.stack(rows))
     y = torch.tensor(labels, dtype=torch.float32)
-    positive = float(y.mean())
+    w = torch.tensor(weights if weights is not None else [1.0] * len(rows), dtype=torch.float32)
+    positive = float((w * y).sum() / w.sum())
     if not 0 < positive < 1:
         raise ValueError("both classes are needed to fit a head")
-    balance = torch.where(y == 1, 0.5 / positive, 0.5 / (1 - positive))
-    weights = torch.zeros(x.shape[1], requires_grad=True)
+    balance = w * torch.where(y == 1, 0.5 / positive, 0.5 / (1 - positive))
+    coefficients = torch.zeros(x.shape[1], requires_grad=True)
     bias = torch.zeros(1, requires_grad=True)
     optimiser = torch.optim.LBFGS(
-        [weights, bias], max_iter=iterations, line_search_fn="strong_wolfe"
+        [coefficients, bias], max_iter=iterations, line_search_fn="strong_wolfe"
     )
 
     def loss() -> torch.Tensor:
         optimiser.zero_grad()
-        logits = x @ weights + bias
+        logits = x @ coefficients + bias
         value = (
             torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=balance)
-            + l2 * (weights * weights).sum()
+            + l2 * (coefficients * coefficients).sum()
         )
         value.backward()  # type: ignore[no-untyped-call]
         return value
 
     optimiser.step(loss)  # type: ignore[no-untyped-call]
-    return LanguageHead(weights.detach().numpy().astype(np.float32), float(bias.detach()))
+    return LanguageHead(coefficients.detach().numpy().astype(np.float32), float(bias.detach()))
