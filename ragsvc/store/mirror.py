@@ -67,9 +67,10 @@ class _Arrays:
 
 
 class SearchMirror:
-    def __init__(self, client: QdrantClient, collection: str) -> None:
+    def __init__(self, client: QdrantClient, collection: str, dimension: int) -> None:
         self.client = client
         self.collection = collection
+        self.dimension = dimension
         self._lock = threading.Lock()
         self._generation = 0
         self._built: tuple[int, _Arrays] | None = None
@@ -153,13 +154,14 @@ class SearchMirror:
                 dense.append(vectors[DENSE_VECTOR])  # type: ignore[arg-type]
             if offset is None:
                 break
-        return _build(ids, payloads, dense, term_rows, lexical_points)
+        matrix = np.asarray(dense, dtype=np.float32).reshape(len(ids), self.dimension)
+        return _build(ids, payloads, matrix, term_rows, lexical_points)
 
 
 def _build(
     ids: list[str],
     payloads: list[dict[str, Any]],
-    dense: list[Sequence[float]],
+    dense: np.ndarray,
     term_rows: list[tuple[list[int], list[float]]],
     lexical_points: int,
 ) -> _Arrays:
@@ -172,7 +174,7 @@ def _build(
     return _Arrays(
         ids=ids,
         payloads=payloads,
-        dense=np.asarray(dense, dtype=np.float32).reshape(len(ids), -1),
+        dense=dense,
         postings={
             term: (np.array(rows, dtype=np.int64), np.array(values, dtype=np.float64))
             for term, (rows, values) in lists.items()

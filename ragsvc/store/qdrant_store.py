@@ -132,7 +132,9 @@ class ChunkStore:
         self.collection = collection
         self.dimension = dimension
         self.embedder = embedder
-        self.mirror = SearchMirror(client, collection) if mirror and is_embedded(client) else None
+        self.mirror = (
+            SearchMirror(client, collection, dimension) if mirror and is_embedded(client) else None
+        )
 
     def _changed(self) -> None:
         if self.mirror is not None:

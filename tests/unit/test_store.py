@@ -225,6 +225,12 @@ def test_delete_document_removes_every_version(store: ChunkStore) -> None:
 # -- reads ------------------------------------------------------------------------------------
 
 
+def test_an_empty_collection_finds_nothing(store: ChunkStore) -> None:
+    vector = EMBEDDER.embed_queries(["hotel"])[0]
+    assert store.search_dense(vector, SearchFilters(), limit=5) == []
+    assert store.search_lexical(query_terms("hotel"), SearchFilters(), limit=5) == []
+
+
 def test_search_lexical_returns_the_stored_dense_vector(store: ChunkStore) -> None:
     chunks = _chunks("travel", "v1", HOTEL_V1)
     _stage(store, chunks)
