@@ -445,12 +445,15 @@ class AskService:
         trace.analysis = analysis
         for stage in analysis.stages:
             if stage.stage == "slm":
+                failed = stage.confidence is None  # ran and answered, settled or not, else failed
                 trace.model_calls.append(
                     ModelCall(
                         role="slm_analysis",
                         model=self.settings.slm.name,
+                        prompt_tokens=stage.prompt_tokens,
+                        completion_tokens=stage.completion_tokens,
                         latency_ms=round(stage.latency_ms, 2),
-                        error=None if stage.settled else stage.detail or None,
+                        error=(stage.detail or "failed") if failed else None,
                     )
                 )
         if analysis.fallback_reason:

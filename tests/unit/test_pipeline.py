@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ragsvc.analysis.schema import QueryAnalysis, StageRecord
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.errors import InvalidRequestError
 from ragsvc.index import Index
@@ -235,3 +236,33 @@ def test_an_faq_passage_is_quoted_without_its_question(settings, memory_index, p
     assert trace.route == "retrieval_direct" and trace.sources[0].faq_id == "pw-1"
     assert "How do I reset my password?" not in trace.answer
     assert trace.answer.startswith("Open the password portal")
+
+
+@pytest.mark.parametrize(
+    ("confidence", "detail", "error"),
+    [
+        (0.36, "label: simple_factual 0.27, complex 0.36", None),  # ran, unsure: not an error
+        (None, "SLM failed: RuntimeError: boom", "SLM failed: RuntimeError: boom"),
+    ],
+)
+def test_slm_analysis_stage_is_a_model_call_with_an_error_only_when_it_failed(
+    settings, memory_index, parts, confidence, detail, error
+):
+    def unsure(question: str) -> QueryAnalysis:
+        result = analysis("simple_factual")
+        result.stages.append(
+            StageRecord(
+                stage="slm",
+                latency_ms=12.5,
+                settled=False,
+                confidence=confidence,
+                detail=detail,
+                completion_tokens=1 if confidence is not None else 0,
+            )
+        )
+        return result
+
+    trace = service(settings, memory_index, parts, FakeAnalyzer(unsure)).ask(AskInput(HOTEL))
+    [call] = [c for c in trace.model_calls if c.role == "slm_analysis"]
+    assert call.error == error and call.latency_ms == 12.5
+    assert call.completion_tokens == (1 if confidence is not None else 0)
