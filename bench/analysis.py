@@ -28,6 +28,7 @@ import json
 import random
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,10 +39,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import DEFAULT_DATA
+from ingest.job import IngestJob
 from ragsvc.analysis.cascade import build_analyzer
 from ragsvc.analysis.fast import FastClassifier
 from ragsvc.analysis.head import in_training_half
-from ragsvc.analysis.scope import Nearest
+from ragsvc.analysis.scope import IndexScope, Nearest, ScopeCheck, neighbourhood_similarity
 from ragsvc.analysis.slm import SlmAnalyzer
 from ragsvc.embedding import Embedder, build_embedder
 from ragsvc.embedding.base import Vectors
@@ -54,6 +56,8 @@ from ragsvc.evaluation.datasets import (
     squad_passages,
     stackfaq,
 )
+from ragsvc.evaluation.mix import build_mix, write_corpus
+from ragsvc.index import open_index
 from ragsvc.models.llama import LocalLlm, build_local_llm
 from ragsvc.settings import Settings, load_settings
 from ragsvc.text.lexical import tokenize
@@ -95,11 +99,14 @@ def load_routing(data: Path, per_class: int, rng: random.Random) -> list[Item]:
 class MemoryScope:
     """The scope as a set of in-scope example questions embedded in memory."""
 
-    def __init__(self, vectors: Vectors) -> None:
+    def __init__(self, vectors: Vectors, neighbours: int) -> None:
         self.vectors = vectors
+        self.neighbours = neighbours
 
     def nearest(self, question: str, vector: Vectors) -> Nearest:
-        return Nearest(float(np.max(self.vectors @ vector)))
+        similarities = self.vectors @ vector
+        top = np.partition(similarities, -self.neighbours)[-self.neighbours :]
+        return Nearest(neighbourhood_similarity(top.tolist(), self.neighbours))
 
 
 def f1_macro(gold: Sequence[str], predicted: Sequence[str]) -> float:
@@ -157,6 +164,9 @@ def main() -> int:
     parser.add_argument("--slm-per-class", type=int, default=100)
     parser.add_argument("--decompose", type=int, default=60, help="questions per decomposition set")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--oos-per-category", type=int, default=60, help="help-desk mix questions per category"
+    )
     args = parser.parse_args()
     if not (args.data / "README.md").is_file():
         parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
@@ -174,6 +184,7 @@ def main() -> int:
     print(routing_table(settings, embedder, slm_model, items, by_question, args, rng))
     print(unseen_sets_table(settings, embedder, args.data, args.per_class, rng))
     print(oos_table(settings, embedder, slm_model, args.data, rng))
+    print(helpdesk_oos_table(settings, embedder, args.data, args.oos_per_category))
     print(decomposition_table(settings, slm_model, args.data, args.decompose, rng))
     return 0
 
@@ -304,19 +315,22 @@ def unseen_sets_table(
 def oos_table(
     settings: Settings, embedder: Embedder, slm_model: LocalLlm, data: Path, rng: random.Random
 ) -> str:
-    scope = MemoryScope(embedder.embed_queries(clinc_queries(data / CLINC150, "train")))
-    cascade = build_analyzer(settings, embedder, slm_model, scope)
+    train = embedder.embed_queries(clinc_queries(data / CLINC150, "train"))
+    k = settings.analysis.scope_neighbours
+    cascade = build_analyzer(settings, embedder, slm_model, MemoryScope(train, k))
     out = clinc_out_of_scope(data / CLINC150)
-    inside = rng.sample(clinc_queries(data / CLINC150, "val"), 300)
+    every_inside = clinc_queries(data / CLINC150, "val")
+    inside = rng.sample(every_inside, 300)
     lines = [
-        "### out of scope (CLINC150 dev; scope = in-scope train queries)",
+        f"### out of scope (CLINC150 dev; scope = in-scope train queries, mean of {k} nearest)",
         "",
         "| scope threshold | OOS recall | in-scope false positives |",
         "|---|---|---|",
     ]
     out_vectors = embedder.embed_queries(out)
     in_vectors = embedder.embed_queries(inside)
-    for threshold in sorted({0.4, 0.5, 0.55, 0.6, settings.analysis.scope_threshold}):
+    thresholds = sorted({0.4, 0.45, 0.5, 0.55, 0.6, settings.analysis.scope_threshold})
+    for threshold in thresholds:
         cascade.fast.settings = settings.analysis.model_copy(update={"scope_threshold": threshold})
 
         def is_oos(question: str, vector: Vectors) -> bool:
@@ -326,8 +340,88 @@ def oos_table(
         false_positive = np.mean([is_oos(q, v) for q, v in zip(inside, in_vectors, strict=True)])
         marker = " (configured)" if threshold == settings.analysis.scope_threshold else ""
         lines.append(f"| {threshold}{marker} | {recall:.3f} | {false_positive:.3f} |")
-    lines.append(f"\n{len(out)} out-of-scope, {len(inside)} in-scope questions\n")
+    lines.append(
+        f"\n{len(out)} out-of-scope, {len(inside)} in-scope questions, the whole cascade\n"
+    )
+    every_vectors = embedder.embed_queries(every_inside)
+    scopes = {n: MemoryScope(train, n) for n in sorted({1, k})}
+    lines += scope_score_rows(
+        "CLINC150: the scope check alone, every in-scope val question",
+        scopes,
+        list(zip(out, out_vectors, strict=True)),
+        {"in-scope val": list(zip(every_inside, every_vectors, strict=True))},
+        thresholds,
+    )
     return "\n".join(lines)
+
+
+def scope_score_rows(
+    title: str,
+    scopes: dict[int, ScopeCheck],
+    out: list[tuple[str, Vectors]],
+    inside: dict[str, list[tuple[str, Vectors]]],
+    thresholds: Sequence[float],
+) -> list[str]:
+    """OOS recall and in-scope false positives of the scope check alone, per neighbour count."""
+    groups = list(inside)
+    lines = [
+        f"#### {title}",
+        "",
+        "| nearest averaged | threshold | OOS recall | in-scope false positives | "
+        + " | ".join(groups)
+        + " |",
+        "|---" * (len(groups) + 4) + "|",
+    ]
+    for neighbours, scope in scopes.items():
+        out_scores = np.array([scope.nearest(q, v).similarity for q, v in out])
+        in_scores = {
+            g: np.array([scope.nearest(q, v).similarity for q, v in inside[g]]) for g in groups
+        }
+        every = np.concatenate(list(in_scores.values()))
+        for threshold in thresholds:
+            per_group = " | ".join(f"{np.mean(in_scores[g] < threshold):.3f}" for g in groups)
+            lines.append(
+                f"| {neighbours} | {threshold} | {np.mean(out_scores < threshold):.3f} | "
+                f"{np.mean(every < threshold):.3f} | {per_group} |"
+            )
+    return [*lines, ""]
+
+
+def helpdesk_oos_table(
+    settings: Settings, embedder: Embedder, data: Path, per_category: int
+) -> str:
+    """The scope check against an indexed help-desk corpus: the eval mix's corpus and questions."""
+    with tempfile.TemporaryDirectory(prefix="ragsvc-oos-") as tmp:
+        root = Path(tmp)
+        write_corpus(data, root / "corpus")
+        local = settings.model_copy(
+            update={
+                "store": settings.store.model_copy(update={"path": root / "qdrant", "url": None})
+            }
+        )
+        index = open_index(local, embedder)
+        try:
+            report = IngestJob(index.store, embedder, local).run([root / "corpus"])
+            mix = build_mix(data, per_category, seed=99)
+            vectors = embedder.embed_queries([m.question for m in mix])
+            pairs = list(zip(mix, vectors, strict=True))
+            k = settings.analysis.scope_neighbours
+            scopes: dict[int, ScopeCheck] = {
+                n: IndexScope(index.retriever, n) for n in sorted({1, k})
+            }
+            categories = sorted({m.category for m in mix} - {"out_of_scope"})
+            return "\n".join(
+                scope_score_rows(
+                    f"help-desk mix against its indexed corpus ({report.chunks_written} chunks; "
+                    f"{per_category} questions per category, seed 99): the scope check alone",
+                    scopes,
+                    [(m.question, v) for m, v in pairs if m.category == "out_of_scope"],
+                    {c: [(m.question, v) for m, v in pairs if m.category == c] for c in categories},
+                    sorted({0.25, 0.3, 0.35, settings.analysis.scope_threshold}),
+                )
+            )
+        finally:
+            index.close()
 
 
 def decomposition_table(

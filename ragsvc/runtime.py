@@ -84,7 +84,8 @@ def open_runtime(
     owns_index = index is None
     index = index or open_index(settings)
     slm = _open_slm(settings)
-    analyzer = build_analyzer(settings, index.embedder, slm, IndexScope(index.retriever))
+    scope = IndexScope(index.retriever, settings.analysis.scope_neighbours)
+    analyzer = build_analyzer(settings, index.embedder, slm, scope)
     llm = llm or OpenAiChatModel(settings.llm)
     traces = TraceStore(settings.traces)
     ledger = CostLedger(settings.cost, settings.cost.ledger_path)

@@ -37,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
         slm = None if args.no_slm else build_local_llm(settings)
         if slm is not None:
             slm.warm_up()
-        scope = IndexScope(index.retriever) if index is not None else None
+        scope = (
+            IndexScope(index.retriever, settings.analysis.scope_neighbours)
+            if index is not None
+            else None
+        )
         analysis = build_analyzer(settings, embedder, slm, scope).analyze(
             args.question, language=args.language
         )

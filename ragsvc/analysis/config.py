@@ -20,8 +20,10 @@ class AnalysisSettings(BaseModel):
     # turns those similarities into class probabilities.
     knn: int = Field(default=3, gt=0)
     temperature: float = Field(default=0.05, gt=0)
-    # Out of scope: the question's best similarity to the indexed corpus is below this.
+    # Out of scope: the mean similarity of the question's ``scope_neighbours`` nearest indexed
+    # chunks is below this.
     scope_threshold: float = Field(default=0.3, ge=-1, le=1)
+    scope_neighbours: int = Field(default=5, gt=0)
     # The SLM's label is taken when its probability is at least this; else the rules decide.
     slm_confidence: float = Field(default=0.5, ge=0, le=1)
     # Longest sub-query list the SLM may generate, in tokens.

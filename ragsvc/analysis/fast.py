@@ -108,7 +108,8 @@ class FastClassifier:
                 return Verdict(
                     "out_of_scope",
                     0.9 if far else 0.6,
-                    f"corpus similarity {nearest.similarity:.3f} < {threshold}",
+                    f"corpus similarity {nearest.similarity:.3f} < {threshold} "
+                    f"(mean of the {self.settings.scope_neighbours} nearest)",
                 )
         probabilities = self.class_probabilities(vector)
         label = max(probabilities, key=probabilities.__getitem__)
