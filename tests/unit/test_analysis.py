@@ -12,8 +12,9 @@ from ragsvc.analysis.cascade import CascadeAnalyzer
 from ragsvc.analysis.config import AnalysisSettings
 from ragsvc.analysis.cues import is_greeting, split_question, task_of
 from ragsvc.analysis.fast import FastClassifier
-from ragsvc.analysis.scope import Nearest
+from ragsvc.analysis.scope import IndexScope, Nearest, neighbourhood_similarity
 from ragsvc.analysis.slm import InvalidSplitError, SlmAnalyzer, parse_sub_queries
+from ragsvc.index import Index
 from tests.fakes import ChatResult, FakeEmbedder
 
 EXEMPLARS = {
@@ -190,3 +191,19 @@ def test_an_unsure_chitchat_guess_does_not_hand_the_question_off() -> None:
 def test_any_text_gets_an_analysis(text: str) -> None:
     result = cascade(FakeBackend()).analyze(text)
     assert result.kind in ("simple_factual", "multi_part", "complex", "out_of_scope", "chitchat")
+
+
+def test_scope_similarity_is_the_mean_of_the_nearest() -> None:
+    assert neighbourhood_similarity([0.2, 0.9, 0.5], 2) == pytest.approx(0.7)
+    assert neighbourhood_similarity([0.4], 5) == pytest.approx(0.4)  # fewer chunks than asked
+    assert neighbourhood_similarity([], 5) == 0.0
+
+
+def test_index_scope_averages_its_neighbours(memory_index: Index) -> None:
+    vector = memory_index.embedder.embed_queries(["hotel limit per night"])[0]
+    nearest = IndexScope(memory_index.retriever, 1).nearest("hotel limit per night", vector)
+    averaged = IndexScope(memory_index.retriever, 3).nearest("hotel limit per night", vector)
+    assert 0 < averaged.similarity < nearest.similarity
+    assert averaged.tags == nearest.tags
+    with pytest.raises(ValueError, match="neighbours"):
+        IndexScope(memory_index.retriever, 0)
