@@ -301,7 +301,9 @@ class AskService:
         ctx.sink("route", {"route": "retrieval_direct", "trace_id": ctx.trace.trace_id})
         best = ctx.hits[0]
         with _timed(ctx.trace, "extract"):
-            answer = extract_answer(best.answer_text, ctx.vector, self.index.embedder)
+            answer = extract_answer(
+                ctx.request.question, best.answer_text, ctx.vector, self.index.embedder
+            )
         self._finish(ctx, "retrieval_direct", f"{answer} [1]", [best], best.dense_score)
         ctx.sink("delta", {"text": ctx.trace.answer})
 
