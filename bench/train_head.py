@@ -84,11 +84,11 @@ def main() -> int:
         )
         print(f"| {language} | exemplars.yaml (fitted on) | {len(own)} | | {fitted:.3f} |")
         for source in sorted({r["source"] for r in rows}):
-            own = [i for i, r in enumerate(rows) if r["source"] == source]
-            held = [i for i in own if not train[i]]
+            of_source = [i for i, r in enumerate(rows) if r["source"] == source]
+            held = [i for i in of_source if not train[i]]
             right = [(head.probability(x[i]) >= 0.5) == bool(y[i]) for i in held]
             print(
-                f"| {language} | {source} | {len(own) - len(held)} | {len(held)} | "
+                f"| {language} | {source} | {len(of_source) - len(held)} | {len(held)} | "
                 f"{np.mean(right):.3f} |"
             )
     ComplexityHead(embedder.name, heads).save(args.out)

@@ -28,18 +28,9 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from ragsvc.embedding.base import Vectors
-from ragsvc.store.schema import DENSE_VECTOR, LEXICAL_VECTOR, SearchFilters
+from ragsvc.store.schema import DENSE_VECTOR, LEXICAL_VECTOR, SearchFilters, StoredPoint
+from ragsvc.store.scroll import scroll_records
 from ragsvc.text.lexical import SparseTerms
-
-_SCROLL_PAGE = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class MirroredPoint:
-    id: str
-    score: float
-    payload: dict[str, Any]
-    dense: Vectors
 
 
 @dataclass(slots=True)
@@ -81,7 +72,7 @@ class SearchMirror:
 
     def search_dense(
         self, vector: Vectors, filters: SearchFilters, limit: int
-    ) -> list[MirroredPoint]:
+    ) -> list[StoredPoint]:
         arrays = self._arrays()
         if not arrays.ids:
             return []
@@ -92,7 +83,7 @@ class SearchMirror:
 
     def search_lexical(
         self, terms: SparseTerms, filters: SearchFilters, limit: int
-    ) -> list[MirroredPoint]:
+    ) -> list[StoredPoint]:
         arrays = self._arrays()
         scores = np.zeros(len(arrays.ids), dtype=np.float64)
         overlap = np.zeros(len(arrays.ids), dtype=bool)
@@ -109,13 +100,13 @@ class SearchMirror:
 
     def _top(
         self, arrays: _Arrays, scores: np.ndarray, mask: np.ndarray, limit: int
-    ) -> list[MirroredPoint]:
+    ) -> list[StoredPoint]:
         candidates = np.flatnonzero(mask)
         if len(candidates) > limit:
             candidates = candidates[np.argpartition(-scores[candidates], limit - 1)[:limit]]
         best = candidates[np.argsort(-scores[candidates], kind="stable")]
         return [
-            MirroredPoint(arrays.ids[i], float(scores[i]), arrays.payloads[i], arrays.dense[i])
+            StoredPoint(arrays.ids[i], float(scores[i]), arrays.payloads[i], arrays.dense[i])
             for i in best
         ]
 
@@ -132,28 +123,17 @@ class SearchMirror:
         dense: list[Sequence[float]] = []
         term_rows: list[tuple[list[int], list[float]]] = []
         lexical_points = 0
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection,
-                limit=_SCROLL_PAGE,
-                offset=offset,
-                with_payload=True,
-                with_vectors=True,
-            )
-            for record in records:
-                vectors = record.vector if isinstance(record.vector, dict) else {}
-                terms = vectors.get(LEXICAL_VECTOR)
-                if isinstance(terms, models.SparseVector):
-                    lexical_points += 1
-                    term_rows.append((list(terms.indices), list(terms.values)))
-                else:
-                    term_rows.append(([], []))
-                ids.append(str(record.id))
-                payloads.append(dict(record.payload or {}))
-                dense.append(vectors[DENSE_VECTOR])  # type: ignore[arg-type]
-            if offset is None:
-                break
+        for record in scroll_records(self.client, self.collection, with_vectors=True):
+            vectors = record.vector if isinstance(record.vector, dict) else {}
+            terms = vectors.get(LEXICAL_VECTOR)
+            if isinstance(terms, models.SparseVector):
+                lexical_points += 1
+                term_rows.append((list(terms.indices), list(terms.values)))
+            else:
+                term_rows.append(([], []))
+            ids.append(str(record.id))
+            payloads.append(dict(record.payload or {}))
+            dense.append(vectors[DENSE_VECTOR])  # type: ignore[arg-type]
         matrix = np.asarray(dense, dtype=np.float32).reshape(len(ids), self.dimension)
         return _build(ids, payloads, matrix, term_rows, lexical_points)
 

@@ -26,13 +26,14 @@ from ragsvc.store.schema import (
     SCHEMA_VERSION,
     Chunk,
     SearchFilters,
+    StoredPoint,
 )
+from ragsvc.store.scroll import scroll_records
 from ragsvc.text.lexical import SparseTerms
 
 log = logging.getLogger(__name__)
 
 KEYWORD_FIELDS = ("doc_id", "doc_hash", "kind", "language", "tags", "source_root", "faq.faq_id")
-_SCROLL_PAGE = 256
 
 
 class _SerializedClient:
@@ -81,14 +82,6 @@ class IndexedDocument:
     source: str
     source_root: str
     chunks: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPoint:
-    id: str
-    score: float
-    payload: dict[str, Any]
-    dense: Vectors | None = None
 
 
 def _match(key: str, value: Any) -> models.FieldCondition:
@@ -252,20 +245,8 @@ class ChunkStore:
         return self.client.count(self.collection, count_filter=flt, exact=True).count
 
     def scroll(self, flt: models.Filter | None = None) -> Iterator[StoredPoint]:
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection,
-                scroll_filter=flt,
-                limit=_SCROLL_PAGE,
-                offset=offset,
-                with_payload=True,
-                with_vectors=False,
-            )
-            for record in records:
-                yield StoredPoint(str(record.id), 0.0, dict(record.payload or {}))
-            if offset is None:
-                return
+        for record in scroll_records(self.client, self.collection, flt):
+            yield StoredPoint(str(record.id), 0.0, dict(record.payload or {}))
 
     def documents(self, source_root: str | None = None) -> dict[str, IndexedDocument]:
         """The published documents, by doc id (one scroll over the points with ``chunk_no=0``)."""
@@ -286,10 +267,7 @@ class ChunkStore:
         self, vector: Vectors, filters: SearchFilters, limit: int
     ) -> list[StoredPoint]:
         if self.mirror is not None:
-            return [
-                StoredPoint(p.id, p.score, p.payload)
-                for p in self.mirror.search_dense(vector, filters, limit)
-            ]
+            return self.mirror.search_dense(vector, filters, limit)
         result = self.client.query_points(
             self.collection,
             query=vector.tolist(),
@@ -307,10 +285,7 @@ class ChunkStore:
         if not terms.indices:
             return []
         if self.mirror is not None:
-            return [
-                StoredPoint(p.id, p.score, p.payload, p.dense)
-                for p in self.mirror.search_lexical(terms, filters, limit)
-            ]
+            return self.mirror.search_lexical(terms, filters, limit)
         result = self.client.query_points(
             self.collection,
             query=models.SparseVector(indices=terms.indices, values=terms.values),

@@ -7,12 +7,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ragsvc.embedding.base import Vectors
+
 SCHEMA_VERSION = 1
 DENSE_VECTOR = "dense"
 LEXICAL_VECTOR = "lexical"
 POINT_NAMESPACE = uuid.UUID("6f1c1b8e-6a43-4f4e-9d55-0d7f3f1c2a90")
 
 Kind = Literal["faq", "doc"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """A point as a search or a scroll returns it; ``dense`` only where the caller asked for it."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+    dense: Vectors | None = None
 
 
 @dataclass(frozen=True, slots=True)

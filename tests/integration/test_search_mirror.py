@@ -9,8 +9,8 @@ from collections import Counter
 import numpy as np
 
 from ragsvc.index import Index
-from ragsvc.store.qdrant_store import ChunkStore, StoredPoint
-from ragsvc.store.schema import DENSE_VECTOR, SearchFilters
+from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.store.schema import DENSE_VECTOR, SearchFilters, StoredPoint
 from ragsvc.text.lexical import query_terms
 
 QUESTIONS = [
