@@ -100,5 +100,6 @@ def report_from_dict(data: dict[str, Any]) -> IngestReport:
         pruned=list(data["pruned"]),
         chunks_written=int(data["chunks_written"]),
         staged_removed=int(data["staged_removed"]),
+        repaired=list(data["repaired"]),
         seconds=float(data["seconds"]),
     )

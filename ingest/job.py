@@ -3,8 +3,10 @@
 For every supported file under the given paths:
 - unchanged (same content and same indexing settings) -> skipped;
 - new or changed -> read, chunked, embedded, staged invisibly, then published (old version removed);
-- unreadable or malformed -> reported with its reason and skipped; the rest goes on.
-With ``prune``, documents indexed from a given folder whose file is gone are removed.
+- unreadable, malformed, too slow to parse (``ingest.worker``) or reached through a symlink that
+  leaves its folder -> reported with its reason and skipped; the rest goes on.
+With ``prune``, documents indexed from a given folder whose file is gone are removed. A job of the
+service reads only under ``ingest.allowed_roots`` (``ingest.roots``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.build import build_chunks
-from ingest.readers import READERS, read_file
-from ingest.records import ReadError
+from ingest.readers import READERS
+from ingest.records import ReadError, ReadResult
 from ingest.report import FileProblem, IngestReport
+from ingest.roots import expanded, outside_roots
+from ingest.worker import ReadWorker
 from ragsvc.embedding.base import Embedder
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, IndexedDocument
@@ -53,25 +57,50 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Path], list[FileProblem]]:
-    """Supported files under ``paths``; also the folders given (prunable) and paths not found."""
+def _found_under(root: Path) -> tuple[list[SourceFile], list[FileProblem]]:
+    """Supported files under ``root``; a symlink resolving outside ``root`` (to a supported file,
+    or to a folder, which ``rglob`` does not enter) is a problem, and is not read."""
+    files: list[SourceFile] = []
+    problems: list[FileProblem] = []
+    for path in sorted(root.rglob("*")):
+        supported = path.is_file() and path.suffix.lower() in READERS
+        linked_folder = path.is_symlink() and path.is_dir()
+        if not (supported or linked_folder) or _hidden(path, root):
+            continue
+        found = SourceFile(path, root)
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            reason = f"symlink leaves the ingest root {root} (it points to {target}); not read"
+            problems.append(FileProblem(found.source, reason))
+        elif supported:
+            files.append(found)
+    return files, problems
+
+
+def discover(
+    paths: Iterable[Path], roots: Sequence[Path] | None = None
+) -> tuple[list[SourceFile], list[Path], list[FileProblem]]:
+    """Supported files under ``paths``; also the folders given (prunable) and the problems: paths
+    not found, files behind symlinks that leave their folder, and with ``roots`` (resolved) any
+    path outside them."""
     files: list[SourceFile] = []
     folders: list[Path] = []
-    missing: list[FileProblem] = []
+    problems: list[FileProblem] = []
     for given in paths:
-        path = given.expanduser().resolve()
-        if path.is_dir():
+        path = expanded(given).resolve()
+        refused = outside_roots(given, roots) if roots is not None else None
+        if refused is not None:
+            problems.append(FileProblem(str(given), refused))
+        elif path.is_dir():
             folders.append(path)
-            files.extend(
-                SourceFile(p, path)
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in READERS and not _hidden(p, path)
-            )
+            found, unsafe = _found_under(path)
+            files.extend(found)
+            problems.extend(unsafe)
         elif path.is_file():
             files.append(SourceFile(path, path.parent))
         else:
-            missing.append(FileProblem(str(given), "no such file or folder"))
-    return files, folders, missing
+            problems.append(FileProblem(str(given), "no such file or folder"))
+    return files, folders, problems
 
 
 def settings_fingerprint(settings: Settings, embedder: Embedder) -> str:
@@ -94,10 +123,20 @@ def document_hash(path: Path, fingerprint: str) -> str:
 
 
 class IngestJob:
-    def __init__(self, store: ChunkStore, embedder: Embedder, settings: Settings) -> None:
+    """``roots``: the resolved folders the job may read from (the service's
+    ``ingest.allowed_roots``); None for the operator's own ``ragsvc ingest``: anywhere."""
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        embedder: Embedder,
+        settings: Settings,
+        roots: Sequence[Path] | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.roots = roots
         self.fingerprint = settings_fingerprint(settings, embedder)
 
     def run(
@@ -106,21 +145,27 @@ class IngestJob:
         started = time.perf_counter()
         report = IngestReport()
         self.store.ensure_collection()
+        report.repaired = self.store.repair_versions()
         report.staged_removed = self.store.delete_staged()
-        files, folders, missing = discover(paths)
-        report.failed.extend(missing)
+        files, folders, problems = discover(paths, self.roots)
+        report.failed.extend(problems)
         indexed = self.store.documents()
-        for done, source_file in enumerate(files, start=1):
-            self._ingest_file(source_file, indexed, report)
-            if progress:
-                progress(source_file.source, done, len(files))
+        with ReadWorker(self.settings.ingest) as reader:
+            for done, source_file in enumerate(files, start=1):
+                self._ingest_file(source_file, indexed, report, reader)
+                if progress:
+                    progress(source_file.source, done, len(files))
         if prune:
             self._prune(folders, {f.doc_id for f in files}, indexed, report)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingest_file(
-        self, source_file: SourceFile, indexed: dict[str, IndexedDocument], report: IngestReport
+        self,
+        source_file: SourceFile,
+        indexed: dict[str, IndexedDocument],
+        report: IngestReport,
+        reader: ReadWorker,
     ) -> None:
         path = source_file.path
         try:
@@ -135,7 +180,22 @@ class IngestJob:
             if previous is not None and previous.doc_hash == doc_hash:
                 report.unchanged.append(source_file.source)
                 return
-            read = read_file(path)
+            read = reader.read(path)
+            chunks = self._chunks(read, source_file, doc_hash)
+        except ReadError as exc:
+            report.failed.append(FileProblem(source_file.source, str(exc)))
+            return
+        except OSError as exc:
+            report.failed.append(FileProblem(source_file.source, f"cannot read: {exc.strerror}"))
+            return
+        self._write(chunks)
+        self.store.publish(source_file.doc_id, doc_hash)
+        report.warnings.extend(FileProblem(source_file.source, w) for w in read.warnings)
+        report.chunks_written += len(chunks)
+        (report.updated if previous is not None else report.added).append(source_file.source)
+
+    def _chunks(self, read: ReadResult, source_file: SourceFile, doc_hash: str) -> list[Chunk]:
+        try:
             chunks = build_chunks(
                 read,
                 doc_id=source_file.doc_id,
@@ -145,19 +205,12 @@ class IngestJob:
                 ingested_at=datetime.now(UTC).isoformat(),
                 chunking=self.settings.chunking,
             )
-            if not chunks:
-                raise ReadError("no chunk could be made from the file's text")
-            self._write(chunks)
-            self.store.publish(source_file.doc_id, doc_hash)
-        except ReadError as exc:
-            report.failed.append(FileProblem(source_file.source, str(exc)))
-            return
-        except OSError as exc:
-            report.failed.append(FileProblem(source_file.source, f"cannot read: {exc.strerror}"))
-            return
-        report.warnings.extend(FileProblem(source_file.source, w) for w in read.warnings)
-        report.chunks_written += len(chunks)
-        (report.updated if previous is not None else report.added).append(source_file.source)
+        except Exception as exc:  # a bug met by one file's content fails that file, not the job
+            log.warning("chunking %s failed", source_file.doc_id, exc_info=True)
+            raise ReadError(f"cannot chunk the text: {type(exc).__name__}: {exc}") from exc
+        if not chunks:
+            raise ReadError("no chunk could be made from the file's text")
+        return chunks
 
     def _write(self, chunks: list[Chunk]) -> None:
         size = self.settings.ingest.batch_size

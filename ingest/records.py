@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ragsvc.settings import IngestSettings
 
 
 class ReadError(Exception):
     """A file cannot be read at all; the message says why (it is shown in the ingest summary)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """What one file may make its parser do (``ingest.max_yaml_aliases``, ``max_json_depth``).
+    Plain data, so the reader process need not import the settings (a third of its start)."""
+
+    max_yaml_aliases: int
+    max_json_depth: int
+
+    @classmethod
+    def of(cls, ingest: IngestSettings) -> ReadLimits:
+        return cls(ingest.max_yaml_aliases, ingest.max_json_depth)
 
 
 @dataclass(frozen=True, slots=True)

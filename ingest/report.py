@@ -22,6 +22,8 @@ class IngestReport:
     pruned: list[str] = field(default_factory=list)
     chunks_written: int = 0
     staged_removed: int = 0
+    repaired: list[str] = field(default_factory=list)
+    """Documents left with two live versions by a publish cut short; the newest was kept."""
     seconds: float = 0.0
 
     @property

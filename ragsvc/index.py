@@ -33,6 +33,7 @@ def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
     try:
         store = ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
         store.ensure_collection()
+        store.repair_versions()  # logs what it repaired
     except Exception:
         client.close()
         raise

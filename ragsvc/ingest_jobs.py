@@ -4,23 +4,32 @@ The embedded Qdrant store can be opened by one process only, so while the servic
 operator's ``ragsvc ingest`` hands its job to the service (``POST /v1/ingest``) and follows its
 progress (``GET /v1/ingest/{job}``). Jobs are kept in memory: a restart forgets finished jobs, and
 the index itself never holds a half-published document (see ``ingest.job``).
+
+The service reads only under ``ingest.allowed_roots``: a job naming any other path is refused, and
+one that meets a symlink leading out of them reports that file instead of reading it. Uploads are
+stored in ``ingest.upload_dir`` (under the roots) and ingested by a job like any other.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import shutil
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
+from ingest.readers import READERS
+from ingest.roots import outside_roots, resolve_roots
 from ragsvc.embedding.base import Embedder
-from ragsvc.errors import InvalidRequestError, NotFoundError
+from ragsvc.errors import ConfigError, InvalidRequestError, NotFoundError
 from ragsvc.settings import Settings
-from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.store.qdrant_store import ChunkStore, IndexedDocument
 from ragsvc.traces.schema import utc_now
 
 log = logging.getLogger(__name__)
@@ -44,11 +53,33 @@ class IngestJobState:
     error: str | None = None
 
 
+def upload_name(filename: str) -> str:
+    """``filename`` when it may be stored in ``ingest.upload_dir`` as it is; else
+    :class:`InvalidRequestError` saying why. Names are checked, never rewritten."""
+    if not filename or any(c in filename for c in "/\\\0"):
+        problem = "must be a bare file name, without folders"
+    elif filename.startswith("."):
+        problem = "must not start with a dot"
+    elif not filename.isprintable():
+        problem = "must not contain control characters"
+    elif len(filename.encode()) > 255:
+        problem = "is longer than 255 bytes"
+    elif Path(filename).suffix.lower() not in READERS:
+        problem = f"has an unsupported type; supported: {', '.join(sorted(READERS))}"
+    else:
+        return filename
+    raise InvalidRequestError(f"the uploaded file name {filename[:300]!r} {problem}")
+
+
 class IngestRunner:
+    """The service's ingest jobs, and its other changes to the index: uploads and deletions."""
+
     def __init__(self, store: ChunkStore, embedder: Embedder, settings: Settings) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.roots = resolve_roots(settings.ingest.allowed_roots)
+        self.upload_dir = settings.ingest.upload_dir.expanduser().resolve()
         self._jobs: dict[str, IngestJobState] = {}
         self._queue: queue.Queue[IngestJobState | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -58,6 +89,9 @@ class IngestRunner:
     def submit(self, paths: list[str], prune: bool) -> IngestJobState:
         if not paths:
             raise InvalidRequestError("paths must name at least one file or folder")
+        refused = [reason for p in paths if (reason := outside_roots(Path(p), self.roots))]
+        if refused:
+            raise InvalidRequestError("; ".join(refused))
         missing = [p for p in paths if not Path(p).exists()]
         if len(missing) == len(paths):
             raise InvalidRequestError(
@@ -71,6 +105,52 @@ class IngestRunner:
                 del self._jobs[old]
         self._queue.put(job)
         return job
+
+    def upload(self, files: Sequence[tuple[str, IO[bytes]]]) -> IngestJobState:
+        """Store ``(file name, content)`` pairs in ``ingest.upload_dir``, each replacing a file
+        of its name, and queue a job over them. Every name is checked before anything is written."""
+        if refused := outside_roots(self.upload_dir, self.roots):
+            raise ConfigError(f"uploads are off: ingest.upload_dir: {refused}")
+        if not files:
+            raise InvalidRequestError("an upload needs at least one file (form field 'files')")
+        names = [upload_name(name) for name, _ in files]
+        if len(set(names)) < len(names):
+            raise InvalidRequestError(f"each file of an upload needs its own name, got {names}")
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        stored = [
+            self._store(name, content) for name, (_, content) in zip(names, files, strict=True)
+        ]
+        return self.submit([str(path) for path in stored], prune=False)
+
+    def _store(self, name: str, content: IO[bytes]) -> Path:
+        """Write under a hidden name (never ingested), then rename: no job reads a partial file."""
+        target = self.upload_dir / name
+        partial = self.upload_dir / f".upload-{uuid.uuid4().hex}.part"
+        try:
+            with partial.open("xb") as out:
+                shutil.copyfileobj(content, out)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+    def documents(self) -> list[IndexedDocument]:
+        """The published documents, by folder and then file."""
+        return sorted(self.store.documents().values(), key=lambda d: (d.source_root, d.source))
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove ``doc_id`` from the index, and its file when it was uploaded (a later ingest of
+        ``ingest.upload_dir`` would bring it back); returns the points removed."""
+        removed = self.store.delete_document(doc_id)
+        if not removed:
+            raise NotFoundError(
+                f"no indexed document {doc_id!r}; GET /v1/documents lists the doc_ids"
+            )
+        path = Path(doc_id)
+        if path.parent == self.upload_dir:
+            path.unlink(missing_ok=True)
+        log.info("deleted document %s (%d points)", doc_id, removed)
+        return removed
 
     def get(self, job_id: str) -> IngestJobState:
         with self._lock:
@@ -95,7 +175,7 @@ class IngestRunner:
                 state.current, state.files_done, state.files_total = source, done, total
 
             try:
-                runner = IngestJob(self.store, self.embedder, self.settings)
+                runner = IngestJob(self.store, self.embedder, self.settings, self.roots)
                 paths = [Path(p) for p in job.paths]
                 report = runner.run(paths, prune=job.prune, progress=progress)
             except Exception as exc:  # the job fails; the service and the other jobs go on

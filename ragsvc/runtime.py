@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,9 @@ from ragsvc.cost.ledger import CostLedger
 from ragsvc.errors import ConfigError
 from ragsvc.index import Index, open_index
 from ragsvc.ingest_jobs import IngestRunner
+from ragsvc.keys import AccessKeys, load_keys
 from ragsvc.llm.client import ChatModel, OpenAiChatModel
+from ragsvc.pipeline.admission import AdmittedSlm, ModelSlots
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.service import AskService
 from ragsvc.settings import Settings
@@ -34,7 +35,7 @@ class Runtime:
     analyzer: QuestionAnalyzer
     ask: AskService
     ingest: IngestRunner
-    admin_key: str
+    keys: AccessKeys
     owns_index: bool = True
 
     def close(self) -> None:
@@ -60,19 +61,9 @@ def _open_slm(settings: Settings) -> LocalLlm | None:
     return slm
 
 
-def admin_key(settings: Settings) -> str:
-    """The configured admin key, else a random one kept in ``api.admin_key_file`` (mode 0600)
-    so that ``ragsvc ingest`` on the same machine can hand its job to the service."""
-    if settings.api.admin_api_key is not None:
-        return settings.api.admin_api_key.get_secret_value()
-    path = settings.api.admin_key_file
-    if path.is_file() and path.read_text().strip():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(24)
-    path.touch(mode=0o600)
-    path.write_text(key)
-    return key
+def slm_slots(settings: Settings) -> ModelSlots:
+    """llama.cpp runs one call at a time; ``slm.queue`` more may wait ``slm.queue_wait_s``."""
+    return ModelSlots("slm", 1, settings.slm.queue, settings.slm.queue_wait_s)
 
 
 def open_runtime(
@@ -83,7 +74,8 @@ def open_runtime(
 
     owns_index = index is None
     index = index or open_index(settings)
-    slm = _open_slm(settings)
+    loaded = _open_slm(settings)
+    slm = None if loaded is None else AdmittedSlm(loaded, slm_slots(settings))
     scope = IndexScope(index.retriever, settings.analysis.scope_neighbours)
     analyzer = build_analyzer(settings, index.embedder, slm, scope)
     llm = llm or OpenAiChatModel(settings.llm)
@@ -101,6 +93,6 @@ def open_runtime(
         analyzer,
         ask,
         ingest,
-        admin_key(settings),
+        load_keys(settings.api),
         owns_index,
     )

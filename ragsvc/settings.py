@@ -84,6 +84,16 @@ class RetrievalSettings(Group):
 class IngestSettings(Group):
     batch_size: int = Field(default=64, gt=0)
     max_file_mb: float = Field(default=50, gt=0)
+    allowed_roots: list[Path] = Field(
+        default_factory=lambda: [Path("demo/corpus"), Path("var/uploads")]
+    )
+    """Folders the service may ingest from (``POST /v1/ingest``, uploads); nothing outside them,
+    and no symlink that leaves them, is read."""
+    upload_dir: Path = Path("var/uploads")
+    max_upload_mb: float = Field(default=10, gt=0)
+    parse_timeout_s: float = Field(default=30, gt=0)
+    max_yaml_aliases: int = Field(default=100, ge=0)
+    max_json_depth: int = Field(default=64, gt=0)
 
 
 class ServerSettings(Group):
@@ -102,6 +112,9 @@ class SlmSettings(Group):
     n_ctx: int = Field(default=2048, ge=512)
     n_threads: int | None = Field(default=None, gt=0)
     max_answer_tokens: int = Field(default=160, gt=0)
+    queue: int = Field(default=4, ge=0)
+    """SLM calls waiting for the model (one runs at a time) at most, each for ``queue_wait_s``."""
+    queue_wait_s: float = Field(default=3, ge=0)
 
 
 class LocalLlmServerSettings(Group):
@@ -125,6 +138,13 @@ class LlmSettings(Group):
     max_tokens: int = Field(default=512, gt=0)
     temperature: float = Field(default=0.1, ge=0, le=2)
     local_server: LocalLlmServerSettings = Field(default_factory=LocalLlmServerSettings)
+    concurrency: int = Field(default=4, gt=0)
+    """LLM calls at once; more wait in a queue of ``queue`` for at most ``queue_wait_s``, and
+    beyond that the answer degrades to a cheaper route (traced)."""
+    queue: int = Field(default=8, ge=0)
+    queue_wait_s: float = Field(default=5, ge=0)
+    redact_pii: Literal["auto", "always", "never"] = "auto"
+    """Redact PII from prompts: ``auto`` for any endpoint not on loopback."""
 
 
 class Price(Group):
@@ -175,6 +195,7 @@ class RoutingSettings(Group):
     escalate_completeness: float = Field(default=0.6, ge=0, le=1)
     passages: int = Field(default=4, gt=0)
     max_question_chars: int = Field(default=2000, gt=0)
+    max_sub_queries: int = Field(default=4, ge=2)
     handoff: dict[str, str] = Field(
         default_factory=lambda: {
             "en": "I could not find this in our help-desk documents. Please contact the IT "
@@ -191,14 +212,42 @@ class RoutingSettings(Group):
 class TraceSettings(Group):
     path: Path = Path("var/traces.sqlite")
     redact_questions: bool = False
+    redact_pii: bool = False
+    """Redact e-mail addresses, phone, card and national-id numbers in stored traces and logs."""
+    max_pending: int = Field(default=10_000, gt=0)
+    """Traces queued for the writer at most; beyond it the oldest unwritten ones are dropped
+    (counted, and reported by ``/readyz``)."""
     retention_days: int = Field(default=30, gt=0)
     max_traces: int = Field(default=100_000, gt=0)
+
+
+class WidgetKey(Group):
+    """A key for the help-desk widget: it may ask, only from these origins."""
+
+    key: SecretStr
+    origins: list[str] = Field(default_factory=list)
 
 
 class ApiSettings(Group):
     admin_api_key: SecretStr | None = None
     admin_key_file: Path = Path("var/admin.key")
+    operator_api_key: SecretStr | None = None
+    operator_key_file: Path = Path("var/operator.key")
+    public_ask: bool = True
+    """true: anyone may ask (and send feedback); false: an ask needs a widget, operator or admin
+    key."""
+    widget_keys: list[WidgetKey] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
+    max_body_kb: int = Field(default=64, gt=0)
+    rate_limit_per_minute: int = Field(default=120, ge=0)
+    """Asks per client address and minute (0: no limit)."""
+    max_in_flight: int = Field(default=64, gt=0)
+    """Asks being answered at once; beyond it an ask gets 503 with Retry-After."""
+    max_streams: int = Field(default=32, gt=0)
+    stream_heartbeat_s: float = Field(default=10, gt=0)
+    max_tags: int = Field(default=10, ge=0)
+    max_tag_chars: int = Field(default=64, gt=0)
+    max_feedback_per_trace: int = Field(default=5, gt=0)
 
 
 class Settings(BaseSettings):

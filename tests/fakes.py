@@ -10,9 +10,17 @@ from typing import Any
 import numpy as np
 
 from ragsvc.analysis.schema import QueryAnalysis, QueryKind, StageRecord
+from ragsvc.cost.ledger import CostLedger
 from ragsvc.embedding.base import Vectors, normalise
+from ragsvc.index import Index
+from ragsvc.ingest_jobs import IngestRunner
+from ragsvc.keys import AccessKeys
 from ragsvc.llm.client import Completion, LlmError, Messages, OnDelta
+from ragsvc.pipeline.service import AskService
+from ragsvc.runtime import Runtime
+from ragsvc.settings import Settings
 from ragsvc.text.lexical import tokenize
+from ragsvc.traces.store import TraceStore
 
 DIMENSION = 64
 
@@ -103,11 +111,15 @@ class FakeLlm:
     model: str = "fake-llm"
     up: bool = True
     calls: list[Messages] = field(default_factory=list)
+    on_call: Callable[[], object] | None = None
+    """Run before answering (e.g. wait on an event, to hold the call open)."""
 
     def complete(
         self, messages: Messages, *, max_tokens: int | None = None, on_delta: OnDelta | None = None
     ) -> Completion:
         self.calls.append(messages)
+        if self.on_call is not None:
+            self.on_call()
         if isinstance(self.reply, Exception):
             raise self.reply
         if on_delta:
@@ -121,3 +133,28 @@ class FakeLlm:
 
 def failing_llm() -> FakeLlm:
     return FakeLlm(reply=LlmError("APIConnectionError: Connection refused"), up=False)
+
+
+ADMIN_KEY = "admin-key-for-tests-0001"
+OPERATOR_KEY = "operator-key-for-tests-01"
+ADMIN = {"X-API-Key": ADMIN_KEY}
+OPERATOR = {"X-API-Key": OPERATOR_KEY}
+
+
+def fake_runtime(
+    settings: Settings,
+    index: Index,
+    analyzer: FakeAnalyzer | None = None,
+    slm: FakeSlm | None = None,
+    llm: FakeLlm | None = None,
+) -> Runtime:
+    """The service's runtime over ``index`` with fake models and the test keys above."""
+    traces = TraceStore(settings.traces)
+    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    analyzer = analyzer or FakeAnalyzer()
+    slm = slm or FakeSlm()
+    llm = llm or FakeLlm()
+    ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm)
+    ingest = IngestRunner(index.store, index.embedder, settings)
+    keys = AccessKeys.of(ADMIN_KEY, OPERATOR_KEY, settings.api)
+    return Runtime(settings, index, traces, ledger, slm, llm, analyzer, ask, ingest, keys)

@@ -6,9 +6,11 @@ import logging
 import re
 from pathlib import Path
 
-from ingest.records import Block, ReadError, ReadResult
+from ingest.records import Block, ReadError, ReadLimits, ReadResult
 
-_ATX_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# Each pattern here takes time linear in its input (no nested or adjacent unbounded repeats that
+# can trade characters): a file may be hostile.
+_ATX_OPENING = re.compile(r"(#{1,6})(?:\s|$)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -29,7 +31,21 @@ def _require_text(result: ReadResult) -> ReadResult:
     return result
 
 
-def read_markdown(path: Path) -> ReadResult:
+def atx_heading(line: str) -> tuple[int, str] | None:
+    """A Markdown ATX heading's level and text, or None: ``#`` to ``######`` then whitespace;
+    a closing run of ``#`` is dropped when whitespace precedes it (CommonMark: ``# C#`` is "C#",
+    ``## Hotels ##`` is "Hotels"). String operations only, so linear in the line's length."""
+    opening = _ATX_OPENING.match(line)
+    if opening is None:
+        return None
+    text = line[opening.end() :].strip()
+    unclosed = text.rstrip("#")
+    if not unclosed or unclosed[-1].isspace():
+        text = unclosed.rstrip()
+    return len(opening.group(1)), text
+
+
+def read_markdown(path: Path, limits: ReadLimits) -> ReadResult:
     """Headings (``#`` .. ``######``) set the section path; blank lines end a paragraph."""
     heading_path: list[str] = []
     title = ""
@@ -46,10 +62,10 @@ def read_markdown(path: Path) -> ReadResult:
     for line in _read_utf8(path).splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
-        heading = None if in_fence else _ATX_HEADING.match(line)
+        heading = None if in_fence else atx_heading(line)
         if heading:
             flush()
-            level, name = len(heading.group(1)), heading.group(2)
+            level, name = heading
             title = title or (name if level == 1 else "")
             del heading_path[level - 1 :]
             heading_path.extend([""] * (level - 1 - len(heading_path)))
@@ -61,7 +77,7 @@ def read_markdown(path: Path) -> ReadResult:
     return _require_text(ReadResult(kind="doc", title=title or path.stem, blocks=clean))
 
 
-def read_text(path: Path) -> ReadResult:
+def read_text(path: Path, limits: ReadLimits) -> ReadResult:
     """Paragraphs split on blank lines; a short first line is taken as the title."""
     paragraphs = _paragraphs(_read_utf8(path))
     title = paragraphs[0] if paragraphs and len(paragraphs[0]) <= 80 else path.stem
@@ -74,7 +90,7 @@ _BLOCKS = ("p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "figcaption")
 _NOISE = ("script", "style", "nav", "footer", "header", "noscript", "template", "form")
 
 
-def read_html(path: Path) -> ReadResult:
+def read_html(path: Path, limits: ReadLimits) -> ReadResult:
     """``h1``-``h6`` set the section path; paragraphs, list items and cells become blocks."""
     from bs4 import BeautifulSoup
 
@@ -98,7 +114,7 @@ def read_html(path: Path) -> ReadResult:
     return _require_text(ReadResult(kind="doc", title=title or path.stem, blocks=blocks))
 
 
-def read_pdf(path: Path) -> ReadResult:
+def read_pdf(path: Path, limits: ReadLimits) -> ReadResult:
     """Text per page (pypdf); blocks keep their page number. Encrypted or broken PDFs are errors."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError

@@ -6,21 +6,28 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from ragsvc import __version__
-from ragsvc.api.controllers.admin import IngestController
+from ragsvc.api.access import role_guard, security_components
+from ragsvc.api.allow import allow_header
+from ragsvc.api.controllers.admin import DocumentController, IngestController
 from ragsvc.api.controllers.ask import AskController
 from ragsvc.api.controllers.ops import healthz, readyz
 from ragsvc.api.controllers.search import SearchController
 from ragsvc.api.controllers.traces import TraceController
 from ragsvc.api.errors import domain_error, http_error
+from ragsvc.api.limits import RequestLimits, rate_limit
 from ragsvc.errors import RagsvcError
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
+
+MODEL_THREADS_HEADROOM = 16
+"""Worker threads beyond ``api.max_in_flight``: model calls hold at most their slots' worth."""
 
 
 def create_app(
@@ -30,27 +37,39 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = settings.api.max_in_flight + MODEL_THREADS_HEADROOM
+        app.state.limits = RequestLimits.of(settings.api)
         app.state.runtime = await anyio.to_thread.run_sync(open_parts, settings)
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(app.state.runtime.close)
 
-    cors = (
-        CORSConfig(allow_origins=settings.api.cors_origins) if settings.api.cors_origins else None
-    )
+    api = settings.api
+    cors = CORSConfig(allow_origins=api.cors_origins) if api.cors_origins else None
+    limit = rate_limit(api)
     return Litestar(
         route_handlers=[
             AskController,
             TraceController,
             IngestController,
+            DocumentController,
             SearchController,
             healthz,
             readyz,
         ],
         lifespan=[lifespan],
+        guards=[role_guard],
+        before_send=[allow_header],
+        middleware=[limit.middleware] if limit else [],
         exception_handlers={RagsvcError: domain_error, HTTPException: http_error},
         cors_config=cors,
-        openapi_config=OpenAPIConfig(title="ragsvc", version=__version__, path="/schema"),
-        request_max_body_size=1 << 20,
+        openapi_config=OpenAPIConfig(
+            title="ragsvc",
+            version=__version__,
+            path="/schema",
+            components=security_components(),
+        ),
+        request_max_body_size=api.max_body_kb * 1024,
     )

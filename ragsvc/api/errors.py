@@ -1,4 +1,6 @@
-"""The one place where domain errors become HTTP responses."""
+"""The one place where domain errors become HTTP responses: every error body is litestar's own
+shape (``status_code``, ``detail``, optional ``extra``), plus ``trace_id`` when a trace records the
+failure, so one documented schema (``ErrorBody``) holds for all of them."""
 
 from __future__ import annotations
 
@@ -7,22 +9,41 @@ import logging
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 
-from ragsvc.errors import InvalidRequestError, NotFoundError, RagsvcError
+from ragsvc.errors import (
+    FeedbackLimitError,
+    InvalidRequestError,
+    NotFoundError,
+    RagsvcError,
+    ServiceUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
-_STATUS: dict[type[RagsvcError], int] = {InvalidRequestError: 400, NotFoundError: 404}
+_STATUS: dict[type[RagsvcError], int] = {  # subclasses before their bases
+    FeedbackLimitError: 409,
+    InvalidRequestError: 400,
+    NotFoundError: 404,
+}
 
 
-def domain_error(_: Request, exc: RagsvcError) -> Response[dict[str, str]]:  # type: ignore[type-arg]
+def domain_error(_: Request, exc: RagsvcError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 503)
+    body: dict[str, object] = {"status_code": status, "detail": str(exc)}
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceUnavailableError):
+        body["trace_id"] = exc.trace_id
+        headers["Retry-After"] = str(exc.retry_after_s)
     if status >= 500:
         log.error("service unavailable: %s", exc)
-    return Response({"detail": str(exc)}, status_code=status, media_type=MediaType.JSON)
+        headers.setdefault("Retry-After", "5")
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def http_error(_: Request, exc: HTTPException) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    body: dict[str, object] = {"detail": exc.detail}
+    body: dict[str, object] = {"status_code": exc.status_code, "detail": exc.detail}
     if exc.extra:
-        body["errors"] = exc.extra
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON)
+        body["extra"] = exc.extra
+    headers = dict(exc.headers or {})
+    if exc.status_code == 429 and "Retry-After" not in headers:
+        headers["Retry-After"] = headers.get("RateLimit-Reset", "60")
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=headers)

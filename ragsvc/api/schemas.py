@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from ragsvc.ingest_jobs import IngestJobState
 from ragsvc.pipeline.service import AskInput
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.traces.schema import Route, Source, Trace
-from ragsvc.traces.store import Stats
+from ragsvc.traces.store import FeedbackEntry, Stats
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: what is wrong and how to fix it."""
+
+    status_code: int
+    detail: str
+    trace_id: str | None = Field(default=None, description="the trace of a failed ask, if any")
+    extra: dict[str, Any] | list[Any] | None = None
+
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class SearchHit(BaseModel):
@@ -81,11 +93,16 @@ class Health(BaseModel):
 class AskFilters(BaseModel):
     kind: Literal["faq", "doc"] | None = None
     language: str | None = Field(default=None, max_length=8)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=50, description="at most api.max_tags tags"
+    )
 
 
 class AskRequest(BaseModel):
-    question: str = Field(description="the user's question (its length limit is configurable)")
+    question: str = Field(
+        max_length=20_000,
+        description="the user's question (routing.max_question_chars, 2,000 by default)",
+    )
     language: str | None = Field(
         default=None, max_length=8, description="answer language; detected when omitted"
     )
@@ -209,8 +226,31 @@ class FeedbackResponse(BaseModel):
     stored: bool
 
 
+class FeedbackItem(BaseModel):
+    trace_id: str
+    rating: int
+    comment: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: FeedbackEntry) -> FeedbackItem:
+        return cls(
+            trace_id=entry.trace_id,
+            rating=entry.rating,
+            comment=entry.comment,
+            created_at=entry.created_at,
+        )
+
+
+ServerPath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
+
+
 class IngestRequest(BaseModel):
-    paths: list[str] = Field(min_length=1, description="files or folders on the service's machine")
+    paths: list[ServerPath] = Field(
+        min_length=1,
+        max_length=100,
+        description="files or folders on the service's machine, under ingest.allowed_roots",
+    )
     prune: bool = False
 
 
@@ -247,6 +287,17 @@ class IngestJobResponse(BaseModel):
 ReadyStatus = Literal["ready", "degraded", "unavailable"]
 
 
+class ModelLoad(BaseModel):
+    """A model's admission slots right now (see ``llm.concurrency``, ``slm.queue``)."""
+
+    name: str
+    running: int
+    waiting: int
+    concurrency: int
+    queue: int
+    refused: int
+
+
 class Readiness(BaseModel):
     status: ReadyStatus
     qdrant: bool
@@ -254,4 +305,30 @@ class Readiness(BaseModel):
     embedder: bool
     slm: bool
     llm: bool
+    traces: bool = Field(description="the trace writer is alive and its last write succeeded")
+    models: list[ModelLoad] = Field(default_factory=list)
     detail: list[str] = Field(default_factory=list)
+
+
+class DocumentInfo(BaseModel):
+    """An indexed document (from a ``ragsvc.store.qdrant_store.IndexedDocument``)."""
+
+    model_config = {"from_attributes": True}
+
+    doc_id: str = Field(description="the file's absolute path on the service's machine")
+    source: str = Field(description="the path relative to source_root")
+    source_root: str
+    kind: str = Field(description="faq or doc")
+    chunks: int
+
+
+class DocumentList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    documents: list[DocumentInfo]
+
+
+class DocumentDeleted(BaseModel):
+    doc_id: str
+    points_removed: int

@@ -28,7 +28,7 @@ Progress = Callable[[str], None]
 
 
 def eval_settings(settings: Settings, workdir: Path) -> Settings:
-    """``settings`` with the store, traces, ledger and admin key moved under ``workdir``."""
+    """``settings`` with the store, traces, ledger and key files moved under ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     return settings.model_copy(
         update={
@@ -37,7 +37,12 @@ def eval_settings(settings: Settings, workdir: Path) -> Settings:
                 update={"path": workdir / "traces.sqlite", "redact_questions": False}
             ),
             "cost": settings.cost.model_copy(update={"ledger_path": workdir / "cost.sqlite"}),
-            "api": settings.api.model_copy(update={"admin_key_file": workdir / "admin.key"}),
+            "api": settings.api.model_copy(
+                update={
+                    "admin_key_file": workdir / "admin.key",
+                    "operator_key_file": workdir / "operator.key",
+                }
+            ),
         }
     )
 

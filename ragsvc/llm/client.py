@@ -84,6 +84,10 @@ class OpenAiChatModel:
             return self._stream(request, started, on_delta)
         except openai.OpenAIError as exc:
             raise LlmError(f"{type(exc).__name__}: {exc}") from exc
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise LlmError(
+                f"the LLM answered something unusable: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _complete(self, request: dict[str, Any], started: float) -> Completion:
         response = self._openai().chat.completions.create(**request)
@@ -106,15 +110,16 @@ class OpenAiChatModel:
         pieces: list[str] = []
         prompt_tokens = completion_tokens = 0
         model = self.model
-        for chunk in stream:
-            model = chunk.model or model
-            if chunk.usage:
-                prompt_tokens = chunk.usage.prompt_tokens
-                completion_tokens = chunk.usage.completion_tokens
-            for choice in chunk.choices:
-                if choice.delta and choice.delta.content:
-                    pieces.append(choice.delta.content)
-                    on_delta(choice.delta.content)
+        with stream:  # closes the connection when on_delta raises: the server stops generating
+            for chunk in stream:
+                model = chunk.model or model
+                if chunk.usage:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        on_delta(choice.delta.content)
         text = "".join(pieces).strip()
         if not text:
             raise LlmError("the LLM returned an empty answer")

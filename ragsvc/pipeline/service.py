@@ -20,14 +20,17 @@ from typing import Any, Literal
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.cost.ledger import CostLedger, estimate_tokens
 from ragsvc.embedding.base import Vectors
-from ragsvc.errors import InvalidRequestError
+from ragsvc.errors import InvalidRequestError, RagsvcError, ServiceUnavailableError
 from ragsvc.index import Index
 from ragsvc.llm.client import ChatModel, LlmError
 from ragsvc.pipeline import prompts
+from ragsvc.pipeline.admission import AdmittedSlm, ModelSlots, OverloadedError, SlotLoad
 from ragsvc.pipeline.extract import extract_answer
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.quality import assess
 from ragsvc.pipeline.router import choose_route, faq_is_confident
+from ragsvc.privacy.pii import is_local_endpoint, redact, redact_all
+from ragsvc.privacy.traces import redact_trace
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import Settings
@@ -76,6 +79,10 @@ class _Context:
     hits: list[Hit] = field(default_factory=list)
 
 
+class ClientGoneError(RagsvcError):
+    """Raised by a stream's event sink once its client has disconnected: the work stops."""
+
+
 def _ignore(_: str, __: dict[str, Any]) -> None:
     return None
 
@@ -100,9 +107,20 @@ class AskService:
         self.slm = slm
         self.llm = llm
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
+        llm_settings = settings.llm
+        self.llm_slots = ModelSlots(
+            "llm", llm_settings.concurrency, llm_settings.queue, llm_settings.queue_wait_s
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+    def load(self) -> list[SlotLoad]:
+        """The model slots' load: the LLM's, and the SLM's when it runs behind slots."""
+        loads = [self.llm_slots.load()]
+        if isinstance(self.slm, AdmittedSlm):
+            loads.append(self.slm.slots.load())
+        return loads
 
     # -- the pipeline ---------------------------------------------------------------------------
     def validate(self, request: AskInput) -> str:
@@ -115,6 +133,16 @@ class AskService:
                 f"question is {len(question)} characters long, the limit is {limit} "
                 "(routing.max_question_chars)"
             )
+        api = self.settings.api
+        if len(request.tags) > api.max_tags:
+            raise InvalidRequestError(
+                f"{len(request.tags)} tags given, the limit is {api.max_tags} (api.max_tags)"
+            )
+        if too_long := [t for t in request.tags if len(t) > api.max_tag_chars]:
+            raise InvalidRequestError(
+                f"tag {too_long[0][:40]!r}... is {len(too_long[0])} characters long, the limit is "
+                f"{api.max_tag_chars} (api.max_tag_chars)"
+            )
         return question
 
     def ask(self, request: AskInput, sink: EventSink | None = None) -> Trace:
@@ -123,27 +151,37 @@ class AskService:
         language = request.language or detect_language(question)
         trace = Trace(
             trace_id=uuid.uuid4().hex,
-            question="[redacted]" if self.settings.traces.redact_questions else question,
-            question_redacted=self.settings.traces.redact_questions,
+            question=question,
             language=language,
             conversation_id=request.conversation_id,
             filters={"kind": request.kind, "language": request.language, "tags": request.tags},
         )
-        log.debug("question %s: %s", trace.trace_id, question)
-        with _timed(trace, "embed"):
-            vector = self.index.retriever.embed(question)
-        ctx = _Context(request, trace, vector, language, sink or _ignore)
+        log.debug("question %s: %s", trace.trace_id, self._loggable(question))
+        unavailable: ServiceUnavailableError | None = None
+        ctx: _Context | None = None
         try:
+            with _timed(trace, "embed"), _needed("the embedder"):
+                vector = self.index.retriever.embed(question)
+            ctx = _Context(request, trace, vector, language, sink or _ignore)
             self._answer(ctx, question)
-        except Exception as exc:  # a bug or a store failure: answer honestly, keep the trace
+        except ServiceUnavailableError as exc:  # no answer is possible without it: 503
+            log.error("question %s: %s", trace.trace_id, exc)
+            trace.event("error", str(exc))
+            trace.degraded, trace.route_reason = True, str(exc)
+            unavailable = exc
+        except ClientGoneError:
+            trace.event("cancelled", "the client disconnected; the work stopped")
+        except Exception as exc:  # a bug: answer honestly, keep the trace
             log.exception("question %s failed", trace.trace_id)
             trace.event("error", f"{type(exc).__name__}: {exc}")
             trace.degraded = True
-            self._no_answer(ctx, "internal error while answering")
+            if ctx is not None:
+                self._no_answer(ctx, "internal error while answering")
         trace.latency_ms = round(1000 * (time.perf_counter() - started), 2)
         trace.cost_usd = sum(call.cost_usd for call in trace.model_calls)
-        self.ledger.record(trace.cost_usd)
-        self.traces.submit(trace)
+        self.traces.submit(self._stored(trace))
+        if unavailable is not None:
+            raise ServiceUnavailableError(str(unavailable), trace.trace_id)
         return trace
 
     def _answer(self, ctx: _Context, question: str) -> None:
@@ -166,7 +204,7 @@ class AskService:
         if analysis.kind in ("out_of_scope", "chitchat"):
             ctx.parts = [question]
         else:
-            ctx.parts = self._parts(question, analysis)
+            ctx.parts = self._parts(trace, question, analysis)
             with _timed(trace, "retrieval"):
                 ctx.hits = self._retrieve(ctx)
         relevance = max((h.dense_score for h in ctx.hits), default=0.0)
@@ -209,15 +247,16 @@ class AskService:
     # -- steps ----------------------------------------------------------------------------------
     def _faq_match(self, ctx: _Context, question: str) -> FaqMatch | None:
         started = time.perf_counter()
-        matches = self.index.faq.match(
-            question,
-            language=ctx.request.language,
-            tags=ctx.request.tags,
-            query_vector=ctx.vector,
-        )
+        with _needed("the store"):
+            matches = self.index.faq.match(
+                question,
+                language=ctx.request.language,
+                tags=ctx.request.tags,
+                query_vector=ctx.vector,
+            )
         ctx.trace.retrievals.append(
             Retrieval(
-                query=ctx.trace.question,
+                query=question,
                 purpose="faq",
                 latency_ms=round(1000 * (time.perf_counter() - started), 2),
                 hits=[RetrievedHit.of(m.hit) for m in matches[:3]],
@@ -225,8 +264,15 @@ class AskService:
         )
         return matches[0] if matches else None
 
-    def _parts(self, question: str, analysis: QueryAnalysis) -> list[str]:
+    def _parts(self, trace: Trace, question: str, analysis: QueryAnalysis) -> list[str]:
         parts = [p.strip() for p in analysis.sub_queries if p.strip()]
+        cap = self.routing.max_sub_queries
+        if len(parts) > cap:
+            trace.event(
+                "limit", f"{len(parts)} sub-queries, the first {cap} kept (routing.max_sub_queries)"
+            )
+            parts = parts[:cap]
+            analysis.sub_queries = analysis.sub_queries[:cap]
         return parts if len(parts) >= 2 else [question]
 
     def _retrieve(self, ctx: _Context) -> list[Hit]:
@@ -247,11 +293,12 @@ class AskService:
             return hits, 1000 * (time.perf_counter() - started)
 
         merged: dict[str, Hit] = {}
-        results = self._pool.map(one, ctx.parts, vectors)
+        with _needed("the store"):
+            results = list(self._pool.map(one, ctx.parts, vectors))
         for part, (hits, latency) in zip(ctx.parts, results, strict=True):
             ctx.trace.retrievals.append(
                 Retrieval(
-                    query=part if not ctx.trace.question_redacted else "[redacted]",
+                    query=part,
                     purpose="passages",
                     latency_ms=round(latency, 2),
                     hits=[RetrievedHit.of(h) for h in hits],
@@ -377,6 +424,10 @@ class AskService:
         started = time.perf_counter()
         try:
             result = self.slm.chat(messages, max_tokens=self.settings.slm.max_answer_tokens)
+        except OverloadedError as exc:
+            ctx.trace.event("admission", f"{exc}; answering without the SLM")
+            ctx.trace.degraded = True
+            return None
         except Exception as exc:  # llama.cpp errors have no common base class
             self._record_call(ctx.trace, "slm_answer", self.settings.slm.name, started, error=exc)
             ctx.trace.event("fallback", f"the SLM failed: {exc}")
@@ -390,48 +441,96 @@ class AskService:
             result.prompt_tokens,
             result.completion_tokens,
         )
-        return result.text.strip()
+        return self._guarded(ctx.trace, result.text.strip(), hits)
 
     def _llm_or_degrade(self, ctx: _Context, question: str, slm_tried: bool = False) -> None:
         trace = ctx.trace
-        hits = ctx.hits
-        if self.llm is not None:
-            ctx.sink("route", {"route": "llm_synthesis", "trace_id": trace.trace_id})
-            messages = prompts.llm_messages(question, ctx.parts, hits, ctx.language)
-            started = time.perf_counter()
-            try:
-                result = self.llm.complete(
-                    messages, on_delta=lambda text: ctx.sink("delta", {"text": text})
-                )
-            except LlmError as exc:
-                self._record_call(trace, "llm_synthesis", self.llm.model, started, error=exc)
-                trace.event("fallback", f"the LLM failed ({exc}); answering from cheaper routes")
-            else:
-                call = self._record_call(
-                    trace,
-                    "llm_synthesis",
-                    self.llm.model,
-                    started,
-                    result.prompt_tokens,
-                    result.completion_tokens,
-                )
-                trace.all_llm_cost_usd = call.cost_usd
-                used = prompts.cited(result.text, len(hits))
-                cited_hits = [hits[n - 1] for n in used] or list(hits)
-                answer = _renumber(result.text, used) if used else result.text
-                best = max((h.dense_score for h in hits), default=0.0)
-                self._finish(ctx, "llm_synthesis", answer, cited_hits, best)
-                return
-        else:
+        if self.llm is None:
             trace.event("fallback", "no LLM is configured; answering from cheaper routes")
+        elif self._llm_answer(ctx, self.llm, question):
+            return
         trace.degraded = True
-        passages = hits[: self.routing.passages]
+        passages = ctx.hits[: self.routing.passages]
         fallback = None if slm_tried else self._slm_answer(ctx, question, passages)
         if fallback and not assess(question, fallback, [h.text for h in passages]).declined:
             ctx.sink("route", {"route": "slm_answer", "trace_id": trace.trace_id})
             self._finish_generated(ctx, "slm_answer", fallback, passages, 0.5)
             return
         self._retrieval_direct(ctx)
+
+    def _llm_answer(self, ctx: _Context, llm: ChatModel, question: str) -> bool:
+        """LLM synthesis within a model slot and a budget reservation; False when the answer
+        must come from a cheaper route (overloaded, over budget, failed, or refused)."""
+        trace, hits = ctx.trace, ctx.hits
+        sent_question, sent_parts = self._outbound(trace, question, ctx.parts)
+        messages = prompts.llm_messages(sent_question, sent_parts, hits, ctx.language)
+        prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
+        estimate = self.ledger.cost(llm.model, prompt_tokens, self.settings.llm.max_tokens)
+        reservation = self.ledger.reserve(estimate)
+        if reservation is None:
+            trace.event("budget", f"no budget left for the LLM call (estimated ${estimate:.4f})")
+            return False
+        started = time.perf_counter()
+        streamed: list[str] = []
+
+        def on_delta(text: str) -> None:
+            streamed.append(text)
+            ctx.sink("delta", {"text": text})
+
+        try:
+            with self.llm_slots.slot() as waited_ms:
+                if waited_ms >= 1:
+                    trace.timings_ms["llm_queue"] = round(waited_ms, 2)
+                ctx.sink("route", {"route": "llm_synthesis", "trace_id": trace.trace_id})
+                started = time.perf_counter()
+                result = llm.complete(messages, on_delta=on_delta)
+        except OverloadedError as exc:
+            self.ledger.release(reservation)
+            trace.event("admission", f"{exc}; answering from cheaper routes")
+            return False
+        except ClientGoneError:
+            used = estimate_tokens("".join(streamed))
+            call = self._record_call(
+                trace, "llm_synthesis", llm.model, started, prompt_tokens, used
+            )
+            call.error = "cancelled: the client disconnected"
+            self.ledger.settle(reservation, call.cost_usd)
+            raise
+        except LlmError as exc:
+            self.ledger.release(reservation)
+            self._record_call(trace, "llm_synthesis", llm.model, started, error=exc)
+            trace.event("fallback", f"the LLM failed ({exc}); answering from cheaper routes")
+            return False
+        call = self._record_call(
+            trace,
+            "llm_synthesis",
+            llm.model,
+            started,
+            result.prompt_tokens,
+            result.completion_tokens,
+        )
+        self.ledger.settle(reservation, call.cost_usd)
+        trace.all_llm_cost_usd = call.cost_usd
+        answer = self._guarded(trace, result.text, hits)
+        if answer is None:
+            return False
+        numbers = prompts.cited(answer, len(hits))
+        cited_hits = [hits[n - 1] for n in numbers] or list(hits)
+        text = _renumber(answer, numbers) if numbers else answer
+        best = max((h.dense_score for h in hits), default=0.0)
+        self._finish(ctx, "llm_synthesis", text, cited_hits, best)
+        return True
+
+    def _guarded(self, trace: Trace, answer: str, hits: Sequence[Hit]) -> str | None:
+        """The model's answer with links no passage contains removed; None (refused) when it
+        repeats our instructions."""
+        if prompts.repeats_instructions(answer):
+            trace.event("guard", "the answer repeated the instructions; refused")
+            return None
+        answer, removed = prompts.strip_foreign_links(answer, hits)
+        if removed:
+            trace.event("guard", f"removed {len(removed)} link(s) no passage contains")
+        return answer
 
     def _finish_generated(
         self, ctx: _Context, route: str, answer: str, hits: Sequence[Hit], confidence: float
@@ -441,6 +540,31 @@ class AskService:
         text = _renumber(answer, used) if used else f"{answer} [1]"
         self._finish(ctx, route, text, cited_hits, confidence)
         ctx.sink("delta", {"text": text})
+
+    # -- privacy --------------------------------------------------------------------------------
+    def _outbound(self, trace: Trace, question: str, parts: list[str]) -> tuple[str, list[str]]:
+        """The user's text as sent to the LLM: PII redacted first unless the endpoint is local
+        (``llm.redact_pii``). Passages are the organisation's documents and go as they are."""
+        mode = self.settings.llm.redact_pii
+        if mode == "never" or (mode == "auto" and is_local_endpoint(self.settings.llm.base_url)):
+            return question, parts
+        (question, *parts), counts = redact_all([question, *parts])
+        if counts:
+            found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+            trace.event("privacy", f"redacted before the LLM call: {found}")
+        return question, parts
+
+    def _stored(self, trace: Trace) -> Trace:
+        settings = self.settings.traces
+        if not (settings.redact_questions or settings.redact_pii):
+            return trace
+        return redact_trace(trace, questions=settings.redact_questions, pii=settings.redact_pii)
+
+    def _loggable(self, text: str) -> str:
+        settings = self.settings.traces
+        if settings.redact_questions:
+            return "[redacted]"
+        return redact(text).text if settings.redact_pii else text
 
     # -- trace helpers --------------------------------------------------------------------------
     def _record_analysis(self, trace: Trace, analysis: QueryAnalysis) -> None:
@@ -482,6 +606,17 @@ class AskService:
         )
         trace.model_calls.append(call)
         return call
+
+
+@contextmanager
+def _needed(part: str) -> Iterator[None]:
+    """A failure of ``part`` (the embedder, the store) leaves nothing to answer from: 503."""
+    try:
+        yield
+    except (ServiceUnavailableError, ClientGoneError):
+        raise
+    except Exception as exc:
+        raise ServiceUnavailableError(f"{part} failed: {type(exc).__name__}: {exc}") from exc
 
 
 @contextmanager

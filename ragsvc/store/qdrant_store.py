@@ -2,7 +2,9 @@
 
 Writes are staged then published per document: new chunks are upserted with ``live=false`` (queries
 filter on ``live=true``), then one batch flips them live and deletes the document's other versions.
-Points still staged when an ingest starts belong to a run that died part-way and are deleted.
+Points still staged when an ingest starts belong to a run that died part-way and are deleted. The
+batch is two operations, not a transaction: a process killed between them leaves two live versions
+of the document, which :meth:`ChunkStore.repair_versions` finds and reduces to the newest.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
@@ -82,6 +85,7 @@ class IndexedDocument:
     source: str
     source_root: str
     chunks: int
+    kind: str
 
 
 def _match(key: str, value: Any) -> models.FieldCondition:
@@ -101,6 +105,16 @@ def search_filter(filters: SearchFilters | None = None) -> models.Filter:
             models.FieldCondition(key="tags", match=models.MatchAny(any=list(filters.tags)))
         )
     return models.Filter(must=must)
+
+
+def _first_chunks(source_root: str | None = None) -> models.Filter:
+    """The live points with ``chunk_no=0``: one per published document version."""
+    flt = search_filter()
+    assert isinstance(flt.must, list)
+    flt.must.append(_match("chunk_no", 0))
+    if source_root is not None:
+        flt.must.append(_match("source_root", source_root))
+    return flt
 
 
 def is_embedded(client: QdrantClient) -> bool:
@@ -222,13 +236,14 @@ class ChunkStore:
         )
         self._changed()
 
-    def delete_document(self, doc_id: str) -> None:
-        self.client.delete(
-            self.collection,
-            models.FilterSelector(filter=models.Filter(must=[_match("doc_id", doc_id)])),
-            wait=True,
-        )
-        self._changed()
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every point of ``doc_id``; returns how many there were (0: no such document)."""
+        document = models.Filter(must=[_match("doc_id", doc_id)])
+        count = self.client.count(self.collection, count_filter=document, exact=True).count
+        if count:
+            self.client.delete(self.collection, models.FilterSelector(filter=document), wait=True)
+            self._changed()
+        return count
 
     def delete_staged(self) -> int:
         """Remove points left unpublished by an ingest that died part-way; returns how many."""
@@ -238,6 +253,39 @@ class ChunkStore:
             self.client.delete(self.collection, models.FilterSelector(filter=staged), wait=True)
             self._changed()
         return count
+
+    def repair_versions(self) -> list[str]:
+        """Reduce documents with more than one live version (a :meth:`publish` cut short between
+        its two operations) to the version ingested last; returns the doc ids repaired."""
+        ingested: dict[str, dict[str, datetime]] = {}
+        for point in self.scroll(_first_chunks()):
+            p = point.payload
+            versions = ingested.setdefault(p["doc_id"], {})
+            versions[p["doc_hash"]] = datetime.fromisoformat(p["ingested_at"])
+        repaired: list[str] = []
+        for doc_id, versions in ingested.items():
+            if len(versions) < 2:
+                continue
+            newest = max(versions, key=versions.__getitem__)
+            older = [doc_hash for doc_hash in versions if doc_hash != newest]
+            superseded = models.Filter(
+                must=[
+                    _match("doc_id", doc_id),
+                    models.FieldCondition(key="doc_hash", match=models.MatchAny(any=older)),
+                ]
+            )
+            self.client.delete(self.collection, models.FilterSelector(filter=superseded), wait=True)
+            log.warning(
+                "%s had %d live versions (a publish was cut short); kept %s, removed %s",
+                doc_id,
+                len(versions),
+                newest,
+                ", ".join(older),
+            )
+            repaired.append(doc_id)
+        if repaired:
+            self._changed()
+        return repaired
 
     # -- reads ----------------------------------------------------------------------------------
     def count(self, live_only: bool = True) -> int:
@@ -250,16 +298,16 @@ class ChunkStore:
 
     def documents(self, source_root: str | None = None) -> dict[str, IndexedDocument]:
         """The published documents, by doc id (one scroll over the points with ``chunk_no=0``)."""
-        flt = search_filter()
-        assert flt.must is not None and isinstance(flt.must, list)
-        flt.must.append(_match("chunk_no", 0))
-        if source_root is not None:
-            flt.must.append(_match("source_root", source_root))
         docs: dict[str, IndexedDocument] = {}
-        for point in self.scroll(flt):
+        for point in self.scroll(_first_chunks(source_root)):
             p = point.payload
             docs[p["doc_id"]] = IndexedDocument(
-                p["doc_id"], p["doc_hash"], p["source"], p["source_root"], p.get("doc_chunks", 0)
+                p["doc_id"],
+                p["doc_hash"],
+                p["source"],
+                p["source_root"],
+                p.get("doc_chunks", 0),
+                p["kind"],
             )
         return docs
 

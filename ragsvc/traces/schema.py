@@ -23,7 +23,18 @@ ROUTES: tuple[Route, ...] = (
     "llm_synthesis",
     "no_answer",
 )
-EventKind = Literal["escalation", "fallback", "budget", "error", "policy"]
+EventKind = Literal[
+    "escalation",
+    "fallback",
+    "budget",
+    "error",
+    "policy",
+    "admission",  # a model call refused for lack of a slot: the answer came a cheaper way
+    "limit",  # a request cap applied (e.g. sub-queries kept)
+    "cancelled",  # the client went away; the work stopped
+    "guard",  # the model's answer was checked and changed or refused
+    "privacy",  # PII redacted before a call to a non-local model
+]
 
 
 class Check(BaseModel):

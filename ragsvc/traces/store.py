@@ -1,25 +1,39 @@
 """Traces in SQLite (one file, schema-versioned), written off the request's critical path.
 
 ``submit()`` only queues the trace; one writer thread inserts queued traces in batches and applies
-retention (age and count). ``close()`` drains the queue before returning, so a clean shutdown loses
-no trace. Until written, a trace is served from memory, so ``GET /v1/traces/{id}`` works at once.
+retention (age and count). Until written, a trace is served from memory, so
+``GET /v1/traces/{id}`` works at once.
+
+A locked or full database loses nothing: a lock shorter than the busy timeout is waited out, and a
+batch that still fails stays with the writer and is retried with backoff until it is written or the
+store closes. The writer catches every exception: each is counted in :meth:`TraceStore.health`
+(for ``/readyz``) and logged the first time its kind occurs until writes recover. Memory is
+bounded: at most ``traces.max_pending`` traces wait behind the writer's batch; beyond that the
+oldest waiting ones are dropped, counted and logged. ``close()`` writes what it can within its
+timeout and logs what it could not.
+
+Reads and feedback open a connection of their own per call, so a request never waits behind the
+writer and waits for a lock at most the busy timeout, then gets
+:class:`~ragsvc.errors.TraceStoreUnavailableError`. (In WAL mode a writer does not block readers.)
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import math
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from ragsvc.errors import ConfigError
+from ragsvc.errors import ConfigError, FeedbackLimitError, TraceStoreUnavailableError
 from ragsvc.settings import TraceSettings
 from ragsvc.traces.schema import TRACE_SCHEMA_VERSION, Feedback, Trace, utc_now
 
@@ -48,8 +62,12 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_trace ON feedback (trace_id);
 """
-_STOP = object()
+BUSY_TIMEOUT_S = 5.0
+"""A lock held this long or less is waited out; past it a write is retried and a read fails."""
+_BATCH = 100
 _PRUNE_EVERY = 200
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +80,22 @@ class TraceQuery:
     min_cost_usd: float | None = None
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackQuery:
+    min_rating: int | None = None
+    max_rating: int | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEntry:
+    trace_id: str
+    rating: int
+    comment: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,24 +118,69 @@ class Stats:
     p95_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class TraceStoreHealth:
+    """The trace writer's state for ``/readyz``: a writer that is not alive or whose last write
+    failed makes the instance degraded, not unready, since answers do not depend on it."""
+
+    alive: bool
+    """Whether the writer thread runs (it catches every exception, so it should)."""
+    pending: int
+    """Traces in memory, not yet written: the writer's batch and those queued behind it."""
+    dropped: int
+    """Traces given up unwritten since start: the oldest queued beyond ``traces.max_pending``, and
+    any that could not be serialised."""
+    errors: int
+    """Exceptions the writer caught since start (a failed batch is kept and retried)."""
+    last_write_ok: bool
+    """False from a failed write until the next one succeeds."""
+    last_error: str | None
+    last_error_at: datetime | None
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
+def _error_kind(exc: Exception) -> str:
+    """What "logged once per kind" means: ``OperationalError (SQLITE_BUSY)``, ``RuntimeError``."""
+    if isinstance(exc, sqlite3.Error) and exc.sqlite_errorname:
+        return f"{type(exc).__name__} ({exc.sqlite_errorname})"
+    return type(exc).__name__
+
+
 class TraceStore:
-    def __init__(self, settings: TraceSettings) -> None:
+    def __init__(self, settings: TraceSettings, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.settings = settings
-        self._queue: queue.Queue[object] = queue.Queue()
-        self._pending: dict[str, Trace] = {}
-        self._lock = threading.Lock()
-        self._db = self._connect(settings.path)
+        self._busy_timeout_s = busy_timeout_s
+        self._writer_db = self._connect()
+        self._changed = threading.Condition()
+        self._queued: dict[str, Trace] = {}  # insertion order: the oldest first
+        self._batch: dict[str, Trace] = {}  # taken by the writer; kept until written
+        self._closing = threading.Event()
+        self._drain_deadline = math.inf
+        self._dropping = False
+        self._dropped = 0
+        self._errors = 0
+        self._failed_attempts = 0  # in a row; 0 once a write succeeds
+        self._logged_kinds: set[str] = set()
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
         self._writer = threading.Thread(target=self._write_loop, name="trace-writer", daemon=True)
         self._writer.start()
 
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.settings.path,
+            timeout=self._busy_timeout_s,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.settings.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db = self._open()
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -118,112 +197,273 @@ class TraceStore:
             )
         return db
 
+    @contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read or feedback write, closed after it; any SQLite error becomes
+        :class:`TraceStoreUnavailableError`."""
+        try:
+            with closing(self._open()) as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise TraceStoreUnavailableError(
+                f"trace store {self.settings.path} is unavailable ({exc}); retry in a few seconds"
+            ) from exc
+
     # -- writes ---------------------------------------------------------------------------------
     def submit(self, trace: Trace) -> None:
-        with self._lock:
-            self._pending[trace.trace_id] = trace
-        self._queue.put(trace)
+        """Queue ``trace`` for the writer; never waits for the database."""
+        with self._changed:
+            queued = self._queued
+            if trace.trace_id not in queued and len(queued) >= self.settings.max_pending:
+                del queued[next(iter(queued))]
+                self._dropped += 1
+                if not self._dropping:
+                    self._dropping = True
+                    log.warning(
+                        "trace queue full (traces.max_pending=%d): dropping the oldest unwritten "
+                        "traces until the writer catches up; /readyz counts them",
+                        self.settings.max_pending,
+                    )
+            queued[trace.trace_id] = trace
+            self._changed.notify_all()
 
     def _write_loop(self) -> None:
-        written = 0
-        while True:
-            item = self._queue.get()
-            batch = [item]
-            while not self._queue.empty() and len(batch) < 100:
-                batch.append(self._queue.get_nowait())
-            traces = [t for t in batch if isinstance(t, Trace)]
-            try:
-                self._insert(traces)
-            except sqlite3.Error:
-                log.exception("could not write %d traces", len(traces))
-            written += len(traces)
-            if written >= _PRUNE_EVERY:
-                written = 0
-                self.prune()
-            if any(t is _STOP for t in batch):
-                return
+        db = self._writer_db
+        retry_s = 0.0
+        since_prune = 0
+        try:
+            while (batch := self._next_batch(retry_s)) is not None:
+                try:
+                    self._insert(db, self._rows(batch))
+                except Exception as exc:  # the writer outlives any failure; the batch is kept
+                    self._failed(exc, f"{len(batch)} traces kept in memory, retried with backoff")
+                    retry_s = min(max(2 * retry_s, _RETRY_FIRST_S), _RETRY_MAX_S)
+                    continue
+                retry_s = 0.0
+                self._written()
+                since_prune += len(batch)
+                if since_prune >= _PRUNE_EVERY:
+                    since_prune = 0
+                    try:
+                        self._prune(db)
+                    except Exception as exc:  # not fatal either
+                        self._failed(exc, "retention runs again after the next writes")
+        finally:
+            db.close()
 
-    def _insert(self, traces: list[Trace]) -> None:
-        rows = [
-            (
-                t.trace_id,
-                t.created_at.isoformat(),
-                t.route,
-                int(t.degraded),
-                t.language,
-                t.cost_usd,
-                t.all_llm_cost_usd,
-                t.latency_ms,
-                t.model_dump_json(exclude={"feedback"}),
+    def _next_batch(self, retry_s: float) -> list[Trace] | None:
+        """The traces to write next (after ``retry_s`` of backoff, the batch that failed), or None
+        once the store is closing and nothing is left or the drain deadline has passed."""
+        if retry_s:
+            self._back_off(retry_s)
+        with self._changed:
+            while not self._batch:
+                if self._queued:
+                    for trace_id in list(islice(self._queued, _BATCH)):
+                        self._batch[trace_id] = self._queued.pop(trace_id)
+                elif self._closing.is_set():
+                    return None
+                else:
+                    self._changed.wait()
+            if time.monotonic() >= self._drain_deadline:
+                return None
+            return list(self._batch.values())
+
+    def _back_off(self, seconds: float) -> None:
+        """Wait before a retry: the start of ``close()`` cuts the wait short, and while draining
+        no wait runs past the drain deadline."""
+        if self._closing.is_set():
+            time.sleep(max(0.0, min(seconds, self._drain_deadline - time.monotonic())))
+        else:
+            self._closing.wait(seconds)
+
+    def _rows(self, batch: list[Trace]) -> list[tuple[Any, ...]]:
+        """Rows for ``batch``; a trace that cannot be serialised is dropped (it never could be)."""
+        rows = []
+        for t in batch:
+            try:
+                body = t.model_dump_json(exclude={"feedback"})
+            except Exception as exc:  # e.g. a filter value JSON cannot hold
+                with self._changed:
+                    del self._batch[t.trace_id]
+                    self._dropped += 1
+                    self._note(exc, f"trace {t.trace_id} dropped, it cannot be stored")
+                continue
+            rows.append(
+                (
+                    t.trace_id,
+                    t.created_at.isoformat(),
+                    t.route,
+                    int(t.degraded),
+                    t.language,
+                    t.cost_usd,
+                    t.all_llm_cost_usd,
+                    t.latency_ms,
+                    body,
+                )
             )
-            for t in traces
-        ]
-        with self._lock:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        return rows
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        with db:
+            db.execute("BEGIN IMMEDIATE")  # the busy timeout covers taking the write lock
+            db.executemany("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _written(self) -> None:
+        with self._changed:
+            self._batch.clear()
+            if self._failed_attempts:
+                log.warning(
+                    "trace writes to %s recovered after %d failed attempts",
+                    self.settings.path,
+                    self._failed_attempts,
+                )
+                self._failed_attempts = 0
+                self._logged_kinds.clear()
+            if self._dropping and not self._queued:
+                self._dropping = False
+                log.warning("the trace writer caught up; %d traces dropped so far", self._dropped)
+            self._changed.notify_all()
+
+    def _failed(self, exc: Exception, consequence: str) -> None:
+        with self._changed:
+            self._failed_attempts += 1
+            self._note(exc, consequence)
+
+    def _note(self, exc: Exception, consequence: str) -> None:
+        """Count ``exc`` (the caller holds ``_changed``) and log it if its kind is new since writes
+        last recovered."""
+        kind = _error_kind(exc)
+        self._errors += 1
+        self._last_error = f"{kind}: {exc}"
+        self._last_error_at = utc_now()
+        if kind not in self._logged_kinds:
+            self._logged_kinds.add(kind)
+            log.error(
+                "trace store %s: %s: %s; %s (until writes recover, further %s errors are only "
+                "counted, in /readyz)",
+                self.settings.path,
+                kind,
+                exc,
+                consequence,
+                kind,
+                exc_info=None if isinstance(exc, sqlite3.Error) else exc,
             )
-            for t in traces:
-                self._pending.pop(t.trace_id, None)
 
     def prune(self) -> int:
-        """Apply retention: drop traces older than ``retention_days`` and beyond ``max_traces``."""
-        cutoff = (utc_now() - timedelta(days=self.settings.retention_days)).isoformat()
-        with self._lock:
-            removed = self._db.execute("DELETE FROM traces WHERE created_at < ?", (cutoff,))
-            count = removed.rowcount
-            over = self._db.execute(
-                "DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM traces "
-                "ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
-                (self.settings.max_traces,),
-            )
-            count += over.rowcount
-            self._db.execute(
-                "DELETE FROM feedback WHERE trace_id NOT IN (SELECT trace_id FROM traces)"
-            )
-        return count
+        """Apply retention: drop traces older than ``retention_days`` and beyond ``max_traces``,
+        with their feedback."""
+        with self._database() as db:
+            return self._prune(db)
 
-    def add_feedback(self, trace_id: str, rating: int, comment: str) -> bool:
-        if self.get(trace_id) is None:
-            return False
-        with self._lock:
-            self._db.execute(
+    def _prune(self, db: sqlite3.Connection) -> int:
+        cutoff = (utc_now() - timedelta(days=self.settings.retention_days)).isoformat()
+        over = (
+            "SELECT trace_id FROM (SELECT trace_id FROM traces ORDER BY created_at DESC "
+            "LIMIT -1 OFFSET :keep)"
+        )
+        params = {"cutoff": cutoff, "keep": self.settings.max_traces}
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            # feedback goes with its trace; feedback on a trace that was never written (dropped)
+            # goes when it is as old as the retention
+            db.execute(
+                "DELETE FROM feedback WHERE created_at < :cutoff OR trace_id IN "
+                f"(SELECT trace_id FROM traces WHERE created_at < :cutoff UNION ALL {over})",
+                params,
+            )
+            count = db.execute("DELETE FROM traces WHERE created_at < :cutoff", params).rowcount
+            count += db.execute(f"DELETE FROM traces WHERE trace_id IN ({over})", params).rowcount
+        return int(count)
+
+    def add_feedback(self, trace_id: str, rating: int, comment: str, *, max_per_trace: int) -> bool:
+        """Store a rating for a written or still pending trace; False when there is no such trace.
+
+        Written at once, keyed by trace id, without waiting for the trace writer; the count and the
+        insert share one transaction, so the cap holds for concurrent requests and processes.
+        Raises :class:`FeedbackLimitError` when the trace has ``max_per_trace`` entries already,
+        :class:`TraceStoreUnavailableError` when the database stays locked past the busy timeout.
+        """
+        with self._changed:
+            pending = trace_id in self._queued or trace_id in self._batch
+        with self._database() as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            if (
+                not pending
+                and not db.execute(
+                    "SELECT 1 FROM traces WHERE trace_id = ?", (trace_id,)
+                ).fetchone()
+            ):
+                return False
+            (count,) = db.execute(
+                "SELECT count(*) FROM feedback WHERE trace_id = ?", (trace_id,)
+            ).fetchone()
+            if count >= max_per_trace:
+                raise FeedbackLimitError(
+                    f"trace {trace_id!r} already has {count} feedback entries, the most one trace "
+                    f"takes ({max_per_trace})"
+                )
+            db.execute(
                 "INSERT INTO feedback VALUES (?, ?, ?, ?)",
                 (trace_id, rating, comment, utc_now().isoformat()),
             )
         return True
 
-    def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until every submitted trace is written (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._pending:
-                    return
-            time.sleep(0.01)
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every submitted trace is written or given up (tests, evaluation); False when
+        some were still pending after ``timeout_s``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._queued and not self._batch, timeout_s)
 
-    def close(self) -> None:
-        self._queue.put(_STOP)
-        self._writer.join(timeout=30)
-        with self._lock:
-            self._db.close()
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop the writer once everything queued is written, or after ``timeout_s``; what it
+        could not write by then is logged as lost."""
+        with self._changed:
+            self._drain_deadline = time.monotonic() + timeout_s
+            self._closing.set()
+            self._changed.notify_all()
+        # a write under way at the deadline may still wait out the busy timeout
+        self._writer.join(timeout_s + self._busy_timeout_s + 1.0)
+        health = self.health()
+        if health.pending:
+            log.error(
+                "trace store %s closed with %d traces unwritten, now lost (last error: %s)",
+                self.settings.path,
+                health.pending,
+                health.last_error,
+            )
+
+    def health(self) -> TraceStoreHealth:
+        with self._changed:
+            return TraceStoreHealth(
+                alive=self._writer.is_alive(),
+                pending=len(self._queued) + len(self._batch),
+                dropped=self._dropped,
+                errors=self._errors,
+                last_write_ok=self._failed_attempts == 0,
+                last_error=self._last_error,
+                last_error_at=self._last_error_at,
+            )
 
     # -- reads ----------------------------------------------------------------------------------
     def get(self, trace_id: str) -> Trace | None:
-        with self._lock:
-            pending = self._pending.get(trace_id)
-            if pending is not None:
-                return pending
-            row = self._db.execute(
-                "SELECT body FROM traces WHERE trace_id = ?", (trace_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            feedback = self._db.execute(
+        """The trace, written or still pending, with its feedback; None when there is none."""
+        with self._changed:
+            pending = self._queued.get(trace_id) or self._batch.get(trace_id)
+        with self._database() as db:
+            if pending is None:
+                row = db.execute(
+                    "SELECT body FROM traces WHERE trace_id = ?", (trace_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+            feedback = db.execute(
                 "SELECT rating, comment, created_at FROM feedback WHERE trace_id = ? "
                 "ORDER BY created_at",
                 (trace_id,),
             ).fetchall()
-        trace = Trace.model_validate_json(row[0])
+        trace = Trace.model_validate_json(row[0]) if pending is None else pending.model_copy()
         trace.feedback = [
             Feedback(rating=r, comment=c, created_at=datetime.fromisoformat(t))
             for r, c, t in feedback
@@ -254,17 +494,36 @@ class TraceStore:
     def find(self, q: TraceQuery) -> list[Trace]:
         """Written traces matching ``q``, newest first."""
         where, params = self._where(q)
-        with self._lock:
-            rows = self._db.execute(
+        with self._database() as db:
+            rows = db.execute(
                 f"SELECT body FROM traces{where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
                 [*params, q.limit, q.offset],
             ).fetchall()
         return [Trace.model_validate_json(body) for (body,) in rows]
 
+    def feedback(self, q: FeedbackQuery) -> list[FeedbackEntry]:
+        """Stored feedback, newest first, optionally within a rating range (for operators)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if q.min_rating is not None:
+            clauses.append("rating >= ?")
+            params.append(q.min_rating)
+        if q.max_rating is not None:
+            clauses.append("rating <= ?")
+            params.append(q.max_rating)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._database() as db:
+            rows = db.execute(
+                f"SELECT trace_id, rating, comment, created_at FROM feedback{where} "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*params, q.limit, q.offset],
+            ).fetchall()
+        return [FeedbackEntry(t, r, c, datetime.fromisoformat(at)) for t, r, c, at in rows]
+
     def stats(self, since: datetime | None = None) -> Stats:
         where, params = self._where(TraceQuery(since=since))
-        with self._lock:
-            rows = self._db.execute(
+        with self._database() as db:
+            rows = db.execute(
                 "SELECT route, degraded, cost_usd, all_llm_cost_usd, latency_ms "
                 f"FROM traces{where}",
                 params,

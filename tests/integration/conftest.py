@@ -3,7 +3,6 @@ LLM server (llama_cpp.server with SmolLM2-135M) on a free loopback port."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +15,9 @@ from ragsvc.llm.local_server import LocalLlmServer
 from ragsvc.models.ref import ModelRef
 from ragsvc.settings import LocalLlmServerSettings, Settings
 from tests.conftest import DEMO_CORPUS, make_settings
+from tests.live_server import free_port
 
 TINY_LLM = "smollm2-135m"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,12 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> 
                 update={"name": TINY_LLM, "model": ModelRef(path=tiny_gguf)}
             ),
             "cost": base.cost.model_copy(update={"ledger_path": tmp / "cost.sqlite"}),
-            "api": base.api.model_copy(update={"admin_key_file": tmp / "admin.key"}),
+            "api": base.api.model_copy(
+                update={
+                    "admin_key_file": tmp / "admin.key",
+                    "operator_key_file": tmp / "operator.key",
+                }
+            ),
         }
     )
 

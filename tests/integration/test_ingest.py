@@ -1,5 +1,5 @@
 """The ingest job on a copy of the demo corpus, with the real embedder and embedded Qdrant on disk:
-incremental re-runs, edits, pruning, bad files, recovery from a killed run, and search.
+incremental re-runs, edits, pruning, bad and hostile files, recovery from a killed run, and search.
 
 The demo corpus is ingested once per module (the slow part: every chunk goes through MiniLM); the
 store and the corpus copy are then snapshotted, and each test starts from that snapshot restored at
@@ -31,6 +31,7 @@ from ragsvc.store.qdrant_store import ChunkStore, open_client
 from ragsvc.store.schema import SearchFilters
 from ragsvc.text.lexical import document_terms
 from tests.conftest import DEMO_CORPUS, make_settings
+from tests.unit.test_readers import BILLION_LAUGHS
 
 DEMO_FILES = sorted(
     p.relative_to(DEMO_CORPUS).as_posix()
@@ -209,6 +210,23 @@ def test_bad_files_are_reported_and_everything_else_ingested(
         }
         assert faq_ids == {"fac-1", "fac-3"}
         assert report.to_dict()["ok"] is False
+
+
+def test_hostile_files_and_links_out_of_the_corpus_are_reported_and_not_read(
+    demo: Snapshot, embedder: Embedder
+) -> None:
+    (demo.corpus / "faq" / "lol.yaml").write_text(BILLION_LAUGHS)
+    secret = demo.work / "secret.md"
+    secret.write_text("# Payroll\n\nThe payroll system password is quokka-77.\n")
+    (demo.corpus / "policies" / "payroll.md").symlink_to(secret)
+    with opened(demo.settings, embedder) as store:
+        report = IngestJob(store, embedder, demo.settings).run([demo.corpus])
+        reasons = {f.source: f.reason for f in report.failed}
+        assert sorted(reasons) == ["faq/lol.yaml", "policies/payroll.md"]
+        assert reasons["faq/lol.yaml"].startswith("YAML aliases over ingest.max_yaml_aliases")
+        assert reasons["policies/payroll.md"].startswith("symlink leaves the ingest root")
+        assert sorted(report.unchanged) == DEMO_FILES
+        assert not any("quokka-77" in p.payload["text"] for p in store.scroll())
 
 
 def test_killed_run_is_invisible_and_cleaned_up_by_the_next_run(

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import MODEL_CACHE
-from tests.integration.conftest import free_port
+from tests.live_server import free_port
 
 RAGSVC = [sys.executable, "-m", "ragsvc.cli"]
 
@@ -48,7 +48,11 @@ def test_ingest_while_the_service_runs(tmp_path: Path) -> None:
                 "store": {"path": str(tmp_path / "qdrant")},
                 "traces": {"path": str(tmp_path / "traces.sqlite")},
                 "cost": {"ledger_path": str(tmp_path / "cost.sqlite")},
-                "api": {"admin_key_file": str(tmp_path / "admin.key")},
+                "api": {
+                    "admin_key_file": str(tmp_path / "admin.key"),
+                    "operator_key_file": str(tmp_path / "operator.key"),
+                },
+                "ingest": {"allowed_roots": [str(tmp_path)]},
                 "server": {"port": port},
                 "slm": {"enabled": False},
                 "llm": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0},

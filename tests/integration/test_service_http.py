@@ -17,7 +17,8 @@ from ragsvc.index import Index
 from ragsvc.llm.local_server import LocalLlmServer
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Price, Settings
-from tests.integration.conftest import TINY_LLM, free_port
+from tests.integration.conftest import TINY_LLM
+from tests.live_server import free_port
 
 MULTI_PART = "How do I reset my password, and what is the hotel limit per night in Tokyo?"
 
@@ -42,11 +43,16 @@ def serving(settings: Settings, index: Index) -> Iterator[TestClient]:  # type: 
         yield client
 
 
+def operator(client: TestClient) -> dict[str, str]:  # type: ignore[type-arg]
+    """The operator key the service generated into its key file."""
+    return {"X-API-Key": client.app.state.runtime.keys.operator.decode()}
+
+
 def ask(client: TestClient, question: str) -> tuple[dict[str, Any], dict[str, Any]]:  # type: ignore[type-arg]
     response = client.post("/v1/ask", json={"question": question})
     assert response.status_code == 200, response.text
     body = response.json()
-    trace = client.get(f"/v1/traces/{body['trace_id']}").json()
+    trace = client.get(f"/v1/traces/{body['trace_id']}", headers=operator(client)).json()
     return body, trace
 
 
@@ -118,7 +124,7 @@ def test_spent_budget_prefers_the_slm(demo_settings, demo_index, llm_server, tmp
     ledger.close()
     with serving(settings, demo_index) as client:
         body, trace = ask(client, MULTI_PART)
-        stats = client.get("/v1/stats").json()
+        stats = client.get("/v1/stats", headers=operator(client)).json()
     assert body["route"] == "slm_answer" and not any(
         c["role"] == "llm_synthesis" for c in trace["model_calls"]
     )

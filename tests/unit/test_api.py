@@ -11,17 +11,11 @@ import pytest
 from litestar.testing import TestClient
 
 from ragsvc.api.app import create_app
-from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
-from ragsvc.ingest_jobs import IngestRunner
-from ragsvc.pipeline.service import AskService
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
-from ragsvc.traces.store import TraceStore
 from tests.conftest import make_settings
-from tests.fakes import FakeAnalyzer, FakeLlm, FakeSlm, analysis
-
-ADMIN = {"X-API-Key": "s3cret"}
+from tests.fakes import ADMIN, OPERATOR, FakeAnalyzer, analysis, fake_runtime
 
 
 @pytest.fixture
@@ -30,7 +24,7 @@ def settings(tmp_path: Path) -> Settings:
         tmp_path,
         routing={"relevance_threshold": 0.2, "direct_threshold": 0.3},
         cost={"ledger_path": tmp_path / "cost.sqlite"},
-        api={"admin_api_key": "s3cret"},
+        ingest={"allowed_roots": [tmp_path]},
     )
 
 
@@ -42,12 +36,7 @@ def client(settings: Settings, memory_index: Index) -> Iterator[TestClient]:  # 
         return analysis("simple_factual")
 
     def open_parts(s: Settings) -> Runtime:
-        traces = TraceStore(s.traces)
-        ledger = CostLedger(s.cost, s.cost.ledger_path)
-        analyzer, slm, llm = FakeAnalyzer(multi_if_and), FakeSlm(), FakeLlm()
-        ask = AskService(s, memory_index, analyzer, traces, ledger, slm=slm, llm=llm)
-        ingest = IngestRunner(memory_index.store, memory_index.embedder, s)
-        return Runtime(s, memory_index, traces, ledger, slm, llm, analyzer, ask, ingest, "s3cret")
+        return fake_runtime(s, memory_index, FakeAnalyzer(multi_if_and))
 
     with TestClient(app=create_app(settings, open_parts)) as test_client:
         yield test_client
@@ -60,7 +49,7 @@ def test_ask_answers_with_route_sources_and_trace(client: TestClient) -> None:  
     assert body["route"] == "faq_direct" and body["degraded"] is False
     assert body["sources"][0]["source"] == "faq.yaml"
     assert body["latency_ms"] > 0 and body["cost_usd"] == 0
-    trace = client.get(f"/v1/traces/{body['trace_id']}").json()
+    trace = client.get(f"/v1/traces/{body['trace_id']}", headers=OPERATOR).json()
     assert trace["route"] == "faq_direct" and trace["checks"][0]["name"] == "faq_confidence"
 
 
@@ -88,7 +77,7 @@ def test_malformed_json_is_400(client: TestClient) -> None:  # type: ignore[type
 
 
 def test_unknown_trace_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
-    response = client.get("/v1/traces/does-not-exist")
+    response = client.get("/v1/traces/does-not-exist", headers=OPERATOR)
     assert response.status_code == 404 and "no trace" in response.json()["detail"]
 
 
@@ -96,16 +85,23 @@ def test_trace_list_stats_and_feedback(client: TestClient) -> None:  # type: ign
     first = client.post("/v1/ask", json={"question": "How do I reset my password?"}).json()
     client.post("/v1/ask", json={"question": "hotel limit in Tokyo and meal allowance per day"})
     time.sleep(0.2)
-    listed = client.get("/v1/traces", params={"route": "faq_direct"}).json()
+    listed = client.get("/v1/traces", params={"route": "faq_direct"}, headers=OPERATOR).json()
     assert [t["trace_id"] for t in listed] == [first["trace_id"]]
-    stats = client.get("/v1/stats").json()
+    stats = client.get("/v1/stats", headers=OPERATOR).json()
     assert stats["questions"] == 2
     assert {r["route"] for r in stats["routes"]} == {"faq_direct", "llm_synthesis"}
     stored = client.post(
         "/v1/feedback", json={"trace_id": first["trace_id"], "rating": 5, "comment": "thanks"}
     )
     assert stored.status_code == 201
-    assert client.get(f"/v1/traces/{first['trace_id']}").json()["feedback"][0]["rating"] == 5
+    trace = client.get(f"/v1/traces/{first['trace_id']}", headers=OPERATOR).json()
+    assert trace["feedback"][0]["rating"] == 5
+    listed = client.get("/v1/feedback", params={"min_rating": 4}, headers=OPERATOR).json()
+    assert [(f["trace_id"], f["comment"]) for f in listed] == [(first["trace_id"], "thanks")]
+    again = {"trace_id": first["trace_id"], "rating": 1}
+    assert [client.post("/v1/feedback", json=again).status_code for _ in range(5)] == [201] * 4 + [
+        409
+    ]
     assert client.post("/v1/feedback", json={"trace_id": "nope", "rating": 5}).status_code == 404
     assert client.post("/v1/feedback", json={"trace_id": "x", "rating": 9}).status_code == 400
 
@@ -136,8 +132,8 @@ def test_ingest_needs_the_admin_key_and_reports_progress(client, corpus: Path) -
         time.sleep(0.05)
     assert job["status"] == "succeeded", job
     assert job["report"]["added"] == ["new-policy.md"] and job["files_total"] == 3
-    missing = client.post("/v1/ingest", json={"paths": ["/no/such/dir"]}, headers=ADMIN)
-    assert missing.status_code == 400 and "none of the paths exist" in missing.text
+    outside = client.post("/v1/ingest", json={"paths": ["/etc"]}, headers=ADMIN)
+    assert outside.status_code == 400 and "ingest.allowed_roots" in outside.text
     assert client.get("/v1/ingest/unknown", headers=ADMIN).status_code == 404
 
 

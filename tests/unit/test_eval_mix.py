@@ -245,9 +245,11 @@ def test_write_mix_round_trip_and_corpus(data: Path, tmp_path: Path):
 
 def test_ingest_reads_the_faq_ids(data: Path, tmp_path: Path):
     from ingest.readers.faq import read_faq_json
+    from ingest.records import ReadLimits
+    from ragsvc.settings import IngestSettings
 
     write_corpus(data, tmp_path / "corpus")
-    read = read_faq_json(tmp_path / "corpus" / "stackfaq.json")
+    read = read_faq_json(tmp_path / "corpus" / "stackfaq.json", ReadLimits.of(IngestSettings()))
     assert [e.faq_id for e in read.faqs] == ["sf-0", "sf-1", "sf-2"]
 
 

@@ -139,7 +139,9 @@ def test_multi_part_question_retrieves_each_part_and_cites_sources(settings, mem
     assert [r.purpose for r in trace.retrievals] == ["faq", "passages", "passages"]
     assert trace.answer == "Hotels: 15000 yen [1]. Meals: 3000 yen a day [2]."
     assert [s.n for s in trace.sources] == [1, 2]
-    assert "1. What is the hotel limit in Tokyo?" in llm.calls[0][0]["content"]
+    system, user = llm.calls[0]
+    assert '<part n="1">What is the hotel limit in Tokyo?</part>' in user["content"]
+    assert "hotel" not in system["content"]  # the user's text never goes into the system role
     assert trace.all_llm_cost_usd == trace.cost_usd > 0
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
 from pypdf import PdfWriter
 
 from ingest.readers import read_file
-from ingest.records import Block, FaqEntry, ReadError
+from ingest.readers.documents import atx_heading
+from ingest.records import Block, FaqEntry, ReadError, ReadLimits
 from tests.conftest import DEMO_CORPUS
 
 
@@ -158,6 +160,82 @@ def test_invalid_yaml_is_a_read_error(tmp_path: Path) -> None:
         read_file(_write(tmp_path, "faq.yaml", "faqs: [unclosed\n"))
 
 
+def test_a_long_run_of_spaces_in_a_tags_cell_splits_in_linear_time(tmp_path: Path) -> None:
+    spaces = " " * 100_000  # not followed by a separator: quadratic for ``\s*[|,]\s*``
+    text = f"question,answer,tags\nQ?,A.,it{spaces}hr | x\n"
+    started = time.perf_counter()
+    result = read_file(_write(tmp_path, "faq.csv", text))
+    assert time.perf_counter() - started < 1
+    assert result.faqs[0].tags == (f"it{spaces}hr", "x")
+
+
+# nine levels of nine aliases: 72 aliases in the file, 9**9 values once expanded
+BILLION_LAUGHS = (
+    "lol: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n" for n in range(1, 9))
+    + "faqs: *l8\n"
+)
+
+
+def test_yaml_alias_bomb_is_a_read_error_naming_the_setting(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ReadError, match=r"YAML aliases over ingest.max_yaml_aliases \(100\)"):
+        read_file(_write(tmp_path, "faq.yaml", BILLION_LAUGHS))
+    assert time.perf_counter() - started < 1
+
+
+def test_yaml_aliases_count_as_expanded(tmp_path: Path) -> None:
+    # *b holds two aliases: each *b counts 3, so the file counts 2 + 2 * 3 = 8
+    path = _write(tmp_path, "faq.yaml", "a: &a [x]\nb: &b [*a, *a]\nfaqs: [*b, *b]\n")
+    with pytest.raises(ReadError, match=r"YAML aliases over ingest\.max_yaml_aliases"):
+        read_file(path, ReadLimits(max_yaml_aliases=7, max_json_depth=64))
+    with pytest.raises(ReadError, match="no valid FAQ entry"):  # read, but not FAQ entries
+        read_file(path, ReadLimits(max_yaml_aliases=8, max_json_depth=64))
+
+
+def test_yaml_merge_keys_within_the_alias_limit_read(tmp_path: Path) -> None:
+    text = """\
+faqs:
+  - &vpn
+    question: How do I connect to the VPN?
+    answer: Start KumoConnect.
+    tags: [it]
+  - <<: *vpn
+    question: The VPN does not connect
+"""
+    result = read_file(_write(tmp_path, "faq.yaml", text))
+    assert [(f.question, f.answer, f.tags) for f in result.faqs] == [
+        ("How do I connect to the VPN?", "Start KumoConnect.", ("it",)),
+        ("The VPN does not connect", "Start KumoConnect.", ("it",)),
+    ]
+
+
+def test_json_nested_past_the_parser_is_a_read_error(tmp_path: Path) -> None:
+    text = "[" * 100_000 + "]" * 100_000  # json.loads alone raises RecursionError
+    with pytest.raises(ReadError, match=r"JSON nested deeper than ingest.max_json_depth \(64\)"):
+        read_file(_write(tmp_path, "faq.json", text))
+
+
+def test_json_depth_limit_is_inclusive(tmp_path: Path) -> None:
+    limits = ReadLimits(max_yaml_aliases=100, max_json_depth=5)
+    at_limit = _write(tmp_path, "five.json", "[" * 5 + "]" * 5)
+    with pytest.raises(ReadError, match="no valid FAQ entry"):  # parsed, but not FAQ entries
+        read_file(at_limit, limits)
+    over = _write(tmp_path, "six.json", json.dumps({"faqs": [{"question": [[[["Q?"]]]]}]}))
+    with pytest.raises(ReadError, match=r"max_json_depth \(5\)"):
+        read_file(over, limits)
+
+
+def test_jsonl_line_nested_too_deep_is_a_warning_naming_its_line(tmp_path: Path) -> None:
+    lines = [json.dumps({"question": "Q?", "answer": "A."}), "[" * 5000 + "]" * 5000]
+    result = read_file(_write(tmp_path, "faq.jsonl", "\n".join(lines)))
+    assert [f.question for f in result.faqs] == ["Q?"]
+    assert result.warnings == [
+        "line 2: JSON nested deeper than ingest.max_json_depth (64); "
+        "flatten the data, or raise the setting"
+    ]
+
+
 # -- documents --------------------------------------------------------------------------------
 
 MARKDOWN = """\
@@ -205,6 +283,44 @@ def test_markdown_without_h1_takes_the_file_name_as_title_and_skips_missing_leve
     result = read_file(_write(tmp_path, "notes.md", "### Deep\n\nText.\n"))
     assert result.title == "notes"
     assert result.blocks == [Block("Text.", ("Deep",))]
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("# Hotels", (1, "Hotels")),
+        ("## Hotels ##", (2, "Hotels")),
+        ("### Hotels ###   ", (3, "Hotels")),
+        ("#\tHotels", (1, "Hotels")),
+        ("# C#", (1, "C#")),  # a closing sequence needs whitespace before it
+        ("# Hotels #b", (1, "Hotels #b")),  # ... and nothing after it
+        ("### ###", (3, "")),
+        ("#", (1, "")),
+        ("####### Seven", None),
+        ("#hashtag", None),
+    ],
+)
+def test_atx_headings_follow_commonmark(line: str, heading: tuple[int, str] | None) -> None:
+    assert atx_heading(line) == heading
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "# " + " " * 20_000 + "x",
+        "# x" + " " * 20_000 + "y",  # 3,000 spaces here took 22 s with the former regex
+        "#" + " " * 20_000,
+        " " * 20_000,
+        "## x" + " #" * 10_000,
+    ],
+    ids=["spaces-then-text", "text-spaces-text", "spaces", "blank", "hashes"],
+)
+def test_long_heading_lines_read_in_linear_time(tmp_path: Path, line: str) -> None:
+    path = _write(tmp_path, "long.md", f"{line}\n\nBody text.\n")
+    started = time.perf_counter()
+    result = read_file(path)
+    assert time.perf_counter() - started < 1
+    assert result.blocks[-1].text == "Body text."
 
 
 HTML = """\

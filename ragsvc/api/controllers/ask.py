@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import queue
+import logging
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,49 +15,115 @@ from litestar.di import Provide
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from ragsvc.api.deps import provide_runtime
+from ragsvc.api.access import access
+from ragsvc.api.deps import provide_limits, provide_runtime
+from ragsvc.api.limits import RequestLimits
 from ragsvc.api.schemas import AskRequest, AskResponse
-from ragsvc.errors import RagsvcError
+from ragsvc.errors import RagsvcError, ServiceUnavailableError
+from ragsvc.pipeline.service import AskInput, ClientGoneError
 from ragsvc.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 _DONE = None
+Event = tuple[str, dict[str, Any]]
+_ASK_ERRORS = {
+    413: "the body is over api.max_body_kb",
+    429: "too many asks from this client",
+    503: "overloaded, or a part is down",
+}
 
 
 class AskController(Controller):
     path = "/v1/ask"
     tags = ["ask"]  # noqa: RUF012 - litestar reads these class attributes
-    dependencies = {"runtime": Provide(provide_runtime, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "runtime": Provide(provide_runtime, sync_to_thread=False),
+        "limits": Provide(provide_limits, sync_to_thread=False),
+    }
 
-    @post("/", status_code=200)
-    async def ask(self, runtime: Runtime, data: AskRequest) -> AskResponse:
+    @post("/", status_code=200, **access("ask", public=True, errors=_ASK_ERRORS))
+    async def ask(self, runtime: Runtime, limits: RequestLimits, data: AskRequest) -> AskResponse:
         """Answer a question; the response names its route, sources and trace id."""
         request = data.to_input()
         runtime.ask.validate(request)
-        trace = await anyio.to_thread.run_sync(runtime.ask.ask, request)
+        with limits.asks.held():
+            trace = await anyio.to_thread.run_sync(runtime.ask.ask, request)
         return AskResponse.of(trace)
 
-    @post("/stream", status_code=200)
-    async def ask_stream(self, runtime: Runtime, data: AskRequest) -> ServerSentEvent:
+    @post(
+        "/stream",
+        status_code=200,
+        media_type="text/event-stream",
+        **access("ask", public=True, errors=_ASK_ERRORS),
+    )
+    async def ask_stream(
+        self, runtime: Runtime, limits: RequestLimits, data: AskRequest
+    ) -> ServerSentEvent:
         """Events: ``route`` (once chosen), ``delta`` (answer text as it is written), then
-        ``answer`` (the full AskResponse) or ``error``."""
+        ``answer`` (the full AskResponse) or ``error`` (``detail``, ``status``, ``trace_id``);
+        a comment line every ``api.stream_heartbeat_s`` keeps proxies from closing the stream.
+        When the client goes away, the answer's generation stops."""
         request = data.to_input()
         runtime.ask.validate(request)
-        events: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-
-        def work() -> None:
-            try:
-                trace = runtime.ask.ask(request, lambda kind, body: events.put((kind, body)))
-                events.put(("answer", AskResponse.of(trace).model_dump(mode="json")))
-            except RagsvcError as exc:
-                events.put(("error", {"detail": str(exc)}))
-            finally:
-                events.put(_DONE)
-
-        threading.Thread(target=work, name="ask-stream", daemon=True).start()
+        limits.streams.enter()
+        events: asyncio.Queue[Event | None] = asyncio.Queue()
+        gone = threading.Event()
+        _answer_in_background(runtime, request, events, gone, limits)
+        heartbeat = runtime.settings.api.stream_heartbeat_s
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
-            while (item := await anyio.to_thread.run_sync(events.get)) is not _DONE:
-                kind, body = item
-                yield ServerSentEventMessage(event=kind, data=json.dumps(body, ensure_ascii=False))
+            try:
+                while True:
+                    try:
+                        item = await asyncio.wait_for(events.get(), heartbeat)
+                    except TimeoutError:
+                        yield ServerSentEventMessage(comment="keep-alive")
+                        continue
+                    if item is _DONE:
+                        return
+                    kind, body = item
+                    yield ServerSentEventMessage(
+                        event=kind, data=json.dumps(body, ensure_ascii=False)
+                    )
+            finally:  # the client left, or the stream ended: either way no more work for it
+                gone.set()
 
         return ServerSentEvent(stream())
+
+
+def _answer_in_background(
+    runtime: Runtime,
+    request: AskInput,
+    events: asyncio.Queue[Event | None],
+    gone: threading.Event,
+    limits: RequestLimits,
+) -> None:
+    """Answer on a thread of its own (at most ``api.max_streams`` of them), handing events to
+    the event loop; the sink raises :class:`ClientGoneError` once the client has disconnected."""
+    loop = asyncio.get_running_loop()
+
+    def put(item: Event | None) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, item)
+
+    def sink(kind: str, body: dict[str, Any]) -> None:
+        if gone.is_set():
+            raise ClientGoneError("the client disconnected")
+        put((kind, body))
+
+    def work() -> None:
+        try:
+            trace = runtime.ask.ask(request, sink)
+            put(("answer", AskResponse.of(trace).model_dump(mode="json")))
+        except ServiceUnavailableError as exc:
+            put(("error", {"detail": str(exc), "status": 503, "trace_id": exc.trace_id}))
+        except RagsvcError as exc:
+            put(("error", {"detail": str(exc), "status": 400, "trace_id": None}))
+        except Exception:  # a bug: the stream still ends with an error event
+            log.exception("streamed ask failed")
+            put(("error", {"detail": "internal error", "status": 500, "trace_id": None}))
+        finally:
+            put(_DONE)
+            limits.streams.leave()
+
+    threading.Thread(target=work, name="ask-stream", daemon=True).start()

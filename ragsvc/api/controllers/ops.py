@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Request, Response, get
 
-from ragsvc.api.schemas import Health, Readiness, ReadyStatus
+from ragsvc.api.schemas import Health, ModelLoad, Readiness, ReadyStatus
 from ragsvc.runtime import Runtime
 
 
@@ -17,7 +17,8 @@ def healthz() -> Health:
 @get("/readyz", tags=["ops"], sync_to_thread=True)
 def readyz(request: Request) -> Response[Readiness]:  # type: ignore[type-arg]
     """503 until the index and the models are usable; 200 "degraded" when the LLM is unreachable
-    (answers still come from the cheaper routes, so the instance stays in rotation)."""
+    or the trace writer is failing (answers still come from the cheaper routes, so the instance
+    stays in rotation); the model slots' load either way."""
     runtime: Runtime = request.app.state.runtime
     detail: list[str] = []
     try:
@@ -31,7 +32,14 @@ def readyz(request: Request) -> Response[Readiness]:  # type: ignore[type-arg]
     slm = runtime.slm is not None or not runtime.settings.slm.enabled
     if not slm:
         detail.append("slm: configured but not loaded (see the service log)")
-    status: ReadyStatus = "ready" if llm and slm else "degraded"
+    writer = runtime.traces.health()
+    traces = writer.alive and writer.last_write_ok
+    if not traces:
+        detail.append(
+            f"traces: writer {'alive' if writer.alive else 'stopped'}, {writer.pending} pending, "
+            f"{writer.dropped} dropped; last error: {writer.last_error}"
+        )
+    status: ReadyStatus = "ready" if llm and slm and traces else "degraded"
     if points is None:
         status = "unavailable"
     body = Readiness(
@@ -41,6 +49,10 @@ def readyz(request: Request) -> Response[Readiness]:  # type: ignore[type-arg]
         embedder=True,
         slm=slm,
         llm=llm,
+        traces=traces,
+        models=[
+            ModelLoad.model_validate(load, from_attributes=True) for load in runtime.ask.load()
+        ],
         detail=detail,
     )
     return Response(body, status_code=503 if status == "unavailable" else 200)

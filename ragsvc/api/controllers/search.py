@@ -9,6 +9,7 @@ from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from ragsvc.api.access import access
 from ragsvc.api.deps import provide_runtime
 from ragsvc.api.schemas import FaqMatchResponse, SearchHit, SearchResponse
 from ragsvc.errors import InvalidRequestError
@@ -29,7 +30,7 @@ class SearchController(Controller):
     tags = ["retrieval"]  # noqa: RUF012 - litestar reads these class attributes
     dependencies = {"runtime": Provide(provide_runtime, sync_to_thread=False)}  # noqa: RUF012
 
-    @get("/search")
+    @get("/search", **access("operator"))
     async def search(
         self,
         runtime: Runtime,
@@ -47,7 +48,7 @@ class SearchController(Controller):
         )
         return SearchResponse(query=q, hits=[SearchHit.of(h) for h in hits])
 
-    @get("/faq/match")
+    @get("/faq/match", **access("operator"))
     async def faq_match(self, runtime: Runtime, q: Query) -> list[FaqMatchResponse]:
         """The best FAQ entries with the confidence the router compares with its threshold."""
         matches = await anyio.to_thread.run_sync(lambda: runtime.index.faq.match(_require_text(q)))

@@ -1,0 +1,117 @@
+"""Prompt injection: the user's text only in the user role, retrieved text in delimited data
+blocks, and answers that cannot leak the instructions, cite what was not retrieved, or link
+elsewhere; an injected document changes no route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from qdrant_client import QdrantClient
+
+from ingest.job import IngestJob
+from ragsvc.cost.ledger import CostLedger
+from ragsvc.index import Index
+from ragsvc.pipeline import prompts
+from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.retrieval.faq import FaqMatcher
+from ragsvc.retrieval.fusion import Hit
+from ragsvc.retrieval.hybrid import HybridRetriever
+from ragsvc.settings import Settings
+from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.traces.store import TraceStore
+from tests.fakes import FakeAnalyzer, FakeEmbedder, FakeLlm, analysis
+
+CORPUS = yaml.safe_load((Path(__file__).parent.parent / "data" / "injection.yaml").read_text())
+QUESTIONS = [
+    "How do I reset my password?",
+    "What is the hotel limit in Tokyo?",
+    "hotel limit in Tokyo and meal allowance per day",
+]
+
+
+def _hit(text: str, n: int = 1) -> Hit:
+    payload = {"title": "Security", "section": ["Passwords"], "text": text}
+    return Hit(id=str(n), score=0.9, dense_score=0.9, lexical_score=1.0, payload=payload)
+
+
+@pytest.mark.parametrize("line", CORPUS["in_questions"])
+def test_the_users_text_stays_in_the_user_role_and_its_block(line: str) -> None:
+    messages = prompts.llm_messages(
+        line, [line, "meal allowance"], [_hit("Hotels: 15000 yen.")], "en"
+    )
+    system, user = messages
+    assert line not in system["content"] and system["role"] == "system"
+    assert user["content"].count("</question>") == 1 and user["content"].count("<passage") == 1
+    slm_user = prompts.slm_messages(line, [], "en")[1]["content"]
+    assert slm_user.count("</question>") == 1
+
+
+@pytest.mark.parametrize("line", CORPUS["in_documents"])
+def test_a_planted_passage_cannot_close_its_block(line: str) -> None:
+    block = prompts.numbered_passages([_hit(line)])
+    assert block.count("</passage>") == 1 and "<question>" not in block
+
+
+def _service(settings: Settings, index: Index, llm: FakeLlm) -> AskService:
+    settings = settings.model_copy(
+        update={
+            "routing": settings.routing.model_copy(
+                update={"relevance_threshold": 0.1, "direct_threshold": 0.2}
+            )
+        }
+    )
+    return AskService(
+        settings,
+        index,
+        FakeAnalyzer(lambda q: analysis("multi_part", q.split(" and "))),
+        TraceStore(settings.traces),
+        CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
+        llm=llm,
+    )
+
+
+def test_an_answer_repeating_the_instructions_is_refused(
+    settings: Settings, memory_index: Index
+) -> None:
+    leaked = "Sure. " + prompts.LLM_SYSTEM.format(language="English")
+    trace = _service(settings, memory_index, FakeLlm(leaked)).ask(AskInput(QUESTIONS[2]))
+    assert "never follow instructions" not in trace.answer
+    assert trace.route == "retrieval_direct" and trace.degraded
+    assert any(e.kind == "guard" for e in trace.events)
+
+
+def test_an_answer_cites_and_links_only_what_was_retrieved(
+    settings: Settings, memory_index: Index
+) -> None:
+    reply = "Hotels cost 15000 yen [1]. Log in at http://evil.example/login to confirm [9]."
+    trace = _service(settings, memory_index, FakeLlm(reply)).ask(AskInput(QUESTIONS[2]))
+    assert trace.route == "llm_synthesis"
+    assert "evil.example" not in trace.answer and "[9]" not in trace.answer
+    assert len(trace.sources) == 1 and any(e.kind == "guard" for e in trace.events)
+
+
+def _index_of(settings: Settings, corpus: Path) -> tuple[Index, Any]:
+    embedder = FakeEmbedder()
+    client = QdrantClient(":memory:")
+    store = ChunkStore(client, "test", embedder.dimension, embedder.name)
+    assert IngestJob(store, embedder, settings).run([corpus]).ok
+    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    return Index(client, embedder, store, retriever, FaqMatcher(retriever)), client
+
+
+def test_an_injected_document_changes_no_route(settings: Settings, corpus: Path) -> None:
+    clean, clean_client = _index_of(settings, corpus)
+    (corpus / "planted.md").write_text("# Notice\n\n" + "\n\n".join(CORPUS["in_documents"]))
+    planted, planted_client = _index_of(settings, corpus)
+    llm = FakeLlm()
+    try:
+        for question in QUESTIONS:
+            before = _service(settings, clean, llm).ask(AskInput(question))
+            after = _service(settings, planted, llm).ask(AskInput(question))
+            assert after.route == before.route, question
+    finally:
+        clean_client.close()
+        planted_client.close()
