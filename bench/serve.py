@@ -18,58 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import DEFAULT_DATA
+from bench.harness import bench_config, get_json, ingest, pct, post, running_service
 from ragsvc.evaluation.mix import CATEGORIES, FAQ_FILE, build_mix, write_corpus
-
-RAGSVC = [sys.executable, "-m", "ragsvc.cli"]
-
-
-def post(url: str, body: dict[str, Any], timeout: float = 300) -> tuple[int, dict[str, Any], float]:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, {"detail": exc.read().decode(errors="replace")}
-    return status, payload, 1000 * (time.perf_counter() - started)
-
-
-def wait_ready(url: str, service: subprocess.Popen[bytes], timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise SystemExit(f"the service exited with {service.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
-                if json.loads(response.read())["status"] == "ready":
-                    return
-        except (urllib.error.URLError, OSError, KeyError):
-            pass
-        time.sleep(1)
-    raise SystemExit("the service did not become ready")
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def verbatim_faq_questions(corpus: Path, count: int, seed: int = 13) -> list[str]:
@@ -88,13 +52,16 @@ def sequential(url: str, questions: list[tuple[str, str]]) -> list[dict[str, Any
     return rows
 
 
-def step_timings(url: str, rows: list[dict[str, Any]]) -> list[str]:
+def step_timings(
+    url: str, rows: list[dict[str, Any]], headers: Mapping[str, str] | None = None
+) -> list[str]:
     """Median milliseconds per pipeline step and route, read back from the traces."""
     traces: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row["status"] == 200:
-            with urllib.request.urlopen(f"{url}/v1/traces/{row['trace_id']}") as response:
-                traces.setdefault(row["route"], []).append(json.loads(response.read()))
+            status, trace, _ = get_json(f"{url}/v1/traces/{row['trace_id']}", headers=headers)
+            if status == 200:
+                traces.setdefault(row["route"], []).append(trace)
     steps = sorted({step for items in traces.values() for t in items for step in t["timings_ms"]})
     lines = [
         "### where the time goes (median ms per step, service side, from the traces)",
@@ -202,43 +169,17 @@ def main() -> int:
     mix = build_mix(args.data, args.per_category)
     with tempfile.TemporaryDirectory(prefix="ragsvc-serve-") as tmp:
         root = Path(tmp)
-        config = root / "config.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "store": {"path": str(root / "qdrant")},
-                    "traces": {"path": str(root / "traces.sqlite")},
-                    "cost": {"ledger_path": str(root / "cost.sqlite")},
-                    "api": {"admin_key_file": str(root / "admin.key")},
-                    "server": {"port": args.port},
-                    "model_cache_dir": str(Path("var/models").resolve()),
-                }
-            )
-        )
+        config = bench_config(root, args.port)
         write_corpus(args.data, root / "corpus")
-        subprocess.run(
-            [*RAGSVC, "ingest", str(root / "corpus"), "--config", str(config), "--quiet"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        log = (root / "service.log").open("wb")
-        service = subprocess.Popen(
-            [*RAGSVC, "serve", "--with-llm-server", "--config", str(config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{args.port}"
-        try:
-            wait_ready(url, service)
+        ingest(root / "corpus", config)
+        with running_service(config, args.port, with_llm_server=True) as service:
+            url = service.url
             faq = verbatim_faq_questions(root / "corpus", args.faq_verbatim)
             asked = [(m.category, m.question) for m in mix] + [("faq_verbatim", q) for q in faq]
             rows = sequential(url, asked)
-            steps = step_timings(url, rows)
+            steps = step_timings(url, rows, service.operator)
             loaded = load(url, faq, args.clients, args.rounds)
-            stats = json.loads(urllib.request.urlopen(f"{url}/v1/stats").read())
-        finally:
-            service.terminate()
-            service.wait(timeout=60)
+            _, stats, _ = get_json(f"{url}/v1/stats", headers=service.operator)
     print(report(rows, loaded, args.clients))
     print("\n" + "\n".join(steps))
     print(

@@ -69,7 +69,8 @@ def _schemathesis(url: str, *args: str) -> tuple[int, str]:
         *args,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
-    return done.returncode, done.stdout + done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    return done.returncode, "\n".join(line[:300] for line in lines[-150:])  # requests can be huge
 
 
 def test_a_thousand_generated_requests_meet_the_documented_contract(live) -> None:  # type: ignore[no-untyped-def]
@@ -77,13 +78,12 @@ def test_a_thousand_generated_requests_meet_the_documented_contract(live) -> Non
     code, output = _schemathesis(
         url, "-n", str(EXAMPLES_PER_OPERATION), "-H", f"X-API-Key: {admin_key}"
     )
-    summary = output[-4000:]
-    assert code == 0, summary
+    assert code == 0, output
     generated = re.search(r"(\d+) generated", output)
-    assert generated and int(generated.group(1)) >= MIN_REQUESTS, summary
+    assert generated and int(generated.group(1)) >= MIN_REQUESTS, output
 
 
 def test_without_a_key_every_protected_answer_is_documented(live) -> None:  # type: ignore[no-untyped-def]
     url, _ = live
     code, output = _schemathesis(url, "-n", "5", "--phases", "fuzzing")
-    assert code == 0, output[-4000:]
+    assert code == 0, output

@@ -36,7 +36,13 @@ class IngestController(Controller):
         "/",
         status_code=202,
         sync_to_thread=False,
-        **access("admin", errors={400: "no path exists, or a path is outside the ingest roots"}),
+        **access(
+            "admin",
+            errors={
+                400: "no path exists, or a path is outside the ingest roots",
+                413: "the body is over api.max_body_kb",
+            },
+        ),
     )
     def start(self, runtime: Runtime, data: IngestRequest) -> IngestJobResponse:
         """Queue an ingest job over files under ``ingest.allowed_roots``; poll its progress."""
