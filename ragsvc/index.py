@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qdrant_client import QdrantClient
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragsvc.embedding import Embedder, build_embedder
+from ragsvc.errors import ConfigError
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
@@ -34,6 +36,12 @@ def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
         store = ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
         store.ensure_collection()
         store.repair_versions()  # logs what it repaired
+    except (ResponseHandlingException, UnexpectedResponse) as exc:
+        client.close()
+        raise ConfigError(
+            f"Qdrant at {settings.store.url or settings.store.path} cannot be used: {exc}. Start "
+            "it, or fix store.url / store.api_key; the service retries when it is restarted"
+        ) from exc
     except Exception:
         client.close()
         raise

@@ -13,11 +13,13 @@ import pytest
 from litestar.testing import TestClient
 
 from ragsvc.api.app import create_app
-from ragsvc.index import Index
+from ragsvc.errors import ConfigError
+from ragsvc.index import Index, open_index
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import OPERATOR, FakeAnalyzer, FakeLlm, analysis, fake_runtime
+from tests.fakes import OPERATOR, FakeAnalyzer, FakeEmbedder, FakeLlm, analysis, fake_runtime
+from tests.live_server import free_port
 
 MULTI = "hotel limit in Tokyo and meal allowance per day"
 
@@ -143,3 +145,13 @@ def test_store_failure_is_503(client, memory_index: Index) -> None:  # type: ign
     memory_index.faq.match = down  # type: ignore[method-assign]
     response = client.post("/v1/ask", json={"question": "vpn"})
     assert response.status_code == 503 and "the store failed" in response.json()["detail"]
+
+
+def test_an_unreachable_qdrant_at_start_is_a_clear_error(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    url = f"http://127.0.0.1:{free_port()}"
+    settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"url": url, "timeout_s": 2})}
+    )
+    with pytest.raises(ConfigError, match=r"Qdrant at http://127\.0\.0\.1:\d+ cannot be used"):
+        open_index(settings, FakeEmbedder())
