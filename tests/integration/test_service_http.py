@@ -15,6 +15,7 @@ from ragsvc.api.app import create_app
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
 from ragsvc.llm.local_server import LocalLlmServer
+from ragsvc.models.ref import ModelRef
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Price, Settings
 from tests.integration.conftest import TINY_LLM
@@ -130,3 +131,19 @@ def test_spent_budget_prefers_the_slm(demo_settings, demo_index, llm_server, tmp
     )
     assert any(e["kind"] == "budget" for e in trace["events"])
     assert stats["spent_this_month_usd"] >= 0.95
+
+
+def test_a_missing_slm_leaves_the_service_answering(  # type: ignore[no-untyped-def]
+    demo_settings, demo_index, llm_server, tmp_path
+) -> None:
+    settings = configured(
+        demo_settings,
+        llm_server.base_url,
+        slm={"model": ModelRef(path=tmp_path / "gone.gguf")},
+    )
+    with serving(settings, demo_index) as client:
+        ready = client.get("/readyz").json()
+        body, trace = ask(client, "What is the hotel limit per night in Tokyo?")
+    assert ready["status"] == "degraded" and ready["slm"] is False
+    assert body["route"] in ("retrieval_direct", "llm_synthesis") and body["sources"]
+    assert not any(c["role"].startswith("slm") for c in trace["model_calls"])
