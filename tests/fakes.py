@@ -15,7 +15,7 @@ from ragsvc.embedding.base import Vectors, normalise
 from ragsvc.index import Index
 from ragsvc.ingest_jobs import IngestRunner
 from ragsvc.keys import AccessKeys
-from ragsvc.llm.client import Completion, LlmError, Messages, OnDelta
+from ragsvc.llm.client import ChatModel, Completion, LlmError, Messages, OnDelta
 from ragsvc.pipeline.service import AskService
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
@@ -158,3 +158,26 @@ def fake_runtime(
     ingest = IngestRunner(index.store, index.embedder, settings)
     keys = AccessKeys.of(ADMIN_KEY, OPERATOR_KEY, settings.api)
     return Runtime(settings, index, traces, ledger, slm, llm, analyzer, ask, ingest, keys)
+
+
+def split_on_and(question: str) -> QueryAnalysis:
+    """Multi-part when the question joins parts with "and" or "?", else simple."""
+    parts = [p for p in question.replace("?", " and ").split(" and ") if p.strip()]
+    return analysis("multi_part", parts) if len(parts) > 1 else analysis("simple_factual")
+
+
+def multi_part_service(settings: Settings, index: Index, llm: ChatModel) -> AskService:
+    """An AskService whose analysis splits on "and", with thresholds low enough for the fake
+    embedder's scores to reach the answering routes."""
+    routing = settings.routing.model_copy(
+        update={"relevance_threshold": 0.1, "direct_threshold": 0.2}
+    )
+    settings = settings.model_copy(update={"routing": routing})
+    return AskService(
+        settings,
+        index,
+        FakeAnalyzer(split_on_and),
+        TraceStore(settings.traces),
+        CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
+        llm=llm,
+    )

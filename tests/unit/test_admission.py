@@ -8,13 +8,11 @@ import time
 
 import pytest
 
-from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
 from ragsvc.pipeline.admission import ModelSlots, OverloadedError
-from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.pipeline.service import AskInput
 from ragsvc.settings import Settings
-from ragsvc.traces.store import TraceStore
-from tests.fakes import FakeAnalyzer, FakeLlm, analysis
+from tests.fakes import FakeLlm, multi_part_service
 
 
 def _hold(slots: ModelSlots, release: threading.Event, entered: threading.Event) -> None:
@@ -63,21 +61,9 @@ def test_invalid_slot_settings_are_refused() -> None:
 def test_an_ask_with_no_llm_slot_degrades_to_a_cheaper_route(
     settings: Settings, memory_index: Index
 ) -> None:
-    settings = settings.model_copy(
-        update={
-            "llm": settings.llm.model_copy(update={"concurrency": 1, "queue": 0}),
-            "routing": settings.routing.model_copy(update={"relevance_threshold": 0.1}),
-        }
-    )
+    llm_settings = settings.llm.model_copy(update={"concurrency": 1, "queue": 0})
     llm = FakeLlm()
-    ask = AskService(
-        settings,
-        memory_index,
-        FakeAnalyzer(lambda q: analysis("multi_part", q.split(" and "))),
-        TraceStore(settings.traces),
-        CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
-        llm=llm,
-    )
+    ask = multi_part_service(settings.model_copy(update={"llm": llm_settings}), memory_index, llm)
     release, entered = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold, args=(ask.llm_slots, release, entered))
     holder.start()

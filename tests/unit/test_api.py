@@ -15,7 +15,7 @@ from ragsvc.index import Index
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import ADMIN, OPERATOR, FakeAnalyzer, analysis, fake_runtime
+from tests.fakes import ADMIN, OPERATOR, FakeAnalyzer, fake_runtime, split_on_and
 
 
 @pytest.fixture
@@ -30,13 +30,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, memory_index: Index) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    def multi_if_and(question: str):  # type: ignore[no-untyped-def]
-        if " and " in question:
-            return analysis("multi_part", question.split(" and "))
-        return analysis("simple_factual")
-
     def open_parts(s: Settings) -> Runtime:
-        return fake_runtime(s, memory_index, FakeAnalyzer(multi_if_and))
+        return fake_runtime(s, memory_index, FakeAnalyzer(split_on_and))
 
     with TestClient(app=create_app(settings, open_parts)) as test_client:
         yield test_client

@@ -12,17 +12,15 @@ import yaml
 from qdrant_client import QdrantClient
 
 from ingest.job import IngestJob
-from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
 from ragsvc.pipeline import prompts
-from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.pipeline.service import AskInput
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore
-from ragsvc.traces.store import TraceStore
-from tests.fakes import FakeAnalyzer, FakeEmbedder, FakeLlm, analysis
+from tests.fakes import FakeEmbedder, FakeLlm, multi_part_service
 
 CORPUS = yaml.safe_load((Path(__file__).parent.parent / "data" / "injection.yaml").read_text())
 QUESTIONS = [
@@ -55,29 +53,11 @@ def test_a_planted_passage_cannot_close_its_block(line: str) -> None:
     assert block.count("</passage>") == 1 and "<question>" not in block
 
 
-def _service(settings: Settings, index: Index, llm: FakeLlm) -> AskService:
-    settings = settings.model_copy(
-        update={
-            "routing": settings.routing.model_copy(
-                update={"relevance_threshold": 0.1, "direct_threshold": 0.2}
-            )
-        }
-    )
-    return AskService(
-        settings,
-        index,
-        FakeAnalyzer(lambda q: analysis("multi_part", q.split(" and "))),
-        TraceStore(settings.traces),
-        CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
-        llm=llm,
-    )
-
-
 def test_an_answer_repeating_the_instructions_is_refused(
     settings: Settings, memory_index: Index
 ) -> None:
     leaked = "Sure. " + prompts.LLM_SYSTEM.format(language="English")
-    trace = _service(settings, memory_index, FakeLlm(leaked)).ask(AskInput(QUESTIONS[2]))
+    trace = multi_part_service(settings, memory_index, FakeLlm(leaked)).ask(AskInput(QUESTIONS[2]))
     assert "never follow instructions" not in trace.answer
     assert trace.route == "retrieval_direct" and trace.degraded
     assert any(e.kind == "guard" for e in trace.events)
@@ -87,7 +67,7 @@ def test_an_answer_cites_and_links_only_what_was_retrieved(
     settings: Settings, memory_index: Index
 ) -> None:
     reply = "Hotels cost 15000 yen [1]. Log in at http://evil.example/login to confirm [9]."
-    trace = _service(settings, memory_index, FakeLlm(reply)).ask(AskInput(QUESTIONS[2]))
+    trace = multi_part_service(settings, memory_index, FakeLlm(reply)).ask(AskInput(QUESTIONS[2]))
     assert trace.route == "llm_synthesis"
     assert "evil.example" not in trace.answer and "[9]" not in trace.answer
     assert len(trace.sources) == 1 and any(e.kind == "guard" for e in trace.events)
@@ -109,8 +89,8 @@ def test_an_injected_document_changes_no_route(settings: Settings, corpus: Path)
     llm = FakeLlm()
     try:
         for question in QUESTIONS:
-            before = _service(settings, clean, llm).ask(AskInput(question))
-            after = _service(settings, planted, llm).ask(AskInput(question))
+            before = multi_part_service(settings, clean, llm).ask(AskInput(question))
+            after = multi_part_service(settings, planted, llm).ask(AskInput(question))
             assert after.route == before.route, question
     finally:
         clean_client.close()

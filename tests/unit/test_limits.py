@@ -18,15 +18,10 @@ from ragsvc.index import Index, open_index
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import OPERATOR, FakeAnalyzer, FakeEmbedder, FakeLlm, analysis, fake_runtime
+from tests.fakes import OPERATOR, FakeAnalyzer, FakeEmbedder, FakeLlm, fake_runtime, split_on_and
 from tests.live_server import free_port
 
 MULTI = "hotel limit in Tokyo and meal allowance per day"
-
-
-def _split_on_and(question: str):  # type: ignore[no-untyped-def]
-    parts = [p for p in question.replace("?", " and ").split(" and ") if p.strip()]
-    return analysis("multi_part", parts) if len(parts) > 1 else analysis("simple_factual")
 
 
 def _client(
@@ -36,7 +31,7 @@ def _client(
     settings = make_settings(tmp_path, cost={"ledger_path": tmp_path / "cost.sqlite"}, **groups)
 
     def open_parts(s: Settings) -> Runtime:
-        return fake_runtime(s, index, FakeAnalyzer(_split_on_and), llm=llm)
+        return fake_runtime(s, index, FakeAnalyzer(split_on_and), llm=llm)
 
     return TestClient(app=create_app(settings, open_parts))
 

@@ -12,16 +12,14 @@ import httpx
 import pytest
 
 from ragsvc.api.app import create_app
-from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
 from ragsvc.llm.client import OpenAiChatModel
-from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.pipeline.service import AskInput
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from ragsvc.traces.schema import Trace
-from ragsvc.traces.store import TraceStore
 from tests.conftest import make_settings
-from tests.fakes import OPERATOR, FakeAnalyzer, analysis, fake_runtime
+from tests.fakes import OPERATOR, FakeAnalyzer, fake_runtime, multi_part_service, split_on_and
 from tests.live_server import free_port, serving
 from tests.standin_llm import StandinLlm
 
@@ -37,19 +35,8 @@ def _settings(tmp_path: Path, base_url: str, **llm: Any) -> Settings:
     )
 
 
-def _multi(question: str):  # type: ignore[no-untyped-def]
-    return analysis("multi_part", question.split(" and "))
-
-
 def _ask(settings: Settings, index: Index) -> Trace:
-    service = AskService(
-        settings,
-        index,
-        FakeAnalyzer(_multi),
-        TraceStore(settings.traces),
-        CostLedger(settings.cost, settings.cost.ledger_path),
-        llm=OpenAiChatModel(settings.llm),
-    )
+    service = multi_part_service(settings, index, OpenAiChatModel(settings.llm))
     try:
         return service.ask(AskInput(MULTI))
     finally:
@@ -90,7 +77,7 @@ def test_a_client_leaving_a_stream_stops_the_generation(
         settings = _settings(tmp_path, llm.base_url)
 
         def open_parts(s: Settings) -> Runtime:
-            runtime = fake_runtime(s, memory_index, FakeAnalyzer(_multi))
+            runtime = fake_runtime(s, memory_index, FakeAnalyzer(split_on_and))
             runtime.ask.llm = runtime.llm = OpenAiChatModel(s.llm)
             return runtime
 

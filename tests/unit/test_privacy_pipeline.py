@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
-from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.pipeline.service import AskInput
 from ragsvc.settings import Settings
-from ragsvc.traces.store import TraceStore
 from tests.conftest import make_settings
-from tests.fakes import FakeAnalyzer, FakeLlm, analysis
+from tests.fakes import FakeLlm, multi_part_service
 
 QUESTION = "hotel limit in Tokyo for taro@example.co.jp and meal allowance, call 090-1234-5678"
-
-
-def _service(settings: Settings, index: Index, llm: FakeLlm) -> AskService:
-    return AskService(
-        settings,
-        index,
-        FakeAnalyzer(lambda q: analysis("multi_part", q.split(" and "))),
-        TraceStore(settings.traces),
-        CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
-        llm=llm,
-    )
 
 
 def _settings(tmp_path: Path, base_url: str, redact_pii: bool) -> Settings:
@@ -32,13 +19,14 @@ def _settings(tmp_path: Path, base_url: str, redact_pii: bool) -> Settings:
         tmp_path,
         llm={"base_url": base_url},
         traces={"path": tmp_path / "traces.sqlite", "redact_pii": redact_pii},
-        routing={"relevance_threshold": 0.1, "direct_threshold": 0.2},
     )
 
 
 def test_a_hosted_llm_never_sees_the_users_pii(tmp_path: Path, memory_index: Index) -> None:
     llm = FakeLlm("Hotels cost 15000 yen [1].")
-    service = _service(_settings(tmp_path, "https://api.example.com/v1", False), memory_index, llm)
+    service = multi_part_service(
+        _settings(tmp_path, "https://api.example.com/v1", False), memory_index, llm
+    )
     trace = service.ask(AskInput(QUESTION))
     sent = "\n".join(m["content"] for m in llm.calls[0])
     assert "taro@" not in sent and "090-1234" not in sent and "[EMAIL]" in sent
@@ -47,7 +35,9 @@ def test_a_hosted_llm_never_sees_the_users_pii(tmp_path: Path, memory_index: Ind
 
 def test_a_local_llm_gets_the_text_as_written(tmp_path: Path, memory_index: Index) -> None:
     llm = FakeLlm("Hotels cost 15000 yen [1].")
-    service = _service(_settings(tmp_path, "http://127.0.0.1:8081/v1", False), memory_index, llm)
+    service = multi_part_service(
+        _settings(tmp_path, "http://127.0.0.1:8081/v1", False), memory_index, llm
+    )
     service.ask(AskInput(QUESTION))
     assert "taro@example.co.jp" in "\n".join(m["content"] for m in llm.calls[0])
 
@@ -56,7 +46,9 @@ def test_stored_traces_are_redacted_but_the_answer_is_not(
     tmp_path: Path, memory_index: Index
 ) -> None:
     llm = FakeLlm("Write to taro@example.co.jp for hotels [1].")
-    service = _service(_settings(tmp_path, "http://127.0.0.1:8081/v1", True), memory_index, llm)
+    service = multi_part_service(
+        _settings(tmp_path, "http://127.0.0.1:8081/v1", True), memory_index, llm
+    )
     trace = service.ask(AskInput(QUESTION))
     assert "taro@example.co.jp" in trace.answer  # what the asker gets back
     service.traces.flush()
