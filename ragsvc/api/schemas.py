@@ -307,6 +307,8 @@ class Readiness(BaseModel):
     llm: bool
     traces: bool = Field(description="the trace writer is alive and its last write succeeded")
     models: list[ModelLoad] = Field(default_factory=list)
+    asks_in_flight: int = 0
+    streams_open: int = 0
     detail: list[str] = Field(default_factory=list)
 
 

@@ -136,4 +136,6 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:  # type: igno
     assert client.get("/healthz").json() == {"status": "ok", "points": None}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["traces"] and ready.json()["asks_in_flight"] == 0
+    assert [m["name"] for m in ready.json()["models"]] == ["llm"]
     assert client.get("/schema/openapi.json").json()["info"]["title"] == "ragsvc"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Request, Response, get
 
+from ragsvc.api.limits import RequestLimits
 from ragsvc.api.schemas import Health, ModelLoad, Readiness, ReadyStatus
 from ragsvc.runtime import Runtime
 
@@ -20,6 +21,7 @@ def readyz(request: Request) -> Response[Readiness]:  # type: ignore[type-arg]
     or the trace writer is failing (answers still come from the cheaper routes, so the instance
     stays in rotation); the model slots' load either way."""
     runtime: Runtime = request.app.state.runtime
+    limits: RequestLimits = request.app.state.limits
     detail: list[str] = []
     try:
         points: int | None = runtime.index.store.count()
@@ -53,6 +55,8 @@ def readyz(request: Request) -> Response[Readiness]:  # type: ignore[type-arg]
         models=[
             ModelLoad.model_validate(load, from_attributes=True) for load in runtime.ask.load()
         ],
+        asks_in_flight=limits.asks.count,
+        streams_open=limits.streams.count,
         detail=detail,
     )
     return Response(body, status_code=503 if status == "unavailable" else 200)
