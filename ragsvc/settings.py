@@ -101,6 +101,9 @@ class ServerSettings(Group):
     port: int = Field(default=8000, gt=0, lt=65536)
     torch_threads: int | None = Field(default=1, gt=0)
     """Intra-op threads of the embedder in the service process (None: torch's default)."""
+    cpu_slots: int | None = Field(default=None, gt=0)
+    """CPU-heavy steps of non-FAQ questions (analysis, retrieval, extraction) at once (None: one
+    per core); the FAQ path and the probes never wait for them."""
 
 
 class SlmSettings(Group):

@@ -9,6 +9,8 @@ answer (FAQ text, extracted passage, SLM, LLM or hand-off) -> trace queued off t
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, dict[str, Any]], None]
 """Receives ("route", {...}), ("delta", {"text": ...}) while a question is answered."""
+
+CPU_WAIT_S = 10.0
+"""Longest wait for a CPU slot before a step runs regardless."""
 
 ESTIMATED_ANSWER_TOKENS = 250
 """Output tokens assumed when estimating what the LLM would have cost for a question."""
@@ -107,6 +112,7 @@ class AskService:
         self.slm = slm
         self.llm = llm
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
+        self._cpu = threading.BoundedSemaphore(settings.server.cpu_slots or os.cpu_count() or 1)
         llm_settings = settings.llm
         self.llm_slots = ModelSlots(
             "llm", llm_settings.concurrency, llm_settings.queue, llm_settings.queue_wait_s
@@ -196,17 +202,18 @@ class AskService:
             trace.route_reason = "confident FAQ match; analysis skipped"
             self._faq_direct(ctx, faq)
             return
-        with _timed(trace, "analysis"):
-            analysis = self.analyzer.analyze(
-                question, query_vector=ctx.vector, language=ctx.request.language
-            )
-        self._record_analysis(trace, analysis)
-        if analysis.kind in ("out_of_scope", "chitchat"):
-            ctx.parts = [question]
-        else:
-            ctx.parts = self._parts(trace, question, analysis)
-            with _timed(trace, "retrieval"):
-                ctx.hits = self._retrieve(ctx)
+        with self._cpu_slot(trace):
+            with _timed(trace, "analysis"):
+                analysis = self.analyzer.analyze(
+                    question, query_vector=ctx.vector, language=ctx.request.language
+                )
+            self._record_analysis(trace, analysis)
+            if analysis.kind in ("out_of_scope", "chitchat"):
+                ctx.parts = [question]
+            else:
+                ctx.parts = self._parts(trace, question, analysis)
+                with _timed(trace, "retrieval"):
+                    ctx.hits = self._retrieve(ctx)
         relevance = max((h.dense_score for h in ctx.hits), default=0.0)
         choice = choose_route(
             trace,
@@ -347,7 +354,7 @@ class AskService:
     def _retrieval_direct(self, ctx: _Context) -> None:
         ctx.sink("route", {"route": "retrieval_direct", "trace_id": ctx.trace.trace_id})
         best = ctx.hits[0]
-        with _timed(ctx.trace, "extract"):
+        with self._cpu_slot(ctx.trace), _timed(ctx.trace, "extract"):
             answer = extract_answer(
                 ctx.request.question, best.answer_text, ctx.vector, self.index.embedder
             )
@@ -540,6 +547,25 @@ class AskService:
         text = _renumber(answer, used) if used else f"{answer} [1]"
         self._finish(ctx, route, text, cited_hits, confidence)
         ctx.sink("delta", {"text": text})
+
+    @contextmanager
+    def _cpu_slot(self, trace: Trace) -> Iterator[None]:
+        """The CPU-heavy steps of a question that missed the FAQ (analysis, retrieval,
+        extraction) run at most ``server.cpu_slots`` at once, so under a burst the FAQ path and
+        the probes share the cores with a few busy threads instead of every waiting one. A step
+        that waited ``CPU_WAIT_S`` goes ahead anyway: this orders work, it never refuses it."""
+        started = time.perf_counter()
+        acquired = self._cpu.acquire(timeout=CPU_WAIT_S)
+        waited_ms = 1000 * (time.perf_counter() - started)
+        if waited_ms >= 1:
+            trace.timings_ms["cpu_queue"] = round(
+                trace.timings_ms.get("cpu_queue", 0) + waited_ms, 2
+            )
+        try:
+            yield
+        finally:
+            if acquired:
+                self._cpu.release()
 
     # -- privacy --------------------------------------------------------------------------------
     def _outbound(self, trace: Trace, question: str, parts: list[str]) -> tuple[str, list[str]]:

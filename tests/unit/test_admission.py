@@ -73,3 +73,30 @@ def test_an_ask_with_no_llm_slot_degrades_to_a_cheaper_route(
     holder.join()
     assert trace.route == "retrieval_direct" and trace.degraded and llm.calls == []
     assert any(e.kind == "admission" and "running" in e.detail for e in trace.events)
+
+
+def test_faq_answers_never_wait_for_the_cpu_slots_of_other_questions(
+    settings: Settings, memory_index: Index
+) -> None:
+    server = settings.server.model_copy(update={"cpu_slots": 1})
+    ask = multi_part_service(
+        settings.model_copy(update={"server": server}), memory_index, FakeLlm()
+    )
+    trace = ask.ask(AskInput("What is the meal allowance per day?"))
+    assert "cpu_queue" not in trace.timings_ms  # nobody else held the slot
+    release, entered = threading.Event(), threading.Event()
+
+    def hold_the_cpu_slot() -> None:
+        with ask._cpu:
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_cpu_slot)
+    holder.start()
+    entered.wait(5)
+    threading.Timer(0.3, release.set).start()
+    faq = ask.ask(AskInput("How do I reset my password?"))
+    assert faq.route == "faq_direct" and "cpu_queue" not in faq.timings_ms
+    waited = ask.ask(AskInput("What is the meal allowance per day?"))
+    holder.join()
+    assert waited.timings_ms["cpu_queue"] >= 100
