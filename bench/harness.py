@@ -28,6 +28,16 @@ RAGSVC = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "ragsvc
 KEY_HEADER = "X-API-Key"
 
 
+def _call(request: urllib.request.Request, timeout: float) -> tuple[int, Any, float]:
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, payload = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, {"detail": exc.read().decode(errors="replace")}
+    return status, payload, 1000 * (time.perf_counter() - started)
+
+
 def post(
     url: str,
     body: dict[str, Any],
@@ -40,13 +50,7 @@ def post(
         json.dumps(body).encode(),
         headers={"Content-Type": "application/json", **(headers or {})},
     )
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, {"detail": exc.read().decode(errors="replace")}
-    return status, payload, 1000 * (time.perf_counter() - started)
+    return _call(request, timeout)
 
 
 def get_json(
@@ -54,13 +58,7 @@ def get_json(
 ) -> tuple[int, Any, float]:
     """``(status, JSON body or {"detail": text}, wall ms)`` of a GET."""
     request = urllib.request.Request(url, headers=dict(headers or {}))
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, {"detail": exc.read().decode(errors="replace")}
-    return status, payload, 1000 * (time.perf_counter() - started)
+    return _call(request, timeout)
 
 
 def wait_ready(
