@@ -12,7 +12,7 @@ from ragsvc.pipeline.service import AskInput
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.traces.schema import Route, Source, Trace
-from ragsvc.traces.store import FeedbackEntry, Stats
+from ragsvc.traces.store import Stats
 
 
 class ErrorBody(BaseModel):
@@ -227,19 +227,14 @@ class FeedbackResponse(BaseModel):
 
 
 class FeedbackItem(BaseModel):
+    """A stored feedback entry (from a ``ragsvc.traces.store.FeedbackEntry``)."""
+
+    model_config = {"from_attributes": True}
+
     trace_id: str
     rating: int
     comment: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, entry: FeedbackEntry) -> FeedbackItem:
-        return cls(
-            trace_id=entry.trace_id,
-            rating=entry.rating,
-            comment=entry.comment,
-            created_at=entry.created_at,
-        )
 
 
 ServerPath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]

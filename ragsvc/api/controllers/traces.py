@@ -101,4 +101,4 @@ class TraceController(Controller):
     ) -> list[FeedbackItem]:
         """Recent feedback, newest first, optionally within a rating range."""
         query = FeedbackQuery(min_rating, max_rating, limit, offset)
-        return [FeedbackItem.of(entry) for entry in runtime.traces.feedback(query)]
+        return [FeedbackItem.model_validate(e) for e in runtime.traces.feedback(query)]
