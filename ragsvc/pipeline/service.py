@@ -197,7 +197,7 @@ class AskService:
         trace = ctx.trace
         with _timed(trace, "faq"):
             faq = self._faq_match(ctx, question)
-        if faq_is_confident(trace, faq.confidence if faq else None, self.routing):
+        if faq_is_confident(trace, faq, self.index.faq.threshold_for(faq)):
             assert faq is not None
             trace.route_reason = "confident FAQ match; analysis skipped"
             self._faq_direct(ctx, faq)

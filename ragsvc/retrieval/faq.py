@@ -1,19 +1,33 @@
 """The FAQ matcher: the best FAQ entry for a question, with a confidence the router can threshold.
 
-Every phrasing of an FAQ question is its own point; the retriever keeps the best phrasing of each
-entry. ``confidence`` is the cosine similarity between the question and the best phrasing of the top
-entry: it does not depend on what else is in the index, so one threshold holds as the FAQ grows.
-``margin`` is the fused-score lead over the runner-up entry; both go into the trace.
+An entry is several points: its question, each known phrasing (given in the FAQ file or learned
+from traffic, ``ragsvc faq add-phrasing``) and its answer, which usually holds the words a customer
+uses ("my card has not arrived" finds "Cards are delivered within 5 working days"). The retriever
+ranks points and keeps the best of each entry; the features of the top entry (its closest phrasing,
+its answer, the margins to the runner-up, whether dense and BM25 agree: see
+``faq_confidence.FEATURES``) feed the calibrated confidence, the probability that the entry is
+right. Without a calibration fitted for the embedder in use, or for a question in a language the
+embedder carries no dense signal for (Japanese with MiniLM: the features are then BM25's alone,
+and a short question sharing a word with the wrong entry looked certain), the confidence is the
+raw cosine to the closest phrasing, thresholded at 0.9 (``calibrated`` False; the trace says why).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from ragsvc.embedding.base import Vectors
-from ragsvc.retrieval.fusion import Hit
+from ragsvc.retrieval.faq_confidence import FaqCalibration
+from ragsvc.retrieval.fusion import Hit, fuse, identity, standardise
 from ragsvc.retrieval.hybrid import HybridRetriever, Mode
 from ragsvc.store.schema import SearchFilters
+
+log = logging.getLogger(__name__)
+
+UNCALIBRATED_THRESHOLD = 0.9
+"""The raw-cosine threshold used when no calibration fits the embedder (the articles' 0.9)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +40,97 @@ class FaqMatch:
     margin: float
     matched_phrasing: str
     hit: Hit
+    features: dict[str, float] = field(default_factory=dict)
+    calibrated: bool = False
+    uncalibrated_because: str = ""
+    """Why ``confidence`` is the raw cosine: no calibration, or no dense signal for the language."""
+
+
+def is_answer_point(hit: Hit) -> bool:
+    return bool(hit.payload["faq"].get("field") == "answer")
+
+
+def entry_features(ranked: list[Hit], candidates: list[Hit], position: int) -> dict[str, float]:
+    """What the matcher knows about the entry at ``position`` of ``ranked`` (one hit per entry),
+    read from every candidate point (the union of the dense and BM25 lists)."""
+    key = identity(ranked[position])
+    lexical = dict(
+        zip(
+            (h.id for h in candidates),
+            standardise([h.lexical_score for h in candidates]),
+            strict=True,
+        )
+    )
+    own = [h for h in candidates if identity(h) == key]
+    others = [h for h in candidates if identity(h) != key]
+    floor = min(h.dense_score for h in candidates)
+    phrasings = [h.dense_score for h in own if not is_answer_point(h)]
+    answers = [h.dense_score for h in own if is_answer_point(h)]
+    best_other = max((h.dense_score for h in others), default=floor)
+    dense_top = identity(max(candidates, key=lambda h: h.dense_score))
+    lexical_top = identity(max(candidates, key=lambda h: h.lexical_score))
+    runner_up = (
+        ranked[position + 1].score
+        if position + 1 < len(ranked)
+        else min(h.score for h in candidates)
+    )
+    return {
+        "phrasing_cos": max(phrasings, default=floor),
+        "answer_cos": max(answers, default=floor),
+        "dense_margin": max(h.dense_score for h in own) - best_other,
+        "fused_margin": ranked[position].score - runner_up,
+        "lexical_z": max(lexical[h.id] for h in own),
+        "agree": float(dense_top == lexical_top == key),
+    }
 
 
 class FaqMatcher:
-    def __init__(self, retriever: HybridRetriever, candidates: int = 20) -> None:
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        calibration: FaqCalibration | None = None,
+        candidates: int = 20,
+        threshold: float | None = None,
+    ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be greater than 0, got {candidates}")
         self.retriever = retriever
         self.candidates = candidates
+        self.calibration = calibration
+        self.configured_threshold = threshold
+        if calibration is not None and calibration.embedder != retriever.embedder.name:
+            log.warning(
+                "the FAQ calibration was fitted with the embedder %s, the service uses %s: the FAQ "
+                "confidence is the raw cosine (refit with `ragsvc faq calibrate`)",
+                calibration.embedder,
+                retriever.embedder.name,
+            )
+            self.calibration = None
+
+    @property
+    def threshold(self) -> float:
+        """The threshold of calibrated confidences: the configured one (``routing.faq_threshold``),
+        else the calibration's, else 0.9 on the raw cosine."""
+        if self.configured_threshold is not None:
+            return self.configured_threshold
+        return self.calibration.threshold if self.calibration else UNCALIBRATED_THRESHOLD
+
+    def _uncalibrated_because(self, dense_weight: float) -> str:
+        if self.calibration is None:
+            return "no calibration for this embedder"
+        if dense_weight <= 0:
+            return (
+                "the embedder carries no dense signal for the question's language "
+                "(retrieval.dense_weight 0)"
+            )
+        return ""
+
+    def threshold_for(self, match: FaqMatch | None) -> float:
+        """The confidence at or above which ``match`` is answered directly: :attr:`threshold` for
+        a calibrated confidence, 0.9 for a raw cosine (unless ``routing.faq_threshold`` is set)."""
+        if self.configured_threshold is not None or (match is not None and match.calibrated):
+            return self.threshold
+        return UNCALIBRATED_THRESHOLD
 
     def match(
         self,
@@ -43,16 +140,29 @@ class FaqMatcher:
         mode: Mode = "hybrid",
         query_vector: Vectors | None = None,
     ) -> list[FaqMatch]:
-        """FAQ entries best first (one per FAQ id); empty when the index holds no FAQ."""
-        ranked = self.retriever.search(
-            question,
-            SearchFilters(kind="faq", language=language, tags=tags),
-            top_k=self.candidates,
-            mode=mode,
-            query_vector=query_vector,
-        )
+        """FAQ entries best first (one per FAQ id); empty when the index holds no FAQ. Only the
+        first carries features and a calibrated confidence; the rest carry their cosine."""
+        filters = SearchFilters(kind="faq", language=language, tags=tags)
+        limit = max(self.retriever.settings.candidates, self.candidates)
+        candidates = self.retriever.candidates(question, filters, limit, mode, query_vector)
+        if not candidates:
+            return []
+        dense_weight = self.retriever.dense_weight(question, mode)
+        ranked = fuse(candidates, dense_weight, self.candidates)
+        because = self._uncalibrated_because(dense_weight)
+        best: dict[str, float] = defaultdict(float)
+        for hit in candidates:
+            if not is_answer_point(hit):
+                best[identity(hit)] = max(best[identity(hit)], hit.dense_score)
         matches = []
         for i, hit in enumerate(ranked):
+            features = entry_features(ranked, candidates, i) if i == 0 else {}
+            cosine = best.get(identity(hit), hit.dense_score)
+            calibrated = bool(features) and not because
+            if calibrated and self.calibration is not None:
+                confidence = self.calibration.confidence(features)
+            else:
+                confidence = cosine
             faq = hit.payload["faq"]
             runner_up = ranked[i + 1].score if i + 1 < len(ranked) else 0.0
             matches.append(
@@ -61,10 +171,13 @@ class FaqMatcher:
                     question=str(faq["question"]),
                     answer=hit.answer_text,
                     source=str(hit.payload["source"]),
-                    confidence=max(0.0, min(1.0, hit.dense_score)),
+                    confidence=max(0.0, min(1.0, confidence)),
                     margin=hit.score - runner_up,
                     matched_phrasing=str(faq["phrasing"]),
                     hit=hit,
+                    features=features,
+                    calibrated=calibrated,
+                    uncalibrated_because=because if features else "",
                 )
             )
         return matches

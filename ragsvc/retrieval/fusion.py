@@ -46,7 +46,7 @@ class Hit:
         return str(faq["answer"]) if faq else self.text
 
 
-def _identity(hit: Hit) -> str:
+def identity(hit: Hit) -> str:
     """Phrasings of one FAQ are separate points but one answer: they count once in a ranking."""
     faq = hit.payload.get("faq")
     return f"faq:{faq['faq_id']}:{hit.payload.get('doc_id')}" if faq else hit.id
@@ -73,5 +73,5 @@ def fuse(hits: list[Hit], dense_weight: float, top_k: int) -> list[Hit]:
         hit.score = dense_weight * d + (1 - dense_weight) * lex
     ranked: dict[str, Hit] = {}
     for hit in sorted(hits, key=lambda h: h.score, reverse=True):
-        ranked.setdefault(_identity(hit), hit)
+        ranked.setdefault(identity(hit), hit)
     return list(ranked.values())[:top_k]

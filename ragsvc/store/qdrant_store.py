@@ -202,6 +202,18 @@ class ChunkStore:
         self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms]
     ) -> None:
         """Write chunks invisibly (``live=false``) until :meth:`publish`."""
+        self._upsert(chunks, dense, lexical, live=False)
+
+    def add_live(
+        self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms]
+    ) -> None:
+        """Write chunks that join a published document version at once (a learned FAQ phrasing:
+        each point is whole on its own, so there is nothing to stage)."""
+        self._upsert(chunks, dense, lexical, live=True)
+
+    def _upsert(
+        self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms], live: bool
+    ) -> None:
         points = [
             models.PointStruct(
                 id=chunk.id,
@@ -209,7 +221,7 @@ class ChunkStore:
                     DENSE_VECTOR: vector.tolist(),
                     LEXICAL_VECTOR: models.SparseVector(indices=terms.indices, values=terms.values),
                 },
-                payload=chunk.payload(live=False),
+                payload=chunk.payload(live=live),
             )
             for chunk, vector, terms in zip(chunks, dense, lexical, strict=True)
         ]

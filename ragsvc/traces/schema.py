@@ -45,6 +45,8 @@ class Check(BaseModel):
     threshold: float | None = None
     passed: bool
     note: str = ""
+    details: dict[str, float] = Field(default_factory=dict)
+    """What the score was computed from (e.g. the FAQ confidence's features)."""
 
 
 class RetrievedHit(BaseModel):
@@ -164,10 +166,23 @@ class Trace(BaseModel):
     feedback: list[Feedback] = Field(default_factory=list)
 
     def check(
-        self, name: str, score: float | None, threshold: float | None, passed: bool, note: str = ""
+        self,
+        name: str,
+        score: float | None,
+        threshold: float | None,
+        passed: bool,
+        note: str = "",
+        details: dict[str, float] | None = None,
     ) -> bool:
         self.checks.append(
-            Check(name=name, score=score, threshold=threshold, passed=passed, note=note)
+            Check(
+                name=name,
+                score=score,
+                threshold=threshold,
+                passed=passed,
+                note=note,
+                details=details or {},
+            )
         )
         return passed
 

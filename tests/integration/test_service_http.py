@@ -22,6 +22,9 @@ from tests.integration.conftest import TINY_LLM
 from tests.live_server import free_port
 
 MULTI_PART = "How do I reset my password, and what is the hotel limit per night in Tokyo?"
+POLICY_ONLY = "How many previous passwords cannot be reused?"
+"""Answered by the security policy alone: no FAQ entry says it (the HR FAQ now answers the
+hotel-limit question directly, as it should)."""
 
 
 def configured(settings: Settings, base_url: str, **groups: dict[str, Any]) -> Settings:
@@ -64,7 +67,7 @@ def test_each_route_over_http(demo_settings, demo_index, llm_server: LocalLlmSer
         assert body["route"] == "faq_direct" and body["sources"][0]["kind"] == "faq"
         assert trace["checks"][0]["name"] == "faq_confidence" and trace["checks"][0]["passed"]
 
-        body, trace = ask(client, "What is the hotel limit per night in Tokyo?")
+        body, trace = ask(client, POLICY_ONLY)
         assert body["route"] == "retrieval_direct", trace["route_reason"]
         assert body["sources"] and body["answer"].endswith("[1]")
         assert trace["analysis"]["kind"] == "simple_factual"
@@ -90,7 +93,7 @@ def test_medium_question_goes_to_the_slm(demo_settings, demo_index, llm_server) 
         routing={"direct_threshold": 1.0, "escalate_confidence": 0.0, "escalate_completeness": 0.0},
     )
     with serving(settings, demo_index) as client:
-        body, trace = ask(client, "What is the hotel limit per night in Tokyo?")
+        body, trace = ask(client, POLICY_ONLY)
     slm_call = next(c for c in trace["model_calls"] if c["role"] == "slm_answer")
     assert slm_call["model"] == TINY_LLM and slm_call["completion_tokens"] > 0
     assert body["route"] in ("slm_answer", "llm_synthesis")
@@ -143,7 +146,7 @@ def test_a_missing_slm_leaves_the_service_answering(  # type: ignore[no-untyped-
     )
     with serving(settings, demo_index) as client:
         ready = client.get("/readyz").json()
-        body, trace = ask(client, "What is the hotel limit per night in Tokyo?")
+        body, trace = ask(client, POLICY_ONLY)
     assert ready["status"] == "degraded" and ready["slm"] is False
     assert body["route"] in ("retrieval_direct", "llm_synthesis") and body["sources"]
     assert not any(c["role"].startswith("slm") for c in trace["model_calls"])

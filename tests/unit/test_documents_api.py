@@ -84,7 +84,7 @@ def test_upload_stores_the_files_and_ingests_them(
         "source": "lockers.yaml",
         "source_root": str(uploads.resolve()),
         "kind": "faq",
-        "chunks": 1,
+        "chunks": 2,  # the entry's question and its answer
     }
     assert listed["total"] == 4  # with the corpus' faq.yaml and travel.md
 

@@ -1,0 +1,128 @@
+"""Phrasings learned from use: a question confirmed to be answered by an FAQ entry joins the entry
+as one more point, so the next customer who writes it that way gets the FAQ answer directly.
+
+Nothing is added on a guess: a phrasing comes from an admin (``POST /v1/faq/{faq_id}/phrasings``,
+``ragsvc faq add-phrasing``), who may name a trace whose question it is. The new point is written
+live beside the entry's published points (a point is whole on its own: no staging), with the
+entry's version, so a re-ingest of an unchanged FAQ file keeps it; a re-ingest of a changed file
+carries the learned phrasings of the entries it still has into the new version
+(:func:`learned_phrasings`, read by the ingest job before it rebuilds the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qdrant_client import models
+
+from ingest.build import embed_chunks, learned_chunk
+from ragsvc.embedding.base import Embedder
+from ragsvc.errors import InvalidRequestError, NotFoundError
+from ragsvc.settings import LexicalSettings
+from ragsvc.store.qdrant_store import ChunkStore, search_filter
+from ragsvc.store.schema import Chunk, StoredPoint
+
+log = logging.getLogger(__name__)
+
+MAX_PHRASINGS_PER_CALL = 50
+MAX_PHRASING_CHARS = 500
+
+_adding = threading.Lock()
+"""Chunk numbers of new points are read then written: one addition at a time per process."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhrasingAdded:
+    faq_id: str
+    doc_id: str
+    phrasing: str
+    added: bool
+    """False when the entry already had this phrasing (nothing written)."""
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _live_points(store: ChunkStore, *conditions: models.FieldCondition) -> list[StoredPoint]:
+    flt = search_filter()
+    assert isinstance(flt.must, list)
+    flt.must.extend(conditions)
+    return list(store.scroll(flt))
+
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def learned_phrasings(store: ChunkStore, doc_id: str) -> dict[str, list[str]]:
+    """The learned phrasings of each FAQ entry of ``doc_id``'s published version, oldest first."""
+    points = _live_points(store, _match("doc_id", doc_id), _match("faq.field", "learned"))
+    by_entry: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for point in points:
+        faq = point.payload["faq"]
+        by_entry[str(faq["faq_id"])].append((int(point.payload["chunk_no"]), str(faq["phrasing"])))
+    return {faq_id: [p for _, p in sorted(found)] for faq_id, found in by_entry.items()}
+
+
+def clean_phrasings(phrasings: Sequence[str]) -> list[str]:
+    """Stripped, de-duplicated phrasings; an empty, over-long or over-many list is refused."""
+    cleaned = list(dict.fromkeys(" ".join(p.split()) for p in phrasings))
+    if not cleaned or any(not p for p in cleaned):
+        raise InvalidRequestError("phrasings must be non-empty strings, at least one")
+    if len(cleaned) > MAX_PHRASINGS_PER_CALL:
+        raise InvalidRequestError(
+            f"at most {MAX_PHRASINGS_PER_CALL} phrasings per call, got {len(cleaned)}"
+        )
+    if too_long := [p for p in cleaned if len(p) > MAX_PHRASING_CHARS]:
+        raise InvalidRequestError(
+            f"a phrasing is at most {MAX_PHRASING_CHARS} characters, got {len(too_long[0])}"
+        )
+    return cleaned
+
+
+def add_phrasings(
+    store: ChunkStore,
+    embedder: Embedder,
+    lexical: LexicalSettings,
+    faq_id: str,
+    phrasings: Sequence[str],
+    doc_id: str | None = None,
+) -> list[PhrasingAdded]:
+    """Add ``phrasings`` to the published FAQ entry ``faq_id`` (of ``doc_id``, needed only when
+    several FAQ files use that id); phrasings the entry already has are reported, not repeated."""
+    cleaned = clean_phrasings(phrasings)
+    with _adding:
+        conditions = [_match("kind", "faq"), _match("faq.faq_id", faq_id)]
+        if doc_id is not None:
+            conditions.append(_match("doc_id", doc_id))
+        entry = _live_points(store, *conditions)
+        docs = sorted({str(p.payload["doc_id"]) for p in entry})
+        if not docs:
+            where = f" in {doc_id}" if doc_id else ""
+            raise NotFoundError(f"no published FAQ entry {faq_id!r}{where}")
+        if len(docs) > 1:
+            raise InvalidRequestError(
+                f"the FAQ id {faq_id!r} is used in several files; name one as doc_id: "
+                + ", ".join(docs)
+            )
+        question = next(p for p in entry if p.payload["faq"].get("field", "question") == "question")
+        whole_doc = _live_points(store, _match("doc_id", docs[0]))
+        known = {_key(str(p.payload["faq"]["phrasing"])) for p in entry}
+        next_no = 1 + max(int(p.payload["chunk_no"]) for p in whole_doc)
+        results: list[PhrasingAdded] = []
+        chunks: list[Chunk] = []
+        for phrasing in cleaned:
+            new = _key(phrasing) not in known
+            results.append(PhrasingAdded(faq_id, docs[0], phrasing, new))
+            if new:
+                known.add(_key(phrasing))
+                chunks.append(learned_chunk(question.payload, phrasing, next_no + len(chunks)))
+        if chunks:
+            store.add_live(chunks, *embed_chunks(chunks, embedder, lexical))
+            log.info("FAQ %s of %s: %d phrasings learned", faq_id, docs[0], len(chunks))
+    return results

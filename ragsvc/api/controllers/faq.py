@@ -1,0 +1,64 @@
+"""Admin: phrasings of FAQ entries confirmed from use (``ingest/phrasings.py``)."""
+
+from __future__ import annotations
+
+from litestar import Controller, post
+from litestar.di import Provide
+
+from ragsvc.api.access import access
+from ragsvc.api.deps import provide_runtime
+from ragsvc.api.schemas import PhrasingRequest, PhrasingResponse, PhrasingResult
+from ragsvc.errors import InvalidRequestError, NotFoundError
+from ragsvc.runtime import Runtime
+
+
+def trace_questions(runtime: Runtime, trace_ids: list[str]) -> list[str]:
+    """The questions of ``trace_ids`` as asked; a trace stored redacted cannot give its own."""
+    questions = []
+    for trace_id in trace_ids:
+        trace = runtime.traces.get(trace_id)
+        if trace is None:
+            raise NotFoundError(f"no trace {trace_id!r}")
+        if trace.question_redacted:
+            raise InvalidRequestError(
+                f"trace {trace_id} stores its question redacted (traces.redact_questions or "
+                "redact_pii); give the phrasing as text instead"
+            )
+        questions.append(trace.question)
+    return questions
+
+
+class FaqController(Controller):
+    path = "/v1/faq"
+    tags = ["admin"]  # noqa: RUF012 - litestar reads these class attributes
+    dependencies = {"runtime": Provide(provide_runtime, sync_to_thread=False)}  # noqa: RUF012
+
+    @post(
+        "/{faq_id:str}/phrasings",
+        status_code=200,
+        sync_to_thread=True,
+        **access(
+            "admin",
+            errors={
+                400: "no phrasing given, a phrasing too long, a redacted trace, or an FAQ id "
+                "used in several files without doc_id",
+                404: "no such FAQ entry or trace",
+                503: "an ingest job is writing the index",
+            },
+        ),
+    )
+    def add_phrasings(
+        self, runtime: Runtime, faq_id: str, data: PhrasingRequest
+    ) -> PhrasingResponse:
+        """Add phrasings to a published FAQ entry, as text or as the questions of traces it
+        answered; the next question written that way can get the entry's answer directly."""
+        phrasings = [*data.phrasings, *trace_questions(runtime, data.trace_ids)]
+        if not phrasings:
+            raise InvalidRequestError("give at least one phrasing or trace id")
+        added = runtime.ingest.add_phrasings(faq_id, phrasings, data.doc_id)
+        return PhrasingResponse(
+            faq_id=faq_id,
+            doc_id=added[0].doc_id,
+            added=sum(a.added for a in added),
+            phrasings=[PhrasingResult.model_validate(a) for a in added],
+        )
