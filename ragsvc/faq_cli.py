@@ -1,5 +1,5 @@
-"""``ragsvc faq``: add confirmed phrasings to an FAQ entry, and fit the FAQ-direct confidence on
-the deployment's own labelled questions."""
+"""``ragsvc faq``: add confirmed phrasings to an FAQ entry (by hand, or those positive feedback
+confirmed), and fit the FAQ-direct confidence on the deployment's own labelled questions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import statistics
 import urllib.parse
 from pathlib import Path
 
-from ragsvc.errors import ConfigError, InvalidRequestError
+from ragsvc.errors import ConfigError, InvalidRequestError, RagsvcError
 from ragsvc.settings import Settings, load_settings
 
 DEFAULT_OUTPUT = Path("var/faq_calibration.json")
@@ -35,6 +35,16 @@ def add_commands(
     add.add_argument("--doc-id", help="the FAQ file, when several files use the FAQ id")
     add.set_defaults(handler=run_add_phrasing)
 
+    suggest = subcommands.add_parser(
+        "suggest",
+        help="questions positive feedback confirmed an FAQ entry answers through a costlier "
+        "route; --apply adds them as phrasings",
+    )
+    suggest.add_argument("--min-rating", type=int, default=4, choices=range(1, 6))
+    suggest.add_argument("--limit", type=int, default=500, help="newest rated traces read")
+    suggest.add_argument("--apply", action="store_true", help="add them to their entries")
+    suggest.set_defaults(handler=run_suggest)
+
     calibrate = subcommands.add_parser(
         "calibrate",
         help="fit the FAQ-direct confidence on labelled questions (JSONL: question, faq_id or "
@@ -48,7 +58,7 @@ def add_commands(
         help="precision the threshold must keep (default: evaluation.faq_min_precision)",
     )
     calibrate.set_defaults(handler=run_calibrate)
-    return [add, calibrate]
+    return [add, suggest, calibrate]
 
 
 def _through_service(settings: Settings) -> str | None:
@@ -62,40 +72,78 @@ def run_add_phrasing(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if not args.phrasings and not args.trace:
         raise InvalidRequestError("give at least one phrasing or --trace")
-    service = _through_service(settings)
-    if service is not None:
-        from ingest.handoff import admin_key_for_cli, call_service
-
-        body = {"phrasings": args.phrasings, "trace_ids": args.trace, "doc_id": args.doc_id}
-        faq_id = urllib.parse.quote(args.faq_id, safe="")
-        result = call_service(
-            f"{service}/v1/faq/{faq_id}/phrasings", admin_key_for_cli(settings), body
-        )
-        added = [(p["phrasing"], bool(p["added"])) for p in result["phrasings"]]
-        doc_id = str(result["doc_id"])
-    else:
-        added, doc_id = _add_directly(settings, args)
+    added, doc_id = _add(settings, args.faq_id, args.phrasings, args.trace, args.doc_id)
     for phrasing, new in added:
         print(f"{'added' if new else 'known'}: {phrasing}")
     print(f"{sum(new for _, new in added)} new phrasings of {args.faq_id} ({doc_id})")
     return 0
 
 
-def _add_directly(
-    settings: Settings, args: argparse.Namespace
+def _add(
+    settings: Settings,
+    faq_id: str,
+    phrasings: list[str],
+    trace_ids: list[str],
+    doc_id: str | None = None,
 ) -> tuple[list[tuple[str, bool]], str]:
+    """Add phrasings through the running service when it holds the embedded store, else
+    directly; returns each phrasing with whether it was new, and the FAQ file."""
+    service = _through_service(settings)
+    if service is not None:
+        from ingest.handoff import admin_key_for_cli, call_service
+
+        body = {"phrasings": phrasings, "trace_ids": trace_ids, "doc_id": doc_id}
+        quoted = urllib.parse.quote(faq_id, safe="")
+        result = call_service(
+            f"{service}/v1/faq/{quoted}/phrasings", admin_key_for_cli(settings), body
+        )
+        return [(p["phrasing"], bool(p["added"])) for p in result["phrasings"]], result["doc_id"]
     from ingest.phrasings import add_phrasings
     from ragsvc.index import open_index
 
-    phrasings = [*args.phrasings, *_stored_questions(settings, args.trace)]
+    everything = [*phrasings, *_stored_questions(settings, trace_ids)]
     index = open_index(settings)
     try:
         done = add_phrasings(
-            index.store, index.embedder, settings.lexical, args.faq_id, phrasings, args.doc_id
+            index.store, index.embedder, settings.lexical, faq_id, everything, doc_id
         )
     finally:
         index.close()
     return [(a.phrasing, a.added) for a in done], done[0].doc_id
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    from ragsvc.traces.confirmed import confirmed_phrasings
+    from ragsvc.traces.store import TraceStore
+
+    settings = load_settings(args.config)
+    store = TraceStore(settings.traces)
+    try:
+        found = confirmed_phrasings(store, args.min_rating, args.limit)
+    finally:
+        store.close()
+    if not found:
+        print(f"no question rated {args.min_rating}+ reached an FAQ answer through another route")
+        return 0
+    print("| faq_id | question | route | rating | trace |\n|---|---|---|---|---|")
+    for c in found:
+        print(f"| {c.faq_id} | {c.question} | {c.route} | {c.rating} | {c.trace_id} |")
+    if not args.apply:
+        print(f"\n{len(found)} candidates; add them with --apply")
+        return 0
+    by_entry: dict[str, list[str]] = {}
+    for c in found:
+        by_entry.setdefault(c.faq_id, []).append(c.question)
+    added = 0
+    for faq_id, questions in by_entry.items():
+        try:
+            done, _ = _add(settings, faq_id, questions, [])
+        except RagsvcError as exc:  # one entry gone or ambiguous: the others go on
+            print(f"{faq_id}: not added: {exc}")
+            continue
+        added += sum(new for _, new in done)
+    print(f"\n{added} new phrasings added to {len(by_entry)} entries")
+    return 0
 
 
 def _stored_questions(settings: Settings, trace_ids: list[str]) -> list[str]:
