@@ -11,8 +11,8 @@ carries the learned phrasings of the entries it still has into the new version
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 MAX_PHRASINGS_PER_CALL = 50
 MAX_PHRASING_CHARS = 500
 
-_adding = threading.Lock()
-"""Chunk numbers of new points are read then written: one addition at a time per process."""
+LEARNED_CHUNK_BASE = 10**12
+"""Learned points are numbered from the phrasing, above any chunk number ingest gives: adding the
+same phrasing again rewrites the same point, and two replicas adding at once cannot collide."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +60,19 @@ def _match(key: str, value: str) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
+def learned_chunk_no(faq_id: str, phrasing: str) -> int:
+    digest = hashlib.sha256(f"{faq_id}\n{_key(phrasing)}".encode()).hexdigest()
+    return LEARNED_CHUNK_BASE + int(digest[:12], 16)
+
+
 def learned_phrasings(store: ChunkStore, doc_id: str) -> dict[str, list[str]]:
-    """The learned phrasings of each FAQ entry of ``doc_id``'s published version, oldest first."""
+    """The learned phrasings of each FAQ entry of ``doc_id``'s published version."""
     points = _live_points(store, _match("doc_id", doc_id), _match("faq.field", "learned"))
-    by_entry: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    by_entry: dict[str, list[str]] = defaultdict(list)
     for point in points:
         faq = point.payload["faq"]
-        by_entry[str(faq["faq_id"])].append((int(point.payload["chunk_no"]), str(faq["phrasing"])))
-    return {faq_id: [p for _, p in sorted(found)] for faq_id, found in by_entry.items()}
+        by_entry[str(faq["faq_id"])].append(str(faq["phrasing"]))
+    return {faq_id: sorted(found) for faq_id, found in by_entry.items()}
 
 
 def clean_phrasings(phrasings: Sequence[str]) -> list[str]:
@@ -96,33 +102,31 @@ def add_phrasings(
     """Add ``phrasings`` to the published FAQ entry ``faq_id`` (of ``doc_id``, needed only when
     several FAQ files use that id); phrasings the entry already has are reported, not repeated."""
     cleaned = clean_phrasings(phrasings)
-    with _adding:
-        conditions = [_match("kind", "faq"), _match("faq.faq_id", faq_id)]
-        if doc_id is not None:
-            conditions.append(_match("doc_id", doc_id))
-        entry = _live_points(store, *conditions)
-        docs = sorted({str(p.payload["doc_id"]) for p in entry})
-        if not docs:
-            where = f" in {doc_id}" if doc_id else ""
-            raise NotFoundError(f"no published FAQ entry {faq_id!r}{where}")
-        if len(docs) > 1:
-            raise InvalidRequestError(
-                f"the FAQ id {faq_id!r} is used in several files; name one as doc_id: "
-                + ", ".join(docs)
-            )
-        question = next(p for p in entry if p.payload["faq"].get("field", "question") == "question")
-        whole_doc = _live_points(store, _match("doc_id", docs[0]))
-        known = {_key(str(p.payload["faq"]["phrasing"])) for p in entry}
-        next_no = 1 + max(int(p.payload["chunk_no"]) for p in whole_doc)
-        results: list[PhrasingAdded] = []
-        chunks: list[Chunk] = []
-        for phrasing in cleaned:
-            new = _key(phrasing) not in known
-            results.append(PhrasingAdded(faq_id, docs[0], phrasing, new))
-            if new:
-                known.add(_key(phrasing))
-                chunks.append(learned_chunk(question.payload, phrasing, next_no + len(chunks)))
-        if chunks:
-            store.add_live(chunks, *embed_chunks(chunks, embedder, lexical))
-            log.info("FAQ %s of %s: %d phrasings learned", faq_id, docs[0], len(chunks))
+    conditions = [_match("kind", "faq"), _match("faq.faq_id", faq_id)]
+    if doc_id is not None:
+        conditions.append(_match("doc_id", doc_id))
+    entry = _live_points(store, *conditions)
+    docs = sorted({str(p.payload["doc_id"]) for p in entry})
+    if not docs:
+        where = f" in {doc_id}" if doc_id else ""
+        raise NotFoundError(f"no published FAQ entry {faq_id!r}{where}")
+    if len(docs) > 1:
+        raise InvalidRequestError(
+            f"the FAQ id {faq_id!r} is used in several files; name one as doc_id: "
+            + ", ".join(docs)
+        )
+    question = next(p for p in entry if p.payload["faq"].get("field", "question") == "question")
+    known = {_key(str(p.payload["faq"]["phrasing"])) for p in entry}
+    results: list[PhrasingAdded] = []
+    chunks: list[Chunk] = []
+    for phrasing in cleaned:
+        new = _key(phrasing) not in known
+        results.append(PhrasingAdded(faq_id, docs[0], phrasing, new))
+        if new:
+            known.add(_key(phrasing))
+            number = learned_chunk_no(faq_id, phrasing)
+            chunks.append(learned_chunk(question.payload, phrasing, number))
+    if chunks:
+        store.add_live(chunks, *embed_chunks(chunks, embedder, lexical))
+        log.info("FAQ %s of %s: %d phrasings learned", faq_id, docs[0], len(chunks))
     return results
