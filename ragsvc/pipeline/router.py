@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ragsvc.analysis.cues import split_question
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.settings import RoutingSettings
@@ -37,6 +38,14 @@ def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> 
     )
     rounded = {name: round(value, 4) for name, value in match.features.items()}
     return trace.check("faq_confidence", match.confidence, threshold, passed, note, rounded)
+
+
+def is_one_question(trace: Trace, question: str, language: str) -> bool:
+    """A confident FAQ match answers one question: a message the cues split into parts goes on to
+    analysis instead, or the FAQ would answer its first part and drop the rest."""
+    parts = len(split_question(question, language))
+    note = "" if parts == 1 else "joined questions: the FAQ would answer one part only"
+    return trace.check("single_question", parts, 1, parts == 1, note)
 
 
 def choose_route(

@@ -30,7 +30,7 @@ from ragsvc.pipeline.admission import AdmittedSlm, ModelSlots, OverloadedError, 
 from ragsvc.pipeline.extract import extract_answer
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.quality import assess
-from ragsvc.pipeline.router import choose_route, faq_is_confident
+from ragsvc.pipeline.router import choose_route, faq_is_confident, is_one_question
 from ragsvc.privacy.pii import is_local_endpoint, redact, redact_all
 from ragsvc.privacy.traces import redact_trace
 from ragsvc.retrieval.faq import FaqMatch
@@ -197,7 +197,8 @@ class AskService:
         trace = ctx.trace
         with _timed(trace, "faq"):
             faq = self._faq_match(ctx, question)
-        if faq_is_confident(trace, faq, self.index.faq.threshold_for(faq)):
+        confident = faq_is_confident(trace, faq, self.index.faq.threshold_for(faq))
+        if confident and is_one_question(trace, question, ctx.language):
             assert faq is not None
             trace.route_reason = "confident FAQ match; analysis skipped"
             self._faq_direct(ctx, faq)

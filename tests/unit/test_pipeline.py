@@ -66,6 +66,20 @@ def test_confident_faq_match_is_answered_verbatim_without_analysis(settings, mem
     assert faq_check.score is not None and faq_check.score >= faq_check.threshold
 
 
+def test_a_joined_message_is_not_answered_by_one_faq_entry(settings, memory_index, parts):
+    """The FAQ matches the first part confidently, but the message asks two things."""
+    memory_index.faq.configured_threshold = 0.3
+    joined = "How do I reset my password? And what is the meal allowance?"
+    split = ["How do I reset my password?", "What is the meal allowance?"]
+    analyzer = FakeAnalyzer(lambda _: analysis("multi_part", split))
+    trace = service(settings, memory_index, parts, analyzer).ask(AskInput(joined))
+    faq_check, parts_check = trace.checks[:2]
+    assert faq_check.name == "faq_confidence" and faq_check.passed
+    assert parts_check.name == "single_question" and not parts_check.passed
+    assert parts_check.score == 2 and "one part only" in parts_check.note
+    assert analyzer.calls == [joined] and trace.route != "faq_direct"
+
+
 def test_simple_factual_question_is_answered_from_the_passage(settings, memory_index, parts):
     trace = service(settings, memory_index, parts).ask(AskInput(HOTEL))
     assert trace.route == "retrieval_direct"
