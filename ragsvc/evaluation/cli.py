@@ -49,6 +49,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         help="an earlier report: policies it ran and this run does not are taken from it",
     )
     parser.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="REPORT",
+        help="score an earlier report again from the traces in its folder (no model is asked); "
+        "written to --report, default REPORT with -rescored",
+    )
+    parser.add_argument(
         "--with-llm-server",
         action="store_true",
         help="start llama_cpp.server on loopback with llm.local_server.model as the LLM",
@@ -64,6 +71,27 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="price preset to minimise (evaluation.price_presets)")
 
 
+def run_rescore(args: argparse.Namespace) -> int:
+    from ragsvc.evaluation.records import EvalRun
+    from ragsvc.evaluation.rescore import rescore
+    from ragsvc.evaluation.runner import eval_settings
+    from ragsvc.settings import load_settings
+    from ragsvc.traces.store import TraceStore
+
+    source: Path = args.rescore
+    run = EvalRun.model_validate_json(source.read_text())
+    settings = eval_settings(load_settings(args.config), source.parent)
+    traces = TraceStore(settings.traces)
+    try:
+        result = rescore(run, traces)
+    finally:
+        traces.close()
+    report = args.report or source.with_name(f"{source.stem}-rescored.json")
+    report.write_text(result.model_dump_json(indent=1))
+    print(render_run(result, settings.evaluation, report))
+    return 0
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from ragsvc.errors import ConfigError
     from ragsvc.evaluation.mix import load_questions, write_mix
@@ -73,6 +101,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from ragsvc.pipeline.service import POLICIES
     from ragsvc.settings import load_settings
 
+    if args.rescore is not None:
+        return run_rescore(args)
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
     policies = [p for p in POLICIES if p in names]
     unknown = [p for p in names if p not in POLICIES]

@@ -5,8 +5,10 @@ questions (PolicyQA, JSQuAD), also contains one of the gold answer spans (normal
 - FAQ part: a cited source is the gold FAQ entry (its ``faq_id``);
 - span part: a cited source is the gold document and a gold span occurs in the answer text.
 ``quality`` is the share of parts answered (1 or 0 for single questions); an answer that declines
-scores 0. An out-of-scope question has no parts: declining (the hand-off) scores 1, anything else 0,
-because an invented answer to a question the documents do not cover is the worst outcome.
+scores 0. Only a generated answer (SLM, LLM) can decline: an FAQ answer or an extracted passage is
+the organisation's own text, which may well say "I don't know of a way to ..." (StackFAQ does).
+An out-of-scope question has no parts: declining (the hand-off) scores 1, anything else 0, because
+an invented answer to a question the documents do not cover is the worst outcome.
 ``f1`` (best token F1 against the gold spans, mean over span parts) and ``contains`` are reported
 beside it, the usual SQuAD-style figures; generated answers are longer than spans, so their F1 is
 low by construction: compare F1 between policies, not with published extractive figures.
@@ -22,6 +24,8 @@ from ragsvc.evaluation.mix import LabelledQuestion, PartGold
 from ragsvc.evaluation.records import Outcome
 from ragsvc.pipeline.quality import declines
 from ragsvc.traces.schema import ModelCall, Source, Trace
+
+GENERATED_ROUTES = ("slm_answer", "llm_synthesis")
 
 
 def cites(part: PartGold, sources: Sequence[Source]) -> bool:
@@ -39,7 +43,7 @@ def _same_file(source: str, document: str) -> bool:
 def score(
     question: LabelledQuestion, route: str, answer: str, sources: Sequence[Source]
 ) -> Outcome:
-    declined = route == "no_answer" or declines(answer)
+    declined = route == "no_answer" or (route in GENERATED_ROUTES and declines(answer))
     if not question.parts:
         return Outcome(route=route, answer=answer, quality=float(declined), declined=declined)
     answered: list[bool] = []

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ragsvc.errors import ConfigError
 from ragsvc.evaluation.calibrate import calibrate, sweep, write_config
 from ragsvc.evaluation.mix import LabelledQuestion, PartGold
 from ragsvc.evaluation.plot import pareto_front, plot_quality_cost
 from ragsvc.evaluation.records import EvalRun, Outcome, QuestionResult, Signals
 from ragsvc.evaluation.replay import Thresholds, decide, replay
 from ragsvc.evaluation.report import render_ratios, render_table, summarise, summarise_run
+from ragsvc.evaluation.rescore import rescore
 from ragsvc.evaluation.scoring import score
-from ragsvc.settings import EvaluationSettings, Price
-from ragsvc.traces.schema import Source
+from ragsvc.settings import EvaluationSettings, Price, TraceSettings
+from ragsvc.traces.schema import Source, Trace
+from ragsvc.traces.store import TraceStore
 
 FAQ = LabelledQuestion(
     id="faq-1",
@@ -93,6 +96,9 @@ def test_declining_is_right_only_out_of_scope():
     assert score(OOS, "llm_synthesis", "It is sunny in Paris.", []).quality == 0
     declined = score(FAQ, "llm_synthesis", "I don't know [1].", [source("f.json", "sf-1")])
     assert declined.quality == 0 and declined.declined
+    quoted = "I don't know of a built-in way, but a zip archive works."
+    verbatim = score(FAQ, "faq_direct", quoted, [source("f.json", "sf-1")])
+    assert verbatim.quality == 1 and not verbatim.declined  # the FAQ's own words, not a refusal
 
 
 def outcome(route: str, quality: float, latency: float, tokens: tuple[int, int] = (0, 0)):
@@ -218,3 +224,35 @@ def test_summary_counts_routes_and_latency():
     s = summarise("x", [FAQ, OOS], [outcome("faq_direct", 1, 10), outcome("no_answer", 1, 30)], {})
     assert s.routes["faq_direct"] == 1 and s.quality == 1.0
     assert s.latency_p50_ms == pytest.approx(20)
+
+
+def test_rescore_scores_every_outcome_again_from_its_trace(tmp_path: Path) -> None:
+    answer = "I don't know of a built-in way, but a zip archive works."
+    trace = Trace(
+        trace_id="t1",
+        question=FAQ.question,
+        route="faq_direct",
+        answer=answer,
+        sources=[source("f.json", "sf-1")],
+    )
+    stale = Outcome(route="faq_direct", answer=answer, quality=0.0, declined=True, trace_id="t1")
+    run = EvalRun(
+        created_at=datetime.now(UTC),
+        questions_file="q.jsonl",
+        policies=["routed"],
+        thresholds={},
+        models={},
+        corpus_chunks=1,
+        top_k=4,
+        results=[QuestionResult(question=FAQ, signals=Signals(), outcomes={"routed": stale})],
+    )
+    store = TraceStore(TraceSettings(path=tmp_path / "traces.sqlite"))
+    store.submit(trace)
+    store.flush()
+    (again,) = rescore(run, store).results
+    assert again.outcomes["routed"].quality == 1.0 and not again.outcomes["routed"].declined
+    lost = run.model_copy(deep=True)
+    lost.results[0].outcomes["routed"].trace_id = "gone"
+    with pytest.raises(ConfigError, match="'gone'"):
+        rescore(lost, store)
+    store.close()
