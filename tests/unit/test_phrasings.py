@@ -16,6 +16,7 @@ from ragsvc.errors import InvalidRequestError, NotFoundError
 from ragsvc.index import Index
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
+from ragsvc.traces.schema import Trace
 from tests.conftest import make_settings
 from tests.fakes import ADMIN, OPERATOR, fake_runtime
 
@@ -118,5 +119,10 @@ def test_the_phrasings_endpoint_needs_the_admin_role_and_good_input(
     assert missing.status_code == 404 and "nope" in missing.text
     no_trace = client.post(url, json={"trace_ids": ["0" * 32]}, headers=ADMIN)
     assert no_trace.status_code == 404
+    traces = client.app.state.runtime.traces
+    traces.submit(Trace(trace_id="hidden", question="[redacted]", question_redacted=True))
+    traces.flush()
+    hidden = client.post(url, json={"trace_ids": ["hidden"]}, headers=ADMIN)
+    assert hidden.status_code == 400 and "redacted" in hidden.text
     documented = client.get("/schema/openapi.json").json()["paths"]["/v1/faq/{faq_id}/phrasings"]
     assert {"200", "400", "401", "403", "404"} <= set(documented["post"]["responses"])

@@ -21,8 +21,8 @@ def trace_questions(runtime: Runtime, trace_ids: list[str]) -> list[str]:
             raise NotFoundError(f"no trace {trace_id!r}")
         if trace.question_redacted:
             raise InvalidRequestError(
-                f"trace {trace_id} stores its question redacted (traces.redact_questions or "
-                "redact_pii); give the phrasing as text instead"
+                f"trace {trace_id} stores its question redacted (traces.redact_questions); "
+                "give the phrasing as text instead"
             )
         questions.append(trace.question)
     return questions
