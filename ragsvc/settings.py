@@ -81,8 +81,13 @@ class RetrievalSettings(Group):
     candidates: int = Field(default=50, gt=0)
     dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.7, "ja": 0.0})
     default_dense_weight: float = Field(default=0.6, ge=0, le=1)
+    faq_dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.9, "ja": 0.0})
+    """The same weight when matching FAQ entries (phrasings and answer points); a language not
+    listed takes ``dense_weight``'s."""
 
-    def weight_for(self, language: str) -> float:
+    def weight_for(self, language: str, faq: bool = False) -> float:
+        if faq and language in self.faq_dense_weight:
+            return self.faq_dense_weight[language]
         return self.dense_weight.get(language, self.default_dense_weight)
 
 

@@ -147,7 +147,7 @@ class FaqMatcher:
         candidates = self.retriever.candidates(question, filters, limit, mode, query_vector)
         if not candidates:
             return []
-        dense_weight = self.retriever.dense_weight(question, mode)
+        dense_weight = self.retriever.dense_weight(question, mode, faq=True)
         ranked = fuse(candidates, dense_weight, self.candidates)
         because = self._uncalibrated_because(dense_weight)
         best: dict[str, float] = defaultdict(float)

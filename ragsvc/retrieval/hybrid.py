@@ -43,12 +43,14 @@ class HybridRetriever:
         hits = self.candidates(query, filters, max(self.settings.candidates, k), mode, query_vector)
         return fuse(hits, self.dense_weight(query, mode), k)
 
-    def dense_weight(self, query: str, mode: Mode = "hybrid") -> float:
+    def dense_weight(self, query: str, mode: Mode = "hybrid", faq: bool = False) -> float:
+        """The dense share of the fusion for ``query``'s language (``faq``: when matching FAQ
+        entries, ``retrieval.faq_dense_weight``)."""
         if mode == "dense":
             return 1.0
         if mode == "lexical":
             return 0.0
-        return self.settings.weight_for(detect_language(query))
+        return self.settings.weight_for(detect_language(query), faq=faq)
 
     def candidates(
         self,
