@@ -121,7 +121,7 @@ class FaqMatcher:
         if dense_weight <= 0:
             return (
                 "the embedder carries no dense signal for the question's language "
-                "(retrieval.dense_weight 0)"
+                "(retrieval.faq_dense_weight 0)"
             )
         return ""
 
