@@ -51,12 +51,15 @@ def admin_key_for_cli(settings: Settings) -> str:
     )
 
 
-def call_service(url: str, key: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def call_service(
+    url: str, key: str, body: dict[str, Any] | None = None, method: str | None = None
+) -> dict[str, Any]:
+    """One admin call to the running service: POST with ``body``, else GET (or ``method``)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url,
         data=data,
-        method="POST" if data else "GET",
+        method=method or ("POST" if data else "GET"),
         headers={"X-API-Key": key, "Content-Type": "application/json"},
     )
     try:

@@ -49,7 +49,7 @@ def _key(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def _live_points(store: ChunkStore, *conditions: models.FieldCondition) -> list[StoredPoint]:
+def _live_points(store: ChunkStore, *conditions: models.Condition) -> list[StoredPoint]:
     flt = search_filter()
     assert isinstance(flt.must, list)
     flt.must.extend(conditions)
@@ -58,6 +58,72 @@ def _live_points(store: ChunkStore, *conditions: models.FieldCondition) -> list[
 
 def _match(key: str, value: str) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _entry(store: ChunkStore, faq_id: str, doc_id: str | None) -> tuple[list[StoredPoint], str]:
+    """The published points of FAQ entry ``faq_id`` and the file they are in."""
+    conditions = [_match("kind", "faq"), _match("faq.faq_id", faq_id)]
+    if doc_id is not None:
+        conditions.append(_match("doc_id", doc_id))
+    entry = _live_points(store, *conditions)
+    docs = sorted({str(p.payload["doc_id"]) for p in entry})
+    if not docs:
+        where = f" in {doc_id}" if doc_id else ""
+        raise NotFoundError(f"no published FAQ entry {faq_id!r}{where}")
+    if len(docs) > 1:
+        raise InvalidRequestError(
+            f"the FAQ id {faq_id!r} is used in several files; name one as doc_id: "
+            + ", ".join(docs)
+        )
+    return entry, docs[0]
+
+
+def entry_phrasings(
+    store: ChunkStore, faq_id: str, doc_id: str | None = None
+) -> tuple[str, list[tuple[str, str]]]:
+    """The FAQ file and every ``(phrasing, field)`` of the entry: its question, the file's
+    alternatives (``phrasing``) in the file's order, then those learned from use (``learned``)."""
+    entry, doc = _entry(store, faq_id, doc_id)
+    found = [
+        (str(p.payload["faq"]["phrasing"]), str(p.payload["faq"].get("field", "question")))
+        for p in entry
+        if p.payload["faq"].get("field") != "answer"
+    ]
+    # the file's order for its own phrasings; learned ones (numbered by a hash) alphabetically
+    by_chunk = {str(p.payload["faq"]["phrasing"]): int(p.payload["chunk_no"]) for p in entry}
+    rank = {"question": 0, "phrasing": 1, "learned": 2}
+    found.sort(key=lambda pf: (rank[pf[1]], by_chunk[pf[0]] if pf[1] != "learned" else 0, pf[0]))
+    return doc, list(dict.fromkeys(found))
+
+
+def remove_phrasing(
+    store: ChunkStore, faq_id: str, phrasing: str, doc_id: str | None = None
+) -> str:
+    """Remove a learned phrasing from the entry (a phrasing written in the FAQ file is removed by
+    editing the file); returns the FAQ file."""
+    doc, phrasings = entry_phrasings(store, faq_id, doc_id)
+    fields = {_key(p): field for p, field in phrasings}
+    field = fields.get(_key(phrasing))
+    if field is None:
+        raise NotFoundError(f"the FAQ entry {faq_id!r} has no phrasing {phrasing[:200]!r}")
+    if field != "learned":
+        raise InvalidRequestError(
+            f"{phrasing[:200]!r} is the entry's {field} in {doc}: edit the FAQ file to change it"
+        )
+    learned = [p for p, f in phrasings if f == "learned" and _key(p) == _key(phrasing)]
+    flt = search_filter()
+    assert isinstance(flt.must, list)
+    flt.must.extend(
+        [
+            _match("doc_id", doc),
+            _match("faq.faq_id", faq_id),
+            _match("faq.field", "learned"),
+            models.FieldCondition(key="faq.phrasing", match=models.MatchAny(any=learned)),
+        ]
+    )
+    store.delete_where(flt)
+    log.info("FAQ %s of %s: a learned phrasing removed", faq_id, doc)
+    return doc
 
 
 def learned_chunk_no(faq_id: str, phrasing: str) -> int:
@@ -102,31 +168,19 @@ def add_phrasings(
     """Add ``phrasings`` to the published FAQ entry ``faq_id`` (of ``doc_id``, needed only when
     several FAQ files use that id); phrasings the entry already has are reported, not repeated."""
     cleaned = clean_phrasings(phrasings)
-    conditions = [_match("kind", "faq"), _match("faq.faq_id", faq_id)]
-    if doc_id is not None:
-        conditions.append(_match("doc_id", doc_id))
-    entry = _live_points(store, *conditions)
-    docs = sorted({str(p.payload["doc_id"]) for p in entry})
-    if not docs:
-        where = f" in {doc_id}" if doc_id else ""
-        raise NotFoundError(f"no published FAQ entry {faq_id!r}{where}")
-    if len(docs) > 1:
-        raise InvalidRequestError(
-            f"the FAQ id {faq_id!r} is used in several files; name one as doc_id: "
-            + ", ".join(docs)
-        )
+    entry, doc = _entry(store, faq_id, doc_id)
     question = next(p for p in entry if p.payload["faq"].get("field", "question") == "question")
     known = {_key(str(p.payload["faq"]["phrasing"])) for p in entry}
     results: list[PhrasingAdded] = []
     chunks: list[Chunk] = []
     for phrasing in cleaned:
         new = _key(phrasing) not in known
-        results.append(PhrasingAdded(faq_id, docs[0], phrasing, new))
+        results.append(PhrasingAdded(faq_id, doc, phrasing, new))
         if new:
             known.add(_key(phrasing))
             number = learned_chunk_no(faq_id, phrasing)
             chunks.append(learned_chunk(question.payload, phrasing, number))
     if chunks:
         store.add_live(chunks, *embed_chunks(chunks, embedder, lexical))
-        log.info("FAQ %s of %s: %d phrasings learned", faq_id, docs[0], len(chunks))
+        log.info("FAQ %s of %s: %d phrasings learned", faq_id, doc, len(chunks))
     return results

@@ -35,6 +35,14 @@ def add_commands(
     add.add_argument("--doc-id", help="the FAQ file, when several files use the FAQ id")
     add.set_defaults(handler=run_add_phrasing)
 
+    remove = subcommands.add_parser(
+        "remove-phrasing", help="remove a phrasing learned from use (one added by mistake)"
+    )
+    remove.add_argument("faq_id")
+    remove.add_argument("phrasing")
+    remove.add_argument("--doc-id", help="the FAQ file, when several files use the FAQ id")
+    remove.set_defaults(handler=run_remove_phrasing)
+
     suggest = subcommands.add_parser(
         "suggest",
         help="questions positive feedback confirmed an FAQ entry answers through a costlier "
@@ -58,7 +66,7 @@ def add_commands(
         help="precision the threshold must keep (default: evaluation.faq_min_precision)",
     )
     calibrate.set_defaults(handler=run_calibrate)
-    return [add, suggest, calibrate]
+    return [add, remove, suggest, calibrate]
 
 
 def _through_service(settings: Settings) -> str | None:
@@ -110,6 +118,31 @@ def _add(
     finally:
         index.close()
     return [(a.phrasing, a.added) for a in done], done[0].doc_id
+
+
+def run_remove_phrasing(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    service = _through_service(settings)
+    if service is not None:
+        from ingest.handoff import admin_key_for_cli, call_service
+
+        query = {"phrasing": args.phrasing, **({"doc_id": args.doc_id} if args.doc_id else {})}
+        url = (
+            f"{service}/v1/faq/{urllib.parse.quote(args.faq_id, safe='')}/phrasings?"
+            + urllib.parse.urlencode(query)
+        )
+        doc_id = call_service(url, admin_key_for_cli(settings), method="DELETE")["doc_id"]
+    else:
+        from ingest.phrasings import remove_phrasing
+        from ragsvc.index import open_index
+
+        index = open_index(settings)
+        try:
+            doc_id = remove_phrasing(index.store, args.faq_id, args.phrasing, args.doc_id)
+        finally:
+            index.close()
+    print(f"removed from {args.faq_id} ({doc_id}): {args.phrasing}")
+    return 0
 
 
 def run_suggest(args: argparse.Namespace) -> int:

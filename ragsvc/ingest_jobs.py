@@ -19,13 +19,14 @@ import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ingest.phrasings import PhrasingAdded, add_phrasings
+from ingest.phrasings import PhrasingAdded, add_phrasings, entry_phrasings, remove_phrasing
 from ingest.readers import READERS
 from ingest.roots import outside_roots, resolve_roots
 from ragsvc.embedding.base import Embedder
@@ -167,15 +168,32 @@ class IngestRunner:
         self, faq_id: str, phrasings: Sequence[str], doc_id: str | None = None
     ) -> list[PhrasingAdded]:
         """Add confirmed phrasings to a published FAQ entry (waits for a running ingest job)."""
-        if not self._writing.acquire(timeout=_WRITE_WAIT_S):
-            raise ServiceUnavailableError(
-                "an ingest job is writing the index; add the phrasings when it is done",
-                retry_after_s=30,
-            )
-        try:
+        with self._write_slot():
             return add_phrasings(
                 self.store, self.embedder, self.settings.lexical, faq_id, phrasings, doc_id
             )
+
+    def phrasings(
+        self, faq_id: str, doc_id: str | None = None
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """The FAQ file and every ``(phrasing, field)`` of the entry."""
+        return entry_phrasings(self.store, faq_id, doc_id)
+
+    def remove_phrasing(self, faq_id: str, phrasing: str, doc_id: str | None = None) -> str:
+        """Remove a learned phrasing (waits for a running ingest job, which would carry it over
+        into the FAQ file's new version); returns the FAQ file."""
+        with self._write_slot():
+            return remove_phrasing(self.store, faq_id, phrasing, doc_id)
+
+    @contextmanager
+    def _write_slot(self) -> Iterator[None]:
+        if not self._writing.acquire(timeout=_WRITE_WAIT_S):
+            raise ServiceUnavailableError(
+                "an ingest job is writing the index; change the phrasings when it is done",
+                retry_after_s=30,
+            )
+        try:
+            yield
         finally:
             self._writing.release()
 

@@ -252,6 +252,25 @@ class PhrasingResponse(BaseModel):
     phrasings: list[PhrasingResult]
 
 
+class PhrasingItem(BaseModel):
+    phrasing: str
+    field: Literal["question", "phrasing", "learned"] = Field(
+        description="the entry's question, an alternative in the FAQ file, or learned from use"
+    )
+
+
+class PhrasingList(BaseModel):
+    faq_id: str
+    doc_id: str
+    phrasings: list[PhrasingItem]
+
+
+class PhrasingRemoved(BaseModel):
+    faq_id: str
+    doc_id: str
+    phrasing: str
+
+
 class FeedbackResponse(BaseModel):
     trace_id: str
     stored: bool

@@ -250,19 +250,17 @@ class ChunkStore:
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every point of ``doc_id``; returns how many there were (0: no such document)."""
-        document = models.Filter(must=[_match("doc_id", doc_id)])
-        count = self.client.count(self.collection, count_filter=document, exact=True).count
-        if count:
-            self.client.delete(self.collection, models.FilterSelector(filter=document), wait=True)
-            self._changed()
-        return count
+        return self.delete_where(models.Filter(must=[_match("doc_id", doc_id)]))
 
     def delete_staged(self) -> int:
         """Remove points left unpublished by an ingest that died part-way; returns how many."""
-        staged = models.Filter(must=[_match("live", False)])
-        count = self.client.count(self.collection, count_filter=staged, exact=True).count
+        return self.delete_where(models.Filter(must=[_match("live", False)]))
+
+    def delete_where(self, flt: models.Filter) -> int:
+        """Remove the points ``flt`` selects; returns how many there were."""
+        count = self.client.count(self.collection, count_filter=flt, exact=True).count
         if count:
-            self.client.delete(self.collection, models.FilterSelector(filter=staged), wait=True)
+            self.client.delete(self.collection, models.FilterSelector(filter=flt), wait=True)
             self._changed()
         return count
 

@@ -131,8 +131,8 @@ def test_the_matcher_computes_every_feature_and_the_calibrated_confidence(
 
 
 def test_a_language_without_dense_signal_is_not_calibrated(memory_index: Index) -> None:
-    """Japanese with an English embedder (``retrieval.faq_dense_weight`` ja 0): the features would be
-    BM25's alone, so the confidence is the raw cosine and the threshold the raw one."""
+    """Japanese with an English embedder (``retrieval.faq_dense_weight`` ja 0): the features
+    would be BM25's alone, so the confidence is the raw cosine and the threshold the raw one."""
     matcher = FaqMatcher(memory_index.retriever, _calibration(memory_index.embedder.name))
     (top, *_) = matcher.match("パスワードを忘れました")
     assert not top.calibrated and "no dense signal" in top.uncalibrated_because

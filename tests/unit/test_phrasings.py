@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from ingest.job import IngestJob
-from ingest.phrasings import add_phrasings, learned_phrasings
+from ingest.phrasings import add_phrasings, entry_phrasings, learned_phrasings, remove_phrasing
 from ragsvc.api.app import create_app
 from ragsvc.errors import InvalidRequestError, NotFoundError
 from ragsvc.index import Index
@@ -72,6 +72,28 @@ def test_learned_phrasings_survive_re_ingest(
     assert memory_index.store.count(live_only=False) == memory_index.store.count()
 
 
+def test_a_learned_phrasing_can_be_removed_and_stays_removed(
+    memory_index: Index, settings: Settings, corpus: Path
+) -> None:
+    _add(memory_index, settings, "pw-1", NEW, "password portal link expired")
+    doc, phrasings = entry_phrasings(memory_index.store, "pw-1")
+    assert doc.endswith("faq.yaml")
+    assert phrasings == [
+        ("How do I reset my password?", "question"),
+        *sorted((p, "learned") for p in (NEW, "password portal link expired")),
+    ]
+    assert remove_phrasing(memory_index.store, "pw-1", NEW.upper()) == doc
+    assert learned_phrasings(memory_index.store, doc) == {"pw-1": ["password portal link expired"]}
+    with pytest.raises(NotFoundError, match="no phrasing"):
+        remove_phrasing(memory_index.store, "pw-1", NEW)
+    with pytest.raises(InvalidRequestError, match="edit the FAQ file"):
+        remove_phrasing(memory_index.store, "pw-1", "How do I reset my password?")
+    faq = corpus / "faq.yaml"
+    faq.write_text(faq.read_text().replace("emailed link", "link in the email"))
+    assert IngestJob(memory_index.store, memory_index.embedder, settings).run([corpus]).updated
+    assert learned_phrasings(memory_index.store, doc) == {"pw-1": ["password portal link expired"]}
+
+
 # -- over HTTP ------------------------------------------------------------------------------------
 @pytest.fixture
 def client(tmp_path: Path, memory_index: Index) -> Iterator[TestClient]:  # type: ignore[type-arg]
@@ -126,3 +148,24 @@ def test_the_phrasings_endpoint_needs_the_admin_role_and_good_input(
     assert hidden.status_code == 400 and "redacted" in hidden.text
     documented = client.get("/schema/openapi.json").json()["paths"]["/v1/faq/{faq_id}/phrasings"]
     assert {"200", "400", "401", "403", "404"} <= set(documented["post"]["responses"])
+
+
+def test_admins_list_and_remove_phrasings(client: TestClient) -> None:  # type: ignore[type-arg]
+    url = "/v1/faq/vpn-1/phrasings"
+    client.post(url, json={"phrasings": ["vpn from the hotel"]}, headers=ADMIN)
+    listed = client.get(url, headers=ADMIN).json()
+    assert [(p["phrasing"], p["field"]) for p in listed["phrasings"]] == [
+        ("How do I connect to the VPN from home?", "question"),
+        ("vpn from the hotel", "learned"),
+    ]
+    assert client.get(url).status_code == 401
+    assert client.delete(url, params={"phrasing": "x"}, headers=OPERATOR).status_code == 403
+    given = client.delete(
+        url, params={"phrasing": "How do I connect to the VPN from home?"}, headers=ADMIN
+    )
+    assert given.status_code == 400 and "edit the FAQ file" in given.text
+    removed = client.delete(url, params={"phrasing": "vpn from the hotel"}, headers=ADMIN)
+    assert removed.status_code == 200 and removed.json()["phrasing"] == "vpn from the hotel"
+    again = client.delete(url, params={"phrasing": "vpn from the hotel"}, headers=ADMIN)
+    assert again.status_code == 404
+    assert client.get("/v1/faq/nope/phrasings", headers=ADMIN).status_code == 404
