@@ -181,7 +181,8 @@ class IngestJob:
                 report.unchanged.append(source_file.source)
                 return
             read = reader.read(path)
-            learned = learned_phrasings(self.store, source_file.doc_id) if previous else {}
+            replacing_faq = previous is not None and read.kind == "faq"
+            learned = learned_phrasings(self.store, source_file.doc_id) if replacing_faq else {}
             chunks = self._chunks(read, source_file, doc_hash, learned)
         except ReadError as exc:
             report.failed.append(FileProblem(source_file.source, str(exc)))

@@ -23,7 +23,7 @@ from ingest.build import embed_chunks, learned_chunk
 from ragsvc.embedding.base import Embedder
 from ragsvc.errors import InvalidRequestError, NotFoundError
 from ragsvc.settings import LexicalSettings
-from ragsvc.store.qdrant_store import ChunkStore, search_filter
+from ragsvc.store.qdrant_store import ChunkStore, live_filter, match_value
 from ragsvc.store.schema import Chunk, StoredPoint
 
 log = logging.getLogger(__name__)
@@ -50,21 +50,14 @@ def _key(text: str) -> str:
 
 
 def _live_points(store: ChunkStore, *conditions: models.Condition) -> list[StoredPoint]:
-    flt = search_filter()
-    assert isinstance(flt.must, list)
-    flt.must.extend(conditions)
-    return list(store.scroll(flt))
-
-
-def _match(key: str, value: str) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+    return list(store.scroll(live_filter(*conditions)))
 
 
 def _entry(store: ChunkStore, faq_id: str, doc_id: str | None) -> tuple[list[StoredPoint], str]:
     """The published points of FAQ entry ``faq_id`` and the file they are in."""
-    conditions = [_match("kind", "faq"), _match("faq.faq_id", faq_id)]
+    conditions = [match_value("kind", "faq"), match_value("faq.faq_id", faq_id)]
     if doc_id is not None:
-        conditions.append(_match("doc_id", doc_id))
+        conditions.append(match_value("doc_id", doc_id))
     entry = _live_points(store, *conditions)
     docs = sorted({str(p.payload["doc_id"]) for p in entry})
     if not docs:
@@ -93,7 +86,7 @@ def entry_phrasings(
     by_chunk = {str(p.payload["faq"]["phrasing"]): int(p.payload["chunk_no"]) for p in entry}
     rank = {"question": 0, "phrasing": 1, "learned": 2}
     found.sort(key=lambda pf: (rank[pf[1]], by_chunk[pf[0]] if pf[1] != "learned" else 0, pf[0]))
-    return doc, list(dict.fromkeys(found))
+    return doc, found
 
 
 def remove_phrasing(
@@ -102,24 +95,20 @@ def remove_phrasing(
     """Remove a learned phrasing from the entry (a phrasing written in the FAQ file is removed by
     editing the file); returns the FAQ file."""
     doc, phrasings = entry_phrasings(store, faq_id, doc_id)
-    fields = {_key(p): field for p, field in phrasings}
-    field = fields.get(_key(phrasing))
-    if field is None:
+    matching = [(p, field) for p, field in phrasings if _key(p) == _key(phrasing)]
+    if not matching:
         raise NotFoundError(f"the FAQ entry {faq_id!r} has no phrasing {phrasing[:200]!r}")
-    if field != "learned":
+    if given := [field for _, field in matching if field != "learned"]:
         raise InvalidRequestError(
-            f"{phrasing[:200]!r} is the entry's {field} in {doc}: edit the FAQ file to change it"
+            f"{phrasing[:200]!r} is the entry's {given[0]} in {doc}: edit the FAQ file to change it"
         )
-    learned = [p for p, f in phrasings if f == "learned" and _key(p) == _key(phrasing)]
-    flt = search_filter()
-    assert isinstance(flt.must, list)
-    flt.must.extend(
-        [
-            _match("doc_id", doc),
-            _match("faq.faq_id", faq_id),
-            _match("faq.field", "learned"),
-            models.FieldCondition(key="faq.phrasing", match=models.MatchAny(any=learned)),
-        ]
+    flt = live_filter(
+        match_value("doc_id", doc),
+        match_value("faq.faq_id", faq_id),
+        match_value("faq.field", "learned"),
+        models.FieldCondition(
+            key="faq.phrasing", match=models.MatchAny(any=[p for p, _ in matching])
+        ),
     )
     store.delete_where(flt)
     log.info("FAQ %s of %s: a learned phrasing removed", faq_id, doc)
@@ -133,7 +122,7 @@ def learned_chunk_no(faq_id: str, phrasing: str) -> int:
 
 def learned_phrasings(store: ChunkStore, doc_id: str) -> dict[str, list[str]]:
     """The learned phrasings of each FAQ entry of ``doc_id``'s published version."""
-    points = _live_points(store, _match("doc_id", doc_id), _match("faq.field", "learned"))
+    points = _live_points(store, match_value("doc_id", doc_id), match_value("faq.field", "learned"))
     by_entry: dict[str, list[str]] = defaultdict(list)
     for point in points:
         faq = point.payload["faq"]

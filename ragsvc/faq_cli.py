@@ -8,9 +8,13 @@ import json
 import statistics
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ragsvc.errors import ConfigError, InvalidRequestError, RagsvcError
 from ragsvc.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ragsvc.index import Index
 
 DEFAULT_OUTPUT = Path("var/faq_calibration.json")
 
@@ -69,78 +73,98 @@ def add_commands(
     return [add, remove, suggest, calibrate]
 
 
-def _through_service(settings: Settings) -> str | None:
-    from ingest.handoff import service_is_up, service_url
+class PhrasingWriter:
+    """Phrasing changes through the running service when it holds the embedded store (like
+    ``ragsvc ingest``), else on the index, opened once for all of them."""
 
-    url = service_url(settings)
-    return url if settings.store.url is None and service_is_up(url) else None
+    def __init__(self, settings: Settings) -> None:
+        from ingest.handoff import service_is_up, service_url
+
+        self.settings = settings
+        url = service_url(settings)
+        self.service = url if settings.store.url is None and service_is_up(url) else None
+        self._index: Index | None = None
+
+    def __enter__(self) -> PhrasingWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._index is not None:
+            self._index.close()
+
+    def _opened(self) -> Index:
+        if self._index is None:
+            from ragsvc.index import open_index
+
+            self._index = open_index(self.settings)
+        return self._index
+
+    def _call(
+        self, faq_id: str, body: dict[str, Any] | None = None, query: dict[str, str] | None = None
+    ) -> Any:
+        """POST ``body`` to the entry's phrasings, or DELETE the one ``query`` names."""
+        from ingest.handoff import admin_key_for_cli, call_service
+
+        quoted = urllib.parse.quote(faq_id, safe="")
+        url = f"{self.service}/v1/faq/{quoted}/phrasings"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        key = admin_key_for_cli(self.settings)
+        return call_service(url, key, body, method=None if body is not None else "DELETE")
+
+    def add(
+        self, faq_id: str, phrasings: list[str], trace_ids: list[str], doc_id: str | None = None
+    ) -> tuple[list[tuple[str, bool]], str]:
+        """Each phrasing with whether it was new, and the FAQ file."""
+        if self.service is not None:
+            body: dict[str, Any] = {
+                "phrasings": phrasings,
+                "trace_ids": trace_ids,
+                "doc_id": doc_id,
+            }
+            result = self._call(faq_id, body)
+            added = [(p["phrasing"], bool(p["added"])) for p in result["phrasings"]]
+            return added, str(result["doc_id"])
+        from ingest.phrasings import add_phrasings
+        from ragsvc.traces.confirmed import asked_questions
+        from ragsvc.traces.store import TraceStore
+
+        if trace_ids:
+            traces = TraceStore(self.settings.traces)
+            try:
+                phrasings = [*phrasings, *asked_questions(traces, trace_ids)]
+            finally:
+                traces.close()
+        index = self._opened()
+        done = add_phrasings(
+            index.store, index.embedder, self.settings.lexical, faq_id, phrasings, doc_id
+        )
+        return [(a.phrasing, a.added) for a in done], done[0].doc_id
+
+    def remove(self, faq_id: str, phrasing: str, doc_id: str | None = None) -> str:
+        """Remove a learned phrasing; returns the FAQ file."""
+        if self.service is not None:
+            query = {"phrasing": phrasing, **({"doc_id": doc_id} if doc_id else {})}
+            return str(self._call(faq_id, query=query)["doc_id"])
+        from ingest.phrasings import remove_phrasing
+
+        return remove_phrasing(self._opened().store, faq_id, phrasing, doc_id)
 
 
 def run_add_phrasing(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
     if not args.phrasings and not args.trace:
         raise InvalidRequestError("give at least one phrasing or --trace")
-    added, doc_id = _add(settings, args.faq_id, args.phrasings, args.trace, args.doc_id)
+    with PhrasingWriter(load_settings(args.config)) as writer:
+        added, doc_id = writer.add(args.faq_id, args.phrasings, args.trace, args.doc_id)
     for phrasing, new in added:
         print(f"{'added' if new else 'known'}: {phrasing}")
     print(f"{sum(new for _, new in added)} new phrasings of {args.faq_id} ({doc_id})")
     return 0
 
 
-def _add(
-    settings: Settings,
-    faq_id: str,
-    phrasings: list[str],
-    trace_ids: list[str],
-    doc_id: str | None = None,
-) -> tuple[list[tuple[str, bool]], str]:
-    """Add phrasings through the running service when it holds the embedded store, else
-    directly; returns each phrasing with whether it was new, and the FAQ file."""
-    service = _through_service(settings)
-    if service is not None:
-        from ingest.handoff import admin_key_for_cli, call_service
-
-        body = {"phrasings": phrasings, "trace_ids": trace_ids, "doc_id": doc_id}
-        quoted = urllib.parse.quote(faq_id, safe="")
-        result = call_service(
-            f"{service}/v1/faq/{quoted}/phrasings", admin_key_for_cli(settings), body
-        )
-        return [(p["phrasing"], bool(p["added"])) for p in result["phrasings"]], result["doc_id"]
-    from ingest.phrasings import add_phrasings
-    from ragsvc.index import open_index
-
-    everything = [*phrasings, *_stored_questions(settings, trace_ids)]
-    index = open_index(settings)
-    try:
-        done = add_phrasings(
-            index.store, index.embedder, settings.lexical, faq_id, everything, doc_id
-        )
-    finally:
-        index.close()
-    return [(a.phrasing, a.added) for a in done], done[0].doc_id
-
-
 def run_remove_phrasing(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    service = _through_service(settings)
-    if service is not None:
-        from ingest.handoff import admin_key_for_cli, call_service
-
-        query = {"phrasing": args.phrasing, **({"doc_id": args.doc_id} if args.doc_id else {})}
-        url = (
-            f"{service}/v1/faq/{urllib.parse.quote(args.faq_id, safe='')}/phrasings?"
-            + urllib.parse.urlencode(query)
-        )
-        doc_id = call_service(url, admin_key_for_cli(settings), method="DELETE")["doc_id"]
-    else:
-        from ingest.phrasings import remove_phrasing
-        from ragsvc.index import open_index
-
-        index = open_index(settings)
-        try:
-            doc_id = remove_phrasing(index.store, args.faq_id, args.phrasing, args.doc_id)
-        finally:
-            index.close()
+    with PhrasingWriter(load_settings(args.config)) as writer:
+        doc_id = writer.remove(args.faq_id, args.phrasing, args.doc_id)
     print(f"removed from {args.faq_id} ({doc_id}): {args.phrasing}")
     return 0
 
@@ -168,33 +192,16 @@ def run_suggest(args: argparse.Namespace) -> int:
     for c in found:
         by_entry.setdefault(c.faq_id, []).append(c.question)
     added = 0
-    for faq_id, questions in by_entry.items():
-        try:
-            done, _ = _add(settings, faq_id, questions, [])
-        except RagsvcError as exc:  # one entry gone or ambiguous: the others go on
-            print(f"{faq_id}: not added: {exc}")
-            continue
-        added += sum(new for _, new in done)
+    with PhrasingWriter(settings) as writer:
+        for faq_id, questions in by_entry.items():
+            try:
+                done, _ = writer.add(faq_id, questions, [])
+            except RagsvcError as exc:  # one entry gone or ambiguous: the others go on
+                print(f"{faq_id}: not added: {exc}")
+                continue
+            added += sum(new for _, new in done)
     print(f"\n{added} new phrasings added to {len(by_entry)} entries")
     return 0
-
-
-def _stored_questions(settings: Settings, trace_ids: list[str]) -> list[str]:
-    if not trace_ids:
-        return []
-    from ragsvc.traces.store import TraceStore
-
-    store = TraceStore(settings.traces)
-    try:
-        traces = [(trace_id, store.get(trace_id)) for trace_id in trace_ids]
-    finally:
-        store.close()
-    questions = []
-    for trace_id, trace in traces:
-        if trace is None or trace.question_redacted:
-            raise InvalidRequestError(f"trace {trace_id} is not stored with its question")
-        questions.append(trace.question)
-    return questions
 
 
 def run_calibrate(args: argparse.Namespace) -> int:

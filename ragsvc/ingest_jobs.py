@@ -93,8 +93,8 @@ class IngestRunner:
         self._queue: queue.Queue[IngestJobState | None] = queue.Queue()
         self._lock = threading.Lock()
         self._writing = threading.Lock()
-        """Held by a running job and by a phrasing addition: a job rebuilding an FAQ file carries
-        its learned phrasings over, so none may be added between its read and its publish."""
+        """Held by a running job and by a phrasing change: a job rebuilding an FAQ file carries
+        its learned phrasings over, so none may change between its read and its publish."""
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
 

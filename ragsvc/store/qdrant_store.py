@@ -88,18 +88,18 @@ class IndexedDocument:
     kind: str
 
 
-def _match(key: str, value: Any) -> models.FieldCondition:
+def match_value(key: str, value: Any) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
 def search_filter(filters: SearchFilters | None = None) -> models.Filter:
     """Qdrant's filter for ``filters``: only published points, then kind, language and tags."""
     filters = filters or SearchFilters()
-    must: list[models.Condition] = [_match("live", True)]
+    must: list[models.Condition] = [match_value("live", True)]
     if filters.kind:
-        must.append(_match("kind", filters.kind))
+        must.append(match_value("kind", filters.kind))
     if filters.language:
-        must.append(_match("language", filters.language))
+        must.append(match_value("language", filters.language))
     if filters.tags:
         must.append(
             models.FieldCondition(key="tags", match=models.MatchAny(any=list(filters.tags)))
@@ -107,14 +107,20 @@ def search_filter(filters: SearchFilters | None = None) -> models.Filter:
     return models.Filter(must=must)
 
 
-def _first_chunks(source_root: str | None = None) -> models.Filter:
-    """The live points with ``chunk_no=0``: one per published document version."""
+def live_filter(*conditions: models.Condition) -> models.Filter:
+    """The published points that also meet ``conditions``."""
     flt = search_filter()
     assert isinstance(flt.must, list)
-    flt.must.append(_match("chunk_no", 0))
-    if source_root is not None:
-        flt.must.append(_match("source_root", source_root))
+    flt.must.extend(conditions)
     return flt
+
+
+def _first_chunks(source_root: str | None = None) -> models.Filter:
+    """The live points with ``chunk_no=0``: one per published document version."""
+    conditions = [match_value("chunk_no", 0)]
+    if source_root is not None:
+        conditions.append(match_value("source_root", source_root))
+    return live_filter(*conditions)
 
 
 def is_embedded(client: QdrantClient) -> bool:
@@ -232,9 +238,11 @@ class ChunkStore:
 
     def publish(self, doc_id: str, doc_hash: str) -> None:
         """Make ``doc_hash`` the visible version of ``doc_id`` and drop every other version."""
-        new_version = models.Filter(must=[_match("doc_id", doc_id), _match("doc_hash", doc_hash)])
+        new_version = models.Filter(
+            must=[match_value("doc_id", doc_id), match_value("doc_hash", doc_hash)]
+        )
         old_versions = models.Filter(
-            must=[_match("doc_id", doc_id)], must_not=[_match("doc_hash", doc_hash)]
+            must=[match_value("doc_id", doc_id)], must_not=[match_value("doc_hash", doc_hash)]
         )
         self.client.batch_update_points(
             self.collection,
@@ -250,11 +258,11 @@ class ChunkStore:
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every point of ``doc_id``; returns how many there were (0: no such document)."""
-        return self.delete_where(models.Filter(must=[_match("doc_id", doc_id)]))
+        return self.delete_where(models.Filter(must=[match_value("doc_id", doc_id)]))
 
     def delete_staged(self) -> int:
         """Remove points left unpublished by an ingest that died part-way; returns how many."""
-        return self.delete_where(models.Filter(must=[_match("live", False)]))
+        return self.delete_where(models.Filter(must=[match_value("live", False)]))
 
     def delete_where(self, flt: models.Filter) -> int:
         """Remove the points ``flt`` selects; returns how many there were."""
@@ -280,7 +288,7 @@ class ChunkStore:
             older = [doc_hash for doc_hash in versions if doc_hash != newest]
             superseded = models.Filter(
                 must=[
-                    _match("doc_id", doc_id),
+                    match_value("doc_id", doc_id),
                     models.FieldCondition(key="doc_hash", match=models.MatchAny(any=older)),
                 ]
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ragsvc.errors import InvalidRequestError, NotFoundError
 from ragsvc.traces.schema import Trace
 from ragsvc.traces.store import FeedbackQuery, TraceStore
 
@@ -52,3 +53,20 @@ def confirmed_phrasings(
         )
         found.setdefault(key, confirmed)
     return list(found.values())
+
+
+def asked_questions(store: TraceStore, trace_ids: list[str]) -> list[str]:
+    """The questions of ``trace_ids`` as asked, for an operator confirming them as phrasings; a
+    trace stored redacted cannot give its own."""
+    questions = []
+    for trace_id in trace_ids:
+        trace = store.get(trace_id)
+        if trace is None:
+            raise NotFoundError(f"no trace {trace_id!r}")
+        if trace.question_redacted:
+            raise InvalidRequestError(
+                f"trace {trace_id} stores its question redacted (traces.redact_questions); "
+                "give the phrasing as text instead"
+            )
+        questions.append(trace.question)
+    return questions

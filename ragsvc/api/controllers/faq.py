@@ -18,29 +18,14 @@ from ragsvc.api.schemas import (
     PhrasingResponse,
     PhrasingResult,
 )
-from ragsvc.errors import InvalidRequestError, NotFoundError
+from ragsvc.errors import InvalidRequestError
 from ragsvc.runtime import Runtime
+from ragsvc.traces.confirmed import asked_questions
 
 DocId = Annotated[
     str | None,
     Parameter(max_length=4096, description="the FAQ file, when several files use the FAQ id"),
 ]
-
-
-def trace_questions(runtime: Runtime, trace_ids: list[str]) -> list[str]:
-    """The questions of ``trace_ids`` as asked; a trace stored redacted cannot give its own."""
-    questions = []
-    for trace_id in trace_ids:
-        trace = runtime.traces.get(trace_id)
-        if trace is None:
-            raise NotFoundError(f"no trace {trace_id!r}")
-        if trace.question_redacted:
-            raise InvalidRequestError(
-                f"trace {trace_id} stores its question redacted (traces.redact_questions); "
-                "give the phrasing as text instead"
-            )
-        questions.append(trace.question)
-    return questions
 
 
 class FaqController(Controller):
@@ -67,7 +52,7 @@ class FaqController(Controller):
     ) -> PhrasingResponse:
         """Add phrasings to a published FAQ entry, as text or as the questions of traces it
         answered; the next question written that way can get the entry's answer directly."""
-        phrasings = [*data.phrasings, *trace_questions(runtime, data.trace_ids)]
+        phrasings = [*data.phrasings, *asked_questions(runtime.traces, data.trace_ids)]
         if not phrasings:
             raise InvalidRequestError("give at least one phrasing or trace id")
         added = runtime.ingest.add_phrasings(faq_id, phrasings, data.doc_id)
