@@ -401,7 +401,7 @@ def helpdesk_oos_table(
         )
         index = open_index(local, embedder)
         try:
-            report = IngestJob(index.store, embedder, local).run([root / "corpus"])
+            report = IngestJob(index.store, local).run([root / "corpus"])
             mix = build_mix(data, per_category, seed=99)
             vectors = embedder.embed_queries([m.question for m in mix])
             pairs = list(zip(mix, vectors, strict=True))

@@ -271,8 +271,8 @@ def run_embedder(
     # -- ingest: the real job over files ---------------------------------------------------------
     corpus = workdir / "corpus"
     _write_corpus(corpus, faqs, policy_passages)
-    store = ChunkStore(client, "bench_ingest", embedder.dimension, embedder.name)
-    job = IngestJob(store, embedder, settings)
+    store = ChunkStore(client, "bench_ingest", embedder)
+    job = IngestJob(store, settings)
     first = job.run([corpus])
     again = job.run([corpus])
     if first.failed or again.failed or len(again.unchanged) != len(first.added):
@@ -285,7 +285,7 @@ def run_embedder(
     }
 
     # -- StackFAQ: FAQ matcher over the ingested corpus (FAQ entries only) -----------------------
-    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    retriever = HybridRetriever(store, settings.retrieval)
     queries = [q for f in faqs for q in f.queries]
     gold = [frozenset([f.faq_id]) for f in faqs for _ in f.queries]
     faq_key: Callable[[Hit], str] = lambda h: str(h.payload["faq"]["faq_id"])  # noqa: E731
@@ -314,9 +314,9 @@ def run_embedder(
         ("PolicyQA recall@5", policy_passages, policy_questions, "bench_policyqa", True),
         ("JSQuAD recall@5", ja_passages, ja_questions, "bench_jsquad", False),
     ):
-        store = ChunkStore(client, collection, embedder.dimension, embedder.name)
+        store = ChunkStore(client, collection, embedder)
         _index_passages(store, embedder, settings, passages)
-        retriever = HybridRetriever(store, embedder, settings.retrieval)
+        retriever = HybridRetriever(store, settings.retrieval)
         picked = sample(gold_questions(questions), sample_size)
         texts = [q.question for q in picked]
         gold = [q.passage_ids for q in picked]

@@ -10,6 +10,7 @@ from typing import Any
 from ingest.chunking import chunk_blocks
 from ingest.records import FaqEntry, ReadResult
 from ragsvc.embedding.base import Embedder, Vectors
+from ragsvc.embedding.spaces import EmbeddingSpaces, spaces_of
 from ragsvc.settings import ChunkingSettings, FaqAnswerPoint, LexicalSettings
 from ragsvc.store.schema import Chunk
 from ragsvc.text.language import detect_language
@@ -152,8 +153,8 @@ _CHUNK_FIELDS = {f.name for f in dataclasses.fields(Chunk)} - {"faq", "embed_tex
 
 
 def embed_chunks(
-    chunks: Sequence[Chunk], embedder: Embedder, lexical: LexicalSettings
-) -> tuple[Vectors, list[SparseTerms]]:
-    """The dense and the BM25 vector of each chunk, as the store takes them."""
-    dense = embedder.embed_passages([c.embed_text for c in chunks])
+    chunks: Sequence[Chunk], embedder: Embedder | EmbeddingSpaces, lexical: LexicalSettings
+) -> tuple[dict[str, Vectors], list[SparseTerms]]:
+    """Each chunk's vector in every dense space and its BM25 vector, as the store takes them."""
+    dense = spaces_of(embedder).embed_passages([c.embed_text for c in chunks])
     return dense, [document_terms(c.lexical_text, lexical) for c in chunks]

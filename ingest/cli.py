@@ -76,9 +76,7 @@ def _run_here(
 
     index = open_index(settings)
     try:
-        return IngestJob(index.store, index.embedder, settings).run(
-            paths, prune=prune, progress=on_file
-        )
+        return IngestJob(index.store, settings).run(paths, prune=prune, progress=on_file)
     finally:
         index.close()
 

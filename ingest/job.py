@@ -27,7 +27,7 @@ from ingest.records import ReadError, ReadResult
 from ingest.report import FileProblem, IngestReport
 from ingest.roots import expanded, outside_roots
 from ingest.worker import ReadWorker
-from ragsvc.embedding.base import Embedder
+from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, IndexedDocument
 from ragsvc.store.schema import Chunk
@@ -103,10 +103,10 @@ def discover(
     return files, folders, problems
 
 
-def settings_fingerprint(settings: Settings, embedder: Embedder) -> str:
+def settings_fingerprint(settings: Settings, spaces: EmbeddingSpaces) -> str:
     """Changes when a setting that shapes the index changes, so documents get re-indexed."""
     shaping = {
-        "embedder": embedder.name,
+        "embedder": spaces.name,
         "chunking": settings.chunking.model_dump(),
         "lexical": settings.lexical.model_dump(),
         "pipeline": 3,  # 2: CJK after a Latin word counted per character; 3: FAQ answer points
@@ -129,15 +129,13 @@ class IngestJob:
     def __init__(
         self,
         store: ChunkStore,
-        embedder: Embedder,
         settings: Settings,
         roots: Sequence[Path] | None = None,
     ) -> None:
         self.store = store
-        self.embedder = embedder
         self.settings = settings
         self.roots = roots
-        self.fingerprint = settings_fingerprint(settings, embedder)
+        self.fingerprint = settings_fingerprint(settings, store.spaces)
 
     def run(
         self, paths: Sequence[Path], *, prune: bool = False, progress: Progress | None = None
@@ -226,7 +224,7 @@ class IngestJob:
         size = self.settings.ingest.batch_size
         for start in range(0, len(chunks), size):
             batch = chunks[start : start + size]
-            self.store.stage(batch, *embed_chunks(batch, self.embedder, self.settings.lexical))
+            self.store.stage(batch, *embed_chunks(batch, self.store.spaces, self.settings.lexical))
 
     def _prune(
         self,

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from qdrant_client import models
 
 from ingest.build import embed_chunks, learned_chunk
-from ragsvc.embedding.base import Embedder
 from ragsvc.errors import InvalidRequestError, NotFoundError
 from ragsvc.settings import LexicalSettings
 from ragsvc.store.qdrant_store import ChunkStore, live_filter, match_value
@@ -148,7 +147,6 @@ def clean_phrasings(phrasings: Sequence[str]) -> list[str]:
 
 def add_phrasings(
     store: ChunkStore,
-    embedder: Embedder,
     lexical: LexicalSettings,
     faq_id: str,
     phrasings: Sequence[str],
@@ -170,6 +168,6 @@ def add_phrasings(
             number = learned_chunk_no(faq_id, phrasing)
             chunks.append(learned_chunk(question.payload, phrasing, number))
     if chunks:
-        store.add_live(chunks, *embed_chunks(chunks, embedder, lexical))
+        store.add_live(chunks, *embed_chunks(chunks, store.spaces, lexical))
         log.info("FAQ %s of %s: %d phrasings learned", faq_id, doc, len(chunks))
     return results

@@ -136,9 +136,7 @@ class PhrasingWriter:
             finally:
                 traces.close()
         index = self._opened()
-        done = add_phrasings(
-            index.store, index.embedder, self.settings.lexical, faq_id, phrasings, doc_id
-        )
+        done = add_phrasings(index.store, self.settings.lexical, faq_id, phrasings, doc_id)
         return [(a.phrasing, a.added) for a in done], done[0].doc_id
 
     def remove(self, faq_id: str, phrasing: str, doc_id: str | None = None) -> str:

@@ -8,9 +8,10 @@ from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragsvc.embedding import Embedder, build_embedder
+from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.errors import ConfigError
 from ragsvc.retrieval.faq import FaqMatcher
-from ragsvc.retrieval.faq_confidence import calibration_for
+from ragsvc.retrieval.faq_confidence import read_calibrations
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, open_client
@@ -20,6 +21,7 @@ from ragsvc.store.qdrant_store import ChunkStore, open_client
 class Index:
     client: QdrantClient
     embedder: Embedder
+    """The primary embedder (English retrieval, the analysis' classifier)."""
     store: ChunkStore
     retriever: HybridRetriever
     faq: FaqMatcher
@@ -28,13 +30,27 @@ class Index:
         self.client.close()
 
 
-def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
-    """Open (and warm up) everything retrieval needs; the caller must ``close()`` it."""
-    embedder = embedder or build_embedder(settings.embedder, settings.model_cache_dir)
-    embedder.warm_up()
+def build_spaces(settings: Settings, embedder: Embedder | None = None) -> EmbeddingSpaces:
+    """The configured dense spaces (``embedder`` replaces the primary one), not yet warmed up."""
+    primary = embedder or build_embedder(settings.embedder, settings.model_cache_dir)
+    multilingual = settings.multilingual
+    if not multilingual.enabled:
+        return EmbeddingSpaces(primary)
+    return EmbeddingSpaces(
+        primary,
+        build_embedder(multilingual, settings.model_cache_dir),
+        frozenset(multilingual.languages),
+    )
+
+
+def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None = None) -> Index:
+    """Open (and warm up) everything retrieval needs; the caller must ``close()`` it.
+    ``embedder``: a primary embedder to use instead of the configured one, or all the spaces."""
+    spaces = embedder if isinstance(embedder, EmbeddingSpaces) else build_spaces(settings, embedder)
+    spaces.warm_up()
     client = open_client(settings.store)
     try:
-        store = ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
+        store = ChunkStore(client, settings.store.collection, spaces)
         store.ensure_collection()
         store.repair_versions()  # logs what it repaired
     except (ResponseHandlingException, UnexpectedResponse) as exc:
@@ -46,11 +62,11 @@ def open_index(settings: Settings, embedder: Embedder | None = None) -> Index:
     except Exception:
         client.close()
         raise
-    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    retriever = HybridRetriever(store, settings.retrieval)
     routing = settings.routing
     matcher = FaqMatcher(
         retriever,
-        calibration_for(routing.faq_calibration, embedder.name),
+        read_calibrations(routing.faq_calibration),
         threshold=routing.faq_threshold,
     )
-    return Index(client, embedder, store, retriever, matcher)
+    return Index(client, spaces.primary, store, retriever, matcher)

@@ -29,7 +29,6 @@ from typing import IO, Any, Literal
 from ingest.phrasings import PhrasingAdded, add_phrasings, entry_phrasings, remove_phrasing
 from ingest.readers import READERS
 from ingest.roots import outside_roots, resolve_roots
-from ragsvc.embedding.base import Embedder
 from ragsvc.errors import (
     ConfigError,
     InvalidRequestError,
@@ -83,9 +82,8 @@ def upload_name(filename: str) -> str:
 class IngestRunner:
     """The service's ingest jobs, and its other changes to the index: uploads and deletions."""
 
-    def __init__(self, store: ChunkStore, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, store: ChunkStore, settings: Settings) -> None:
         self.store = store
-        self.embedder = embedder
         self.settings = settings
         self.roots = resolve_roots(settings.ingest.allowed_roots)
         self.upload_dir = settings.ingest.upload_dir.expanduser().resolve()
@@ -169,9 +167,7 @@ class IngestRunner:
     ) -> list[PhrasingAdded]:
         """Add confirmed phrasings to a published FAQ entry (waits for a running ingest job)."""
         with self._write_slot():
-            return add_phrasings(
-                self.store, self.embedder, self.settings.lexical, faq_id, phrasings, doc_id
-            )
+            return add_phrasings(self.store, self.settings.lexical, faq_id, phrasings, doc_id)
 
     def phrasings(
         self, faq_id: str, doc_id: str | None = None
@@ -220,7 +216,7 @@ class IngestRunner:
                 state.current, state.files_done, state.files_total = source, done, total
 
             try:
-                runner = IngestJob(self.store, self.embedder, self.settings, self.roots)
+                runner = IngestJob(self.store, self.settings, self.roots)
                 paths = [Path(p) for p in job.paths]
                 with self._writing:
                     report = runner.run(paths, prune=job.prune, progress=progress)

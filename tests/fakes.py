@@ -155,7 +155,7 @@ def fake_runtime(
     slm = slm or FakeSlm()
     llm = llm or FakeLlm()
     ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm)
-    ingest = IngestRunner(index.store, index.embedder, settings)
+    ingest = IngestRunner(index.store, settings)
     keys = AccessKeys.of(ADMIN_KEY, OPERATOR_KEY, settings.api)
     return Runtime(settings, index, traces, ledger, slm, llm, analyzer, ask, ingest, keys)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.evaluation.metrics import Language, contains_answer
 from ragsvc.evaluation.mix import LabelledQuestion, PartGold
 from ragsvc.evaluation.records import EvalRun, Outcome, QuestionResult, Signals
@@ -64,7 +65,7 @@ def run_eval(
     say = progress or (lambda _: None)
     runtime = open_runtime(settings, llm=llm)
     try:
-        report = IngestJob(runtime.index.store, runtime.index.embedder, settings).run([corpus])
+        report = IngestJob(runtime.index.store, settings).run([corpus])
         if report.failed:
             say(f"ingest: {len(report.failed)} files failed: {report.failed}")
         say(f"corpus: {runtime.index.store.count()} chunks ({report.seconds:.1f} s)")
@@ -140,7 +141,8 @@ def _signals(
     routed = traces.get("routed")
     analysis = routed.analysis if routed is not None else None
     if analysis is None:  # routed stopped at the FAQ (or was not run): analyse for the replay
-        analysis = runtime.analyzer.analyze(question.question, query_vector=vector)
+        primary = vector.vector if vector.space == PRIMARY else None
+        analysis = runtime.analyzer.analyze(question.question, query_vector=primary)
     checks = {c.name: c for c in traces["all_slm"].checks} if "all_slm" in traces else {}
     grounding, completeness = checks.get("slm_grounding"), checks.get("slm_completeness")
     signals = Signals(

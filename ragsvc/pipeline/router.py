@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ragsvc.analysis.cues import split_question
 from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.embedding.spaces import MULTILINGUAL
 from ragsvc.retrieval.faq import FaqMatch
-from ragsvc.settings import RoutingSettings
+from ragsvc.settings import Settings
 from ragsvc.traces.schema import Route, Trace
 
 
@@ -22,6 +23,24 @@ from ragsvc.traces.schema import Route, Trace
 class RouteChoice:
     route: Route
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PassageThresholds:
+    """The cosines a retrieved passage is compared with; each dense space has its own, since
+    multilingual-e5's cosines sit in a narrower, higher band than MiniLM's."""
+
+    relevance: float
+    direct: float
+    space: str
+
+
+def passage_thresholds(settings: Settings, space: str) -> PassageThresholds:
+    if space == MULTILINGUAL:
+        m = settings.multilingual
+        return PassageThresholds(m.relevance_threshold, m.direct_threshold, space)
+    r = settings.routing
+    return PassageThresholds(r.relevance_threshold, r.direct_threshold, space)
 
 
 def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> bool:
@@ -52,7 +71,7 @@ def choose_route(
     trace: Trace,
     analysis: QueryAnalysis,
     relevance: float,
-    settings: RoutingSettings,
+    thresholds: PassageThresholds,
     *,
     budget_low: bool,
     slm_available: bool,
@@ -62,12 +81,13 @@ def choose_route(
     trace.check("in_scope", analysis.confidence, None, in_scope, f"analysis: {analysis.kind}")
     if not in_scope:
         return RouteChoice("no_answer", f"the question is {analysis.kind.replace('_', ' ')}")
-    relevant = relevance >= settings.relevance_threshold
-    if not trace.check("relevance", relevance, settings.relevance_threshold, relevant):
+    space = f"best cosine in the {thresholds.space} space"
+    relevant = relevance >= thresholds.relevance
+    if not trace.check("relevance", relevance, thresholds.relevance, relevant, space):
         return RouteChoice("no_answer", "nothing relevant was retrieved")
     simple = analysis.kind == "simple_factual" and analysis.complexity == "simple"
-    strong = relevance >= settings.direct_threshold
-    if simple and trace.check("direct_passage", relevance, settings.direct_threshold, strong):
+    strong = relevance >= thresholds.direct
+    if simple and trace.check("direct_passage", relevance, thresholds.direct, strong, space):
         return RouteChoice("retrieval_direct", "simple factual question with a strong passage")
     needs_llm = analysis.kind in ("multi_part", "complex") or analysis.complexity == "complex"
     if budget_low:

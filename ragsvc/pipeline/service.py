@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.cost.ledger import CostLedger, estimate_tokens
-from ragsvc.embedding.base import Vectors
+from ragsvc.embedding.spaces import PRIMARY, QueryVector
 from ragsvc.errors import InvalidRequestError, RagsvcError, ServiceUnavailableError
 from ragsvc.index import Index
 from ragsvc.llm.client import ChatModel, LlmError
@@ -30,7 +30,12 @@ from ragsvc.pipeline.admission import AdmittedSlm, ModelSlots, OverloadedError, 
 from ragsvc.pipeline.extract import extract_answer
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.quality import assess
-from ragsvc.pipeline.router import choose_route, faq_is_confident, is_one_question
+from ragsvc.pipeline.router import (
+    choose_route,
+    faq_is_confident,
+    is_one_question,
+    passage_thresholds,
+)
 from ragsvc.privacy.pii import is_local_endpoint, redact, redact_all
 from ragsvc.privacy.traces import redact_trace
 from ragsvc.retrieval.faq import FaqMatch
@@ -77,7 +82,8 @@ class _Context:
 
     request: AskInput
     trace: Trace
-    vector: Vectors
+    vector: QueryVector
+    """The question in the dense space of its language."""
     language: str
     sink: EventSink
     parts: list[str] = field(default_factory=list)
@@ -206,7 +212,9 @@ class AskService:
         with self._cpu_slot(trace):
             with _timed(trace, "analysis"):
                 analysis = self.analyzer.analyze(
-                    question, query_vector=ctx.vector, language=ctx.request.language
+                    question,
+                    query_vector=ctx.vector.vector if ctx.vector.space == PRIMARY else None,
+                    language=ctx.request.language,
                 )
             self._record_analysis(trace, analysis)
             if analysis.kind in ("out_of_scope", "chitchat"):
@@ -220,7 +228,7 @@ class AskService:
             trace,
             analysis,
             relevance,
-            self.routing,
+            passage_thresholds(self.settings, ctx.vector.space),
             budget_low=self._budget_low(trace),
             slm_available=self.slm is not None,
         )
@@ -291,11 +299,13 @@ class AskService:
         vectors = (
             [ctx.vector]
             if ctx.parts == [ctx.trace.question] or len(ctx.parts) == 1
-            else list(self.index.embedder.embed_queries(ctx.parts))
+            else self.index.retriever.spaces.embed_queries(
+                ctx.parts, [detect_language(p) for p in ctx.parts]
+            )
         )
         top_k = self.routing.passages
 
-        def one(part: str, vector: Vectors) -> tuple[list[Hit], float]:
+        def one(part: str, vector: QueryVector) -> tuple[list[Hit], float]:
             started = time.perf_counter()
             hits = self.index.retriever.search(part, filters, top_k=top_k, query_vector=vector)
             return hits, 1000 * (time.perf_counter() - started)
@@ -357,7 +367,10 @@ class AskService:
         best = ctx.hits[0]
         with self._cpu_slot(ctx.trace), _timed(ctx.trace, "extract"):
             answer = extract_answer(
-                ctx.request.question, best.answer_text, ctx.vector, self.index.embedder
+                ctx.request.question,
+                best.answer_text,
+                ctx.vector.vector,
+                self.index.retriever.spaces.embedder(ctx.vector.space),
             )
         self._finish(ctx, "retrieval_direct", f"{answer} [1]", [best], best.dense_score)
         ctx.sink("delta", {"text": ctx.trace.answer})

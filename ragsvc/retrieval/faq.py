@@ -6,19 +6,22 @@ uses ("my card has not arrived" finds "Cards are delivered within 5 working days
 ranks points and keeps the best of each entry; the features of the top entry (its closest phrasing,
 its answer, the margins to the runner-up, whether dense and BM25 agree: see
 ``faq_confidence.FEATURES``) feed the calibrated confidence, the probability that the entry is
-right. Without a calibration fitted for the embedder in use, or for a question in a language the
-embedder carries no dense signal for (Japanese with MiniLM: the features are then BM25's alone,
-and a short question sharing a word with the wrong entry looked certain), the confidence is the
-raw cosine to the closest phrasing, thresholded at 0.9 (``calibrated`` False; the trace says why).
+right. A calibration is fitted per embedder, and a question uses the one of the dense space it
+searched (Japanese: the multilingual one). Without a calibration for that embedder, or for a
+question in a language its space carries no dense signal for (``faq_dense_weight`` 0: the features
+are then BM25's alone, and a short question sharing a word with the wrong entry looked certain),
+the confidence is the raw cosine to the closest phrasing, thresholded at 0.9 (``calibrated``
+False; the trace says why).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ragsvc.embedding.base import Vectors
+from ragsvc.embedding.spaces import PRIMARY, QueryVector
 from ragsvc.retrieval.faq_confidence import FaqCalibration
 from ragsvc.retrieval.fusion import Hit, fuse, identity, standardise
 from ragsvc.retrieval.hybrid import HybridRetriever, Mode
@@ -42,6 +45,8 @@ class FaqMatch:
     hit: Hit
     features: dict[str, float] = field(default_factory=dict)
     calibrated: bool = False
+    space: str = PRIMARY
+    """The dense space the question searched (its calibration and threshold are that space's)."""
     uncalibrated_because: str = ""
     """Why ``confidence`` is the raw cosine: no calibration, or no dense signal for the language."""
 
@@ -88,35 +93,49 @@ class FaqMatcher:
     def __init__(
         self,
         retriever: HybridRetriever,
-        calibration: FaqCalibration | None = None,
+        calibrations: FaqCalibration | Sequence[FaqCalibration] = (),
         candidates: int = 20,
         threshold: float | None = None,
     ) -> None:
+        """``calibrations``: each is used by the dense space whose embedder it was fitted with."""
         if candidates <= 0:
             raise ValueError(f"candidates must be greater than 0, got {candidates}")
         self.retriever = retriever
         self.candidates = candidates
-        self.calibration = calibration
         self.configured_threshold = threshold
-        if calibration is not None and calibration.embedder != retriever.embedder.name:
-            log.warning(
-                "the FAQ calibration was fitted with the embedder %s, the service uses %s: the FAQ "
-                "confidence is the raw cosine (refit with `ragsvc faq calibrate`)",
-                calibration.embedder,
-                retriever.embedder.name,
-            )
-            self.calibration = None
+        given = [calibrations] if isinstance(calibrations, FaqCalibration) else list(calibrations)
+        self.calibrations: dict[str, FaqCalibration] = {}
+        for space, embedder in retriever.spaces.embedders().items():
+            fitted = [c for c in given if c.embedder == embedder.name]
+            if fitted:
+                self.calibrations[space] = fitted[-1]
+            else:
+                log.warning(
+                    "no FAQ calibration for the embedder %s (fitted for: %s): its FAQ confidence "
+                    "is the raw cosine (fit one with `ragsvc faq calibrate`)",
+                    embedder.name,
+                    ", ".join(c.embedder for c in given) or "none",
+                )
+
+    @property
+    def calibration(self) -> FaqCalibration | None:
+        """The primary (English) space's calibration."""
+        return self.calibrations.get(PRIMARY)
 
     @property
     def threshold(self) -> float:
-        """The threshold of calibrated confidences: the configured one (``routing.faq_threshold``),
-        else the calibration's, else 0.9 on the raw cosine."""
+        """The primary space's threshold of calibrated confidences: the configured one
+        (``routing.faq_threshold``), else the calibration's, else 0.9 on the raw cosine."""
+        return self._threshold(PRIMARY)
+
+    def _threshold(self, space: str) -> float:
         if self.configured_threshold is not None:
             return self.configured_threshold
-        return self.calibration.threshold if self.calibration else UNCALIBRATED_THRESHOLD
+        calibration = self.calibrations.get(space)
+        return calibration.threshold if calibration else UNCALIBRATED_THRESHOLD
 
-    def _uncalibrated_because(self, dense_weight: float) -> str:
-        if self.calibration is None:
+    def _uncalibrated_because(self, space: str, dense_weight: float) -> str:
+        if space not in self.calibrations:
             return "no calibration for this embedder"
         if dense_weight <= 0:
             return (
@@ -128,8 +147,10 @@ class FaqMatcher:
     def threshold_for(self, match: FaqMatch | None) -> float:
         """The confidence at or above which ``match`` is answered directly: :attr:`threshold` for
         a calibrated confidence, 0.9 for a raw cosine (unless ``routing.faq_threshold`` is set)."""
-        if self.configured_threshold is not None or (match is not None and match.calibrated):
+        if match is None:
             return self.threshold
+        if self.configured_threshold is not None or match.calibrated:
+            return self._threshold(match.space)
         return UNCALIBRATED_THRESHOLD
 
     def match(
@@ -138,7 +159,7 @@ class FaqMatcher:
         language: str | None = None,
         tags: tuple[str, ...] = (),
         mode: Mode = "hybrid",
-        query_vector: Vectors | None = None,
+        query_vector: QueryVector | None = None,
     ) -> list[FaqMatch]:
         """FAQ entries best first (one per FAQ id); empty when the index holds no FAQ. Only the
         first carries features and a calibrated confidence; the rest carry their cosine."""
@@ -149,7 +170,9 @@ class FaqMatcher:
             return []
         dense_weight = self.retriever.dense_weight(question, mode, faq=True)
         ranked = fuse(candidates, dense_weight, self.candidates)
-        because = self._uncalibrated_because(dense_weight)
+        space = query_vector.space if query_vector else self.retriever.space_for(question)
+        calibration = self.calibrations.get(space)
+        because = self._uncalibrated_because(space, dense_weight)
         best: dict[str, float] = defaultdict(float)
         for hit in candidates:
             if not is_answer_point(hit):
@@ -159,8 +182,8 @@ class FaqMatcher:
             features = entry_features(ranked, candidates, i) if i == 0 else {}
             cosine = best.get(identity(hit), hit.dense_score)
             calibrated = bool(features) and not because
-            if calibrated and self.calibration is not None:
-                confidence = self.calibration.confidence(features)
+            if calibrated and calibration is not None:
+                confidence = calibration.confidence(features)
             else:
                 confidence = cosine
             faq = hit.payload["faq"]
@@ -177,6 +200,7 @@ class FaqMatcher:
                     hit=hit,
                     features=features,
                     calibrated=calibrated,
+                    space=space,
                     uncalibrated_because=because if features else "",
                 )
             )

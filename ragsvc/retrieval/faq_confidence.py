@@ -88,18 +88,9 @@ def load_calibrations(path: Path) -> list[FaqCalibration]:
     return calibrations
 
 
-def calibration_for(path: Path | None, embedder: str) -> FaqCalibration | None:
-    """The calibration fitted for ``embedder`` in ``path`` (default: the shipped file), or None
-    (the confidence is then the raw cosine, and the matcher logs why)."""
-    found = [c for c in load_calibrations(path or DEFAULT_CALIBRATION) if c.embedder == embedder]
-    if not found:
-        log.warning(
-            "no FAQ calibration for the embedder %s in %s: the FAQ confidence is the raw cosine "
-            "(fit one with `ragsvc faq calibrate`)",
-            embedder,
-            path or DEFAULT_CALIBRATION,
-        )
-    return found[-1] if found else None
+def read_calibrations(path: Path | None) -> list[FaqCalibration]:
+    """The calibrations in ``path``, default: the shipped file."""
+    return load_calibrations(path or DEFAULT_CALIBRATION)
 
 
 def precision_threshold(

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: one dense and one BM25 query to Qdrant, fused client-side."""
+"""Hybrid retrieval: one dense and one BM25 query to Qdrant, fused client-side. The dense query
+searches the space of the question's language (:mod:`ragsvc.embedding.spaces`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from ragsvc.embedding.base import Embedder, Vectors
+from ragsvc.embedding.spaces import MULTILINGUAL, QueryVector
 from ragsvc.retrieval.fusion import Hit, fuse
 from ragsvc.settings import RetrievalSettings
 from ragsvc.store.qdrant_store import ChunkStore
@@ -18,14 +19,14 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 
 class HybridRetriever:
-    def __init__(self, store: ChunkStore, embedder: Embedder, settings: RetrievalSettings) -> None:
+    def __init__(self, store: ChunkStore, settings: RetrievalSettings) -> None:
         if settings.candidates < settings.top_k:
             raise ValueError(
                 f"retrieval.candidates ({settings.candidates}) must be at least "
                 f"retrieval.top_k ({settings.top_k})"
             )
         self.store = store
-        self.embedder = embedder
+        self.spaces = store.spaces
         self.settings = settings
 
     def search(
@@ -34,7 +35,7 @@ class HybridRetriever:
         filters: SearchFilters | None = None,
         top_k: int | None = None,
         mode: Mode = "hybrid",
-        query_vector: Vectors | None = None,
+        query_vector: QueryVector | None = None,
     ) -> list[Hit]:
         """The ``top_k`` best chunks for ``query``; pass ``query_vector`` when already embedded."""
         k = top_k or self.settings.top_k
@@ -50,7 +51,9 @@ class HybridRetriever:
             return 1.0
         if mode == "lexical":
             return 0.0
-        return self.settings.weight_for(detect_language(query), faq=faq)
+        language = detect_language(query)
+        multilingual = self.spaces.space_for(language) == MULTILINGUAL
+        return self.settings.weight_for(language, faq=faq, multilingual=multilingual)
 
     def candidates(
         self,
@@ -58,18 +61,20 @@ class HybridRetriever:
         filters: SearchFilters | None,
         limit: int,
         mode: Mode = "hybrid",
-        query_vector: Vectors | None = None,
+        query_vector: QueryVector | None = None,
     ) -> list[Hit]:
-        """The union of the dense and the lexical top ``limit``, each hit with both scores."""
+        """The union of the dense and the lexical top ``limit``, each hit with both scores (the
+        dense one in the question's space)."""
         filters = filters or SearchFilters()
         hits: dict[str, Hit] = {}
-        vector = None
+        space, vector = self.space_for(query), None
         if mode != "lexical":
-            vector = query_vector if query_vector is not None else self.embed(query)
-            for p in self.store.search_dense(vector, filters, limit):
+            embedded = query_vector if query_vector is not None else self.embed(query)
+            space, vector = embedded.space, embedded.vector
+            for p in self.store.search_dense(vector, filters, limit, space):
                 hits[p.id] = Hit(p.id, p.payload, dense_score=p.score, lexical_score=0.0)
         if mode != "dense":
-            for p in self.store.search_lexical(query_terms(query), filters, limit):
+            for p in self.store.search_lexical(query_terms(query), filters, limit, space):
                 if p.id in hits:
                     hits[p.id].lexical_score = p.score
                     continue
@@ -79,6 +84,9 @@ class HybridRetriever:
                 hits[p.id] = Hit(p.id, p.payload, dense_score=dense, lexical_score=p.score)
         return list(hits.values())
 
-    def embed(self, query: str) -> Vectors:
-        vector: Vectors = self.embedder.embed_queries([query])[0]
-        return vector
+    def embed(self, query: str) -> QueryVector:
+        """``query`` in the space of its language."""
+        return self.spaces.embed_query(query, detect_language(query))
+
+    def space_for(self, query: str) -> str:
+        return self.spaces.space_for(detect_language(query))

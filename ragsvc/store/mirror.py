@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,8 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from ragsvc.embedding.base import Vectors
-from ragsvc.store.schema import DENSE_VECTOR, LEXICAL_VECTOR, SearchFilters, StoredPoint
+from ragsvc.embedding.spaces import PRIMARY
+from ragsvc.store.schema import LEXICAL_VECTOR, SearchFilters, StoredPoint
 from ragsvc.store.scroll import scroll_records
 from ragsvc.text.lexical import SparseTerms
 
@@ -37,7 +38,7 @@ from ragsvc.text.lexical import SparseTerms
 class _Arrays:
     ids: list[str]
     payloads: list[dict[str, Any]]
-    dense: np.ndarray  # (points, dimension), rows normalised
+    dense: dict[str, np.ndarray]  # per space: (points, dimension), rows normalised
     postings: dict[int, tuple[np.ndarray, np.ndarray]]  # term id -> (rows, stored BM25 weights)
     lexical_points: int  # points holding a lexical vector: the IDF corpus
     live: np.ndarray
@@ -58,10 +59,12 @@ class _Arrays:
 
 
 class SearchMirror:
-    def __init__(self, client: QdrantClient, collection: str, dimension: int) -> None:
+    def __init__(
+        self, client: QdrantClient, collection: str, dimensions: Mapping[str, int]
+    ) -> None:
         self.client = client
         self.collection = collection
-        self.dimension = dimension
+        self.dimensions = dict(dimensions)
         self._lock = threading.Lock()
         self._generation = 0
         self._built: tuple[int, _Arrays] | None = None
@@ -71,18 +74,18 @@ class SearchMirror:
         self._generation += 1
 
     def search_dense(
-        self, vector: Vectors, filters: SearchFilters, limit: int
+        self, vector: Vectors, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:
         arrays = self._arrays()
         if not arrays.ids:
             return []
         query = np.asarray(vector, dtype=np.float32)
         norm = float(np.linalg.norm(query))
-        scores = arrays.dense @ (query / norm if norm else query)
-        return self._top(arrays, scores, arrays.mask(filters), limit)
+        scores = arrays.dense[space] @ (query / norm if norm else query)
+        return self._top(arrays, scores, arrays.mask(filters), limit, space)
 
     def search_lexical(
-        self, terms: SparseTerms, filters: SearchFilters, limit: int
+        self, terms: SparseTerms, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:
         arrays = self._arrays()
         scores = np.zeros(len(arrays.ids), dtype=np.float64)
@@ -96,17 +99,18 @@ class SearchMirror:
             overlap[rows] = True
         if not overlap.any():
             return []
-        return self._top(arrays, scores.astype(np.float32), arrays.mask(filters) & overlap, limit)
+        mask = arrays.mask(filters) & overlap
+        return self._top(arrays, scores.astype(np.float32), mask, limit, space)
 
     def _top(
-        self, arrays: _Arrays, scores: np.ndarray, mask: np.ndarray, limit: int
+        self, arrays: _Arrays, scores: np.ndarray, mask: np.ndarray, limit: int, space: str
     ) -> list[StoredPoint]:
         candidates = np.flatnonzero(mask)
         if len(candidates) > limit:
             candidates = candidates[np.argpartition(-scores[candidates], limit - 1)[:limit]]
         best = candidates[np.argsort(-scores[candidates], kind="stable")]
         return [
-            StoredPoint(arrays.ids[i], float(scores[i]), arrays.payloads[i], arrays.dense[i])
+            StoredPoint(arrays.ids[i], float(scores[i]), arrays.payloads[i], arrays.dense[space][i])
             for i in best
         ]
 
@@ -120,7 +124,7 @@ class SearchMirror:
     def _load(self) -> _Arrays:
         ids: list[str] = []
         payloads: list[dict[str, Any]] = []
-        dense: list[Sequence[float]] = []
+        dense: dict[str, list[Sequence[float]]] = {name: [] for name in self.dimensions}
         term_rows: list[tuple[list[int], list[float]]] = []
         lexical_points = 0
         for record in scroll_records(self.client, self.collection, with_vectors=True):
@@ -133,15 +137,19 @@ class SearchMirror:
                 term_rows.append(([], []))
             ids.append(str(record.id))
             payloads.append(dict(record.payload or {}))
-            dense.append(vectors[DENSE_VECTOR])  # type: ignore[arg-type]
-        matrix = np.asarray(dense, dtype=np.float32).reshape(len(ids), self.dimension)
-        return _build(ids, payloads, matrix, term_rows, lexical_points)
+            for name, rows in dense.items():
+                rows.append(vectors[name])  # type: ignore[arg-type]
+        matrices = {
+            name: np.asarray(rows, dtype=np.float32).reshape(len(ids), self.dimensions[name])
+            for name, rows in dense.items()
+        }
+        return _build(ids, payloads, matrices, term_rows, lexical_points)
 
 
 def _build(
     ids: list[str],
     payloads: list[dict[str, Any]],
-    dense: np.ndarray,
+    dense: dict[str, np.ndarray],
     term_rows: list[tuple[list[int], list[float]]],
     lexical_points: int,
 ) -> _Arrays:

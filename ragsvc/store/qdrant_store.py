@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -19,12 +19,12 @@ from typing import Any, cast
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from ragsvc.embedding.base import Vectors
+from ragsvc.embedding.base import Embedder, Vectors
+from ragsvc.embedding.spaces import PRIMARY, EmbeddingSpaces, spaces_of
 from ragsvc.errors import ConfigError, IndexSchemaError
 from ragsvc.settings import StoreSettings
 from ragsvc.store.mirror import SearchMirror
 from ragsvc.store.schema import (
-    DENSE_VECTOR,
     LEXICAL_VECTOR,
     SCHEMA_VERSION,
     Chunk,
@@ -129,24 +129,27 @@ def is_embedded(client: QdrantClient) -> bool:
 
 class ChunkStore:
     """Searches of an embedded store are answered by a :class:`SearchMirror` (same scores, in
-    milliseconds) unless ``mirror=False``; a Qdrant server answers its own."""
+    milliseconds) unless ``mirror=False``; a Qdrant server answers its own. Each dense space of
+    ``spaces`` is a named vector of every point (see :mod:`ragsvc.embedding.spaces`)."""
 
     def __init__(
         self,
         client: QdrantClient,
         collection: str,
-        dimension: int,
-        embedder: str,
+        spaces: EmbeddingSpaces | Embedder,
         mirror: bool = True,
     ) -> None:
-        if dimension <= 0:
-            raise ValueError(f"dimension must be greater than 0, got {dimension}")
+        self.spaces = spaces_of(spaces)
+        self.dimensions = {name: e.dimension for name, e in self.spaces.embedders().items()}
+        for name, dimension in self.dimensions.items():
+            if dimension <= 0:
+                raise ValueError(f"the {name} dimension must be greater than 0, got {dimension}")
         self.client = client
         self.collection = collection
-        self.dimension = dimension
-        self.embedder = embedder
         self.mirror = (
-            SearchMirror(client, collection, dimension) if mirror and is_embedded(client) else None
+            SearchMirror(client, collection, self.dimensions)
+            if mirror and is_embedded(client)
+            else None
         )
 
     def _changed(self) -> None:
@@ -155,11 +158,19 @@ class ChunkStore:
 
     # -- schema ---------------------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
-        return {
+        embedders = self.spaces.embedders()
+        metadata: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "dimension": self.dimension,
-            "embedder": self.embedder,
+            "dimension": self.dimensions[PRIMARY],
+            "embedder": embedders[PRIMARY].name,
         }
+        if extra := {
+            name: {"dimension": e.dimension, "embedder": e.name}
+            for name, e in embedders.items()
+            if name != PRIMARY
+        }:
+            metadata["spaces"] = extra
+        return metadata
 
     def ensure_collection(self) -> None:
         """Create the collection when missing; refuse one written with another schema or model."""
@@ -167,9 +178,8 @@ class ChunkStore:
             self.client.create_collection(
                 self.collection,
                 vectors_config={
-                    DENSE_VECTOR: models.VectorParams(
-                        size=self.dimension, distance=models.Distance.COSINE
-                    )
+                    name: models.VectorParams(size=size, distance=models.Distance.COSINE)
+                    for name, size in self.dimensions.items()
                 },
                 sparse_vectors_config={
                     LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
@@ -205,31 +215,46 @@ class ChunkStore:
 
     # -- writes ---------------------------------------------------------------------------------
     def stage(
-        self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms]
+        self,
+        chunks: Sequence[Chunk],
+        dense: Mapping[str, Vectors],
+        lexical: Sequence[SparseTerms],
     ) -> None:
-        """Write chunks invisibly (``live=false``) until :meth:`publish`."""
+        """Write chunks invisibly (``live=false``) until :meth:`publish`; ``dense`` holds each
+        space's vectors, by space name."""
         self._upsert(chunks, dense, lexical, live=False)
 
     def add_live(
-        self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms]
+        self,
+        chunks: Sequence[Chunk],
+        dense: Mapping[str, Vectors],
+        lexical: Sequence[SparseTerms],
     ) -> None:
         """Write chunks that join a published document version at once (a learned FAQ phrasing:
         each point is whole on its own, so there is nothing to stage)."""
         self._upsert(chunks, dense, lexical, live=True)
 
     def _upsert(
-        self, chunks: Sequence[Chunk], dense: Vectors, lexical: Sequence[SparseTerms], live: bool
+        self,
+        chunks: Sequence[Chunk],
+        dense: Mapping[str, Vectors],
+        lexical: Sequence[SparseTerms],
+        live: bool,
     ) -> None:
+        if set(dense) != set(self.dimensions):
+            raise ValueError(
+                f"vectors for {sorted(dense)} given, the index has {sorted(self.dimensions)}"
+            )
         points = [
             models.PointStruct(
                 id=chunk.id,
                 vector={
-                    DENSE_VECTOR: vector.tolist(),
+                    **{name: vectors[row].tolist() for name, vectors in dense.items()},
                     LEXICAL_VECTOR: models.SparseVector(indices=terms.indices, values=terms.values),
                 },
                 payload=chunk.payload(live=live),
             )
-            for chunk, vector, terms in zip(chunks, dense, lexical, strict=True)
+            for row, (chunk, terms) in enumerate(zip(chunks, lexical, strict=True))
         ]
         try:
             self.client.upsert(self.collection, points, wait=True)
@@ -330,14 +355,14 @@ class ChunkStore:
         return docs
 
     def search_dense(
-        self, vector: Vectors, filters: SearchFilters, limit: int
+        self, vector: Vectors, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:
         if self.mirror is not None:
-            return self.mirror.search_dense(vector, filters, limit)
+            return self.mirror.search_dense(vector, filters, limit, space)
         result = self.client.query_points(
             self.collection,
             query=vector.tolist(),
-            using=DENSE_VECTOR,
+            using=space,
             query_filter=search_filter(filters),
             limit=limit,
             with_payload=True,
@@ -345,13 +370,13 @@ class ChunkStore:
         return [StoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in result.points]
 
     def search_lexical(
-        self, terms: SparseTerms, filters: SearchFilters, limit: int
+        self, terms: SparseTerms, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:
-        """BM25 hits, each with its dense vector so the caller can score it densely too."""
+        """BM25 hits, each with its vector in ``space`` so the caller can score it densely too."""
         if not terms.indices:
             return []
         if self.mirror is not None:
-            return self.mirror.search_lexical(terms, filters, limit)
+            return self.mirror.search_lexical(terms, filters, limit, space)
         result = self.client.query_points(
             self.collection,
             query=models.SparseVector(indices=terms.indices, values=terms.values),
@@ -359,15 +384,15 @@ class ChunkStore:
             query_filter=search_filter(filters),
             limit=limit,
             with_payload=True,
-            with_vectors=[DENSE_VECTOR],
+            with_vectors=[space],
         )
         return [
-            StoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense_of(p.vector))
+            StoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense_of(p.vector, space))
             for p in result.points
         ]
 
 
-def _dense_of(vector: Any) -> Vectors | None:
-    if isinstance(vector, dict) and DENSE_VECTOR in vector:
-        return np.asarray(vector[DENSE_VECTOR], dtype=np.float32)
+def _dense_of(vector: Any, space: str) -> Vectors | None:
+    if isinstance(vector, dict) and space in vector:
+        return np.asarray(vector[space], dtype=np.float32)
     return None

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from ragsvc.embedding.base import Vectors
 
 SCHEMA_VERSION = 1
-DENSE_VECTOR = "dense"
 LEXICAL_VECTOR = "lexical"
 POINT_NAMESPACE = uuid.UUID("6f1c1b8e-6a43-4f4e-9d55-0d7f3f1c2a90")
 

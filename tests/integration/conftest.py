@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.job import IngestJob
-from ragsvc.embedding import Embedder
+from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.index import Index, open_index
 from ragsvc.llm.local_server import LocalLlmServer
 from ragsvc.models.ref import ModelRef
@@ -35,7 +35,7 @@ def llm_server(
 def demo_settings(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> Settings:
     """Defaults, files in a temp folder, SmolLM2 as the SLM (the default Qwen is tested apart)."""
     tmp = tmp_path_factory.mktemp("demo")
-    base = make_settings(tmp)
+    base = make_settings(tmp, multilingual={"enabled": True})
     return base.model_copy(
         update={
             "slm": base.slm.model_copy(
@@ -53,10 +53,10 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def demo_index(demo_settings: Settings, embedder: Embedder) -> Iterator[Index]:
+def demo_index(demo_settings: Settings, spaces: EmbeddingSpaces) -> Iterator[Index]:
     """The demo corpus ingested once per module into embedded Qdrant on disk."""
-    index = open_index(demo_settings, embedder)
-    report = IngestJob(index.store, embedder, demo_settings).run([DEMO_CORPUS])
+    index = open_index(demo_settings, spaces)
+    report = IngestJob(index.store, demo_settings).run([DEMO_CORPUS])
     assert report.ok, report.failed
     yield index
     index.close()

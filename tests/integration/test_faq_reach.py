@@ -35,9 +35,7 @@ def test_wording_far_from_every_entry_stays_below_the_threshold(demo_index: Inde
 
 def test_a_learned_phrasing_reaches_its_entry(demo_index: Index, demo_settings: Settings) -> None:
     phrasing = "kumoconnect keeps dropping at the hotel, what now"
-    add_phrasings(
-        demo_index.store, demo_index.embedder, demo_settings.lexical, "it-002", [phrasing]
-    )
+    add_phrasings(demo_index.store, demo_settings.lexical, "it-002", [phrasing])
     after = demo_index.faq.match(phrasing)[0]
     assert after.faq_id == "it-002" and after.matched_phrasing == phrasing
     assert after.confidence >= demo_index.faq.threshold

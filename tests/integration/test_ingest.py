@@ -24,6 +24,7 @@ from ingest.job import IngestJob, document_hash
 from ingest.readers import READERS, read_file
 from ingest.report import FileProblem, IngestReport
 from ragsvc.embedding import Embedder
+from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
@@ -51,7 +52,7 @@ def opened(settings: Settings, embedder: Embedder) -> Iterator[ChunkStore]:
     """The store as ``ragsvc/index.py`` builds it; the client is closed on the way out."""
     client = open_client(settings.store)
     try:
-        yield ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
+        yield ChunkStore(client, settings.store.collection, embedder)
     finally:
         client.close()
 
@@ -75,7 +76,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Sn
     shutil.copytree(DEMO_CORPUS, work / "corpus")
     settings = make_settings(work)
     with opened(settings, embedder) as store:
-        report = IngestJob(store, embedder, settings).run([work / "corpus"])
+        report = IngestJob(store, settings).run([work / "corpus"])
     saved = base / "saved"
     shutil.copytree(work, saved)
     return Snapshot(work, saved, settings, report)
@@ -122,7 +123,7 @@ def test_first_ingest_adds_every_demo_file(demo: Snapshot, embedder: Embedder) -
 def test_rerun_on_unchanged_files_changes_nothing(demo: Snapshot, embedder: Embedder) -> None:
     with opened(demo.settings, embedder) as store:
         before = _ids_by_source(store)
-        report = IngestJob(store, embedder, demo.settings).run([demo.corpus])
+        report = IngestJob(store, demo.settings).run([demo.corpus])
         assert sorted(report.unchanged) == DEMO_FILES
         assert report.added == report.updated == report.failed == []
         assert (report.chunks_written, report.staged_removed) == (0, 0)
@@ -135,7 +136,7 @@ def test_editing_one_file_replaces_only_its_points(demo: Snapshot, embedder: Emb
         fh.write(NEW_PARAGRAPH)
     with opened(demo.settings, embedder) as store:
         before = _ids_by_source(store)
-        report = IngestJob(store, embedder, demo.settings).run([demo.corpus])
+        report = IngestJob(store, demo.settings).run([demo.corpus])
         assert report.updated == [POLICY_MD]
         assert sorted(report.unchanged) == [f for f in DEMO_FILES if f != POLICY_MD]
         assert report.added == report.failed == []
@@ -148,7 +149,7 @@ def test_editing_one_file_replaces_only_its_points(demo: Snapshot, embedder: Emb
         assert len(after[POLICY_MD]) == report.chunks_written
         _assert_one_live_point_per_chunk(store)
 
-        retriever = HybridRetriever(store, embedder, demo.settings.retrieval)
+        retriever = HybridRetriever(store, demo.settings.retrieval)
         top = retriever.search("What badge do visitors to the Osaka warehouse wear?")[0]
         assert top.payload["source"] == POLICY_MD
         assert "quokka" in top.text
@@ -157,7 +158,7 @@ def test_editing_one_file_replaces_only_its_points(demo: Snapshot, embedder: Emb
 def test_deleted_file_stays_until_pruned(demo: Snapshot, embedder: Embedder) -> None:
     (demo.corpus / CONDUCT_TXT).unlink()
     with opened(demo.settings, embedder) as store:
-        job = IngestJob(store, embedder, demo.settings)
+        job = IngestJob(store, demo.settings)
         before = _ids_by_source(store)
 
         kept = job.run([demo.corpus])
@@ -188,7 +189,7 @@ def test_bad_files_are_reported_and_everything_else_ingested(
     (demo.corpus / ".github" / "workflows" / "ci.yml").write_text("on: push\njobs: {}\n")
     (demo.corpus / "faq" / ".draft.yaml").write_text("faqs: []\n")
     with opened(demo.settings, embedder) as store:
-        report = IngestJob(store, embedder, demo.settings).run([demo.corpus])
+        report = IngestJob(store, demo.settings).run([demo.corpus])
         assert not report.ok
         assert [f.source for f in report.failed] == ["policies/scanned.pdf"]
         assert "unreadable PDF" in report.failed[0].reason
@@ -220,7 +221,7 @@ def test_hostile_files_and_links_out_of_the_corpus_are_reported_and_not_read(
     secret.write_text("# Payroll\n\nThe payroll system password is quokka-77.\n")
     (demo.corpus / "policies" / "payroll.md").symlink_to(secret)
     with opened(demo.settings, embedder) as store:
-        report = IngestJob(store, embedder, demo.settings).run([demo.corpus])
+        report = IngestJob(store, demo.settings).run([demo.corpus])
         reasons = {f.source: f.reason for f in report.failed}
         assert sorted(reasons) == ["faq/lol.yaml", "policies/payroll.md"]
         assert reasons["faq/lol.yaml"].startswith("YAML aliases over ingest.max_yaml_aliases")
@@ -239,7 +240,7 @@ def test_killed_run_is_invisible_and_cleaned_up_by_the_next_run(
 
     # a run that staged the new version of the file and died before publishing it
     with opened(demo.settings, embedder) as store:
-        job = IngestJob(store, embedder, demo.settings)
+        job = IngestJob(store, demo.settings)
         old_hash = store.documents()[doc_id].doc_hash
         new_hash = document_hash(path, job.fingerprint)
         chunks = build_chunks(
@@ -253,7 +254,7 @@ def test_killed_run_is_invisible_and_cleaned_up_by_the_next_run(
         )
         store.stage(
             chunks,
-            embedder.embed_passages([c.embed_text for c in chunks]),
+            {PRIMARY: embedder.embed_passages([c.embed_text for c in chunks])},
             [document_terms(c.lexical_text, demo.settings.lexical) for c in chunks],
         )
 
@@ -262,13 +263,13 @@ def test_killed_run_is_invisible_and_cleaned_up_by_the_next_run(
         assert store.count() == demo.report.chunks_written
         assert store.count(live_only=False) == demo.report.chunks_written + len(chunks)
         assert store.documents()[doc_id].doc_hash == old_hash
-        retriever = HybridRetriever(store, embedder, demo.settings.retrieval)
+        retriever = HybridRetriever(store, demo.settings.retrieval)
         hits = retriever.search(question, top_k=20)
         assert hits
         assert all(h.payload["doc_hash"] != new_hash for h in hits)
         assert not any("quokka" in h.text for h in hits)
 
-        report = IngestJob(store, embedder, demo.settings).run([demo.corpus])
+        report = IngestJob(store, demo.settings).run([demo.corpus])
         assert report.staged_removed == len(chunks)
         assert report.updated == [POLICY_MD]
         assert report.ok
@@ -290,7 +291,7 @@ def test_demo_faq_questions_find_their_entry(
     demo: Snapshot, embedder: Embedder, question: str, faq_id: str, source: str
 ) -> None:
     with opened(demo.settings, embedder) as store:
-        matcher = FaqMatcher(HybridRetriever(store, embedder, demo.settings.retrieval))
+        matcher = FaqMatcher(HybridRetriever(store, demo.settings.retrieval))
         best = matcher.match(question)[0]
         assert (best.faq_id, best.source) == (faq_id, source)
         assert best.confidence > 0.8
@@ -298,7 +299,7 @@ def test_demo_faq_questions_find_their_entry(
 
 def test_document_search_finds_the_policy_page(demo: Snapshot, embedder: Embedder) -> None:
     with opened(demo.settings, embedder) as store:
-        retriever = HybridRetriever(store, embedder, demo.settings.retrieval)
+        retriever = HybridRetriever(store, demo.settings.retrieval)
         hits = retriever.search(
             "What is the hotel limit per night in Tokyo?", SearchFilters(kind="doc")
         )

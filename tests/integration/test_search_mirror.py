@@ -10,7 +10,7 @@ import numpy as np
 
 from ragsvc.index import Index
 from ragsvc.store.qdrant_store import ChunkStore
-from ragsvc.store.schema import DENSE_VECTOR, SearchFilters, StoredPoint
+from ragsvc.store.schema import SearchFilters, StoredPoint
 from ragsvc.text.lexical import query_terms
 
 QUESTIONS = [
@@ -27,7 +27,7 @@ QUESTIONS = [
 
 def _qdrant_only(index: Index) -> ChunkStore:
     store = index.store
-    return ChunkStore(store.client, store.collection, store.dimension, store.embedder, mirror=False)
+    return ChunkStore(store.client, store.collection, store.spaces, mirror=False)
 
 
 def _filters(index: Index) -> list[SearchFilters]:
@@ -63,25 +63,29 @@ def _assert_same(mirrored: list[StoredPoint], native: list[StoredPoint]) -> None
 
 def _compare(index: Index, native: ChunkStore) -> None:
     assert index.store.mirror is not None
-    vectors = index.embedder.embed_queries(QUESTIONS)
-    for question, vector in zip(QUESTIONS, vectors, strict=True):
-        for filters in _filters(index):
-            _assert_same(
-                index.store.search_dense(vector, filters, 20),
-                native.search_dense(vector, filters, 20),
-            )
-            terms = query_terms(question)
-            mirrored = index.store.search_lexical(terms, filters, 20)
-            _assert_same(mirrored, native.search_lexical(terms, filters, 20))
-            for point in mirrored:
-                assert point.dense is not None
-                np.testing.assert_allclose(point.dense, _stored_dense(native, point.id), atol=1e-6)
+    spaces = index.store.spaces.embedders()
+    assert len(spaces) == 2, "the demo index has the multilingual space too"
+    for space, embedder in spaces.items():
+        vectors = embedder.embed_queries(QUESTIONS)
+        for question, vector in zip(QUESTIONS, vectors, strict=True):
+            for filters in _filters(index):
+                _assert_same(
+                    index.store.search_dense(vector, filters, 20, space),
+                    native.search_dense(vector, filters, 20, space),
+                )
+                terms = query_terms(question)
+                mirrored = index.store.search_lexical(terms, filters, 20, space)
+                _assert_same(mirrored, native.search_lexical(terms, filters, 20, space))
+                for point in mirrored:
+                    assert point.dense is not None
+                    stored = _stored_dense(native, point.id, space)
+                    np.testing.assert_allclose(point.dense, stored, atol=1e-6)
 
 
-def _stored_dense(native: ChunkStore, point_id: str) -> np.ndarray:
-    [record] = native.client.retrieve(native.collection, [point_id], with_vectors=[DENSE_VECTOR])
+def _stored_dense(native: ChunkStore, point_id: str, space: str) -> np.ndarray:
+    [record] = native.client.retrieve(native.collection, [point_id], with_vectors=[space])
     assert isinstance(record.vector, dict)
-    return np.asarray(record.vector[DENSE_VECTOR], dtype=np.float32)
+    return np.asarray(record.vector[space], dtype=np.float32)
 
 
 def test_mirror_answers_as_qdrant_does(demo_index: Index) -> None:

@@ -54,9 +54,9 @@ def corpus(tmp_path: Path) -> Path:
 def memory_index(settings: Settings, corpus: Path) -> Iterator[Index]:
     embedder = FakeEmbedder()
     client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder.dimension, embedder.name)
-    report = IngestJob(store, embedder, settings).run([corpus])
+    store = ChunkStore(client, "test", embedder)
+    report = IngestJob(store, settings).run([corpus])
     assert report.ok, report.failed
-    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    retriever = HybridRetriever(store, settings.retrieval)
     yield Index(client, embedder, store, retriever, FaqMatcher(retriever))
     client.close()

@@ -19,7 +19,7 @@ from ragsvc.ingest_jobs import IngestRunner
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import ADMIN, OPERATOR, FakeEmbedder, fake_runtime
+from tests.fakes import ADMIN, OPERATOR, fake_runtime
 
 PARKING_MD = b"# Parking\n\nParking permits cost 5000 yen a month at the Tokyo office.\n"
 LOCKERS_YAML = b"faqs:\n  - question: Where are the lockers?\n    answer: On floor 3.\n"
@@ -205,7 +205,7 @@ def test_uploads_are_off_while_the_upload_dir_is_outside_the_roots(
     settings = make_settings(
         tmp_path, ingest={"allowed_roots": [tmp_path / "corpus"], "upload_dir": tmp_path / "up"}
     )
-    runner = IngestRunner(memory_index.store, FakeEmbedder(), settings)
+    runner = IngestRunner(memory_index.store, settings)
     try:
         with pytest.raises(ConfigError, match=r"uploads are off: ingest.upload_dir: .* is outside"):
             runner.upload([("parking.md", io.BytesIO(PARKING_MD))])

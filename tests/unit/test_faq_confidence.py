@@ -18,10 +18,10 @@ from ragsvc.retrieval.faq_confidence import (
     DEFAULT_CALIBRATION,
     FEATURES,
     FaqCalibration,
-    calibration_for,
     fit_calibration,
     load_calibrations,
     precision_threshold,
+    read_calibrations,
     save_calibrations,
 )
 from ragsvc.traces.schema import Trace
@@ -84,8 +84,7 @@ def test_calibration_file_round_trip_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
     save_calibrations(path, [fitted])
     assert load_calibrations(path) == [fitted]
-    assert calibration_for(path, "e") == fitted
-    assert calibration_for(path, "another-embedder") is None
+    assert read_calibrations(path) == [fitted]
 
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read the FAQ calibration"):

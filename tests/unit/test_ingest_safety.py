@@ -36,14 +36,14 @@ SLOW_YAML = "- a\n" * 300_000  # pure-Python YAML: seconds to parse
 def store() -> Iterator[ChunkStore]:
     embedder = FakeEmbedder()
     client = QdrantClient(":memory:")
-    yield ChunkStore(client, "test", embedder.dimension, embedder.name)
+    yield ChunkStore(client, "test", embedder)
     client.close()
 
 
 def _ingest(
     store: ChunkStore, settings: Settings, paths: list[Path], roots: list[Path] | None = None
 ) -> IngestReport:
-    return IngestJob(store, FakeEmbedder(), settings, roots).run(paths)
+    return IngestJob(store, settings, roots).run(paths)
 
 
 def _reasons(report: IngestReport) -> dict[str, str]:
@@ -57,7 +57,7 @@ def _reasons(report: IngestReport) -> dict[str, str]:
 def runner(tmp_path: Path, store: ChunkStore) -> Iterator[IngestRunner]:
     (tmp_path / "corpus").mkdir()
     settings = make_settings(tmp_path, ingest={"allowed_roots": [tmp_path / "corpus"]})
-    ingest = IngestRunner(store, FakeEmbedder(), settings)
+    ingest = IngestRunner(store, settings)
     yield ingest
     ingest.close()
 

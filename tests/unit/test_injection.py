@@ -76,9 +76,9 @@ def test_an_answer_cites_and_links_only_what_was_retrieved(
 def _index_of(settings: Settings, corpus: Path) -> tuple[Index, Any]:
     embedder = FakeEmbedder()
     client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder.dimension, embedder.name)
-    assert IngestJob(store, embedder, settings).run([corpus]).ok
-    retriever = HybridRetriever(store, embedder, settings.retrieval)
+    store = ChunkStore(client, "test", embedder)
+    assert IngestJob(store, settings).run([corpus]).ok
+    retriever = HybridRetriever(store, settings.retrieval)
     return Index(client, embedder, store, retriever, FaqMatcher(retriever)), client
 
 

@@ -24,7 +24,7 @@ NEW = "forgot my login code, locked out of my account"
 
 
 def _add(index: Index, settings: Settings, faq_id: str, *phrasings: str) -> list[bool]:
-    done = add_phrasings(index.store, index.embedder, settings.lexical, faq_id, phrasings)
+    done = add_phrasings(index.store, settings.lexical, faq_id, phrasings)
     return [a.added for a in done]
 
 
@@ -60,7 +60,7 @@ def test_learned_phrasings_survive_re_ingest(
     memory_index: Index, settings: Settings, corpus: Path
 ) -> None:
     _add(memory_index, settings, "vpn-1", "vpn from home not working")
-    job = IngestJob(memory_index.store, memory_index.embedder, settings)
+    job = IngestJob(memory_index.store, settings)
     assert job.run([corpus]).unchanged  # same file: its points, the learned one too, stay
     faq = corpus / "faq.yaml"
     faq.write_text(faq.read_text().replace("authenticator app", "authenticator app on your phone"))
@@ -90,7 +90,7 @@ def test_a_learned_phrasing_can_be_removed_and_stays_removed(
         remove_phrasing(memory_index.store, "pw-1", "How do I reset my password?")
     faq = corpus / "faq.yaml"
     faq.write_text(faq.read_text().replace("emailed link", "link in the email"))
-    assert IngestJob(memory_index.store, memory_index.embedder, settings).run([corpus]).updated
+    assert IngestJob(memory_index.store, settings).run([corpus]).updated
     assert learned_phrasings(memory_index.store, doc) == {"pw-1": ["password portal link expired"]}
 
 

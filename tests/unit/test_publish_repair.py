@@ -46,8 +46,8 @@ def test_repair_keeps_the_version_ingested_last(
 ) -> None:
     embedder = FakeEmbedder()
     client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder.dimension, embedder.name)
-    first = IngestJob(store, embedder, settings).run([corpus])
+    store = ChunkStore(client, "test", embedder)
+    first = IngestJob(store, settings).run([corpus])
     assert first.repaired == []
     travel = corpus / "travel.md"
     old_hash = store.documents()[str(travel)].doc_hash
@@ -55,7 +55,7 @@ def test_repair_keeps_the_version_ingested_last(
     with travel.open("a") as fh:
         fh.write(NEW_SECTION)
     _half_publish(monkeypatch, client)
-    IngestJob(store, embedder, settings).run([corpus])
+    IngestJob(store, settings).run([corpus])
     assert _live_versions(store)[str(travel)] == 2
 
     assert store.repair_versions() == [str(travel)]
@@ -72,15 +72,15 @@ def test_the_ingest_job_repairs_before_it_starts(
 ) -> None:
     embedder = FakeEmbedder()
     client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder.dimension, embedder.name)
-    IngestJob(store, embedder, settings).run([corpus])
+    store = ChunkStore(client, "test", embedder)
+    IngestJob(store, settings).run([corpus])
     with (corpus / "travel.md").open("a") as fh:
         fh.write(NEW_SECTION)
     _half_publish(monkeypatch, client)
-    IngestJob(store, embedder, settings).run([corpus])
+    IngestJob(store, settings).run([corpus])
     monkeypatch.undo()
 
-    report = IngestJob(store, embedder, settings).run([corpus])
+    report = IngestJob(store, settings).run([corpus])
     assert report.repaired == [str(corpus / "travel.md")]
     assert sorted(report.unchanged) == ["faq.yaml", "travel.md"]  # the edit is the version kept
     assert set(_live_versions(store).values()) == {1}
@@ -100,8 +100,8 @@ settings = Settings.model_validate_json(Path(sys.argv[1]).read_text())
 corpus = Path(sys.argv[2])
 embedder = FakeEmbedder()
 client = open_client(settings.store)
-store = ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
-IngestJob(store, embedder, settings).run([corpus])
+store = ChunkStore(client, settings.store.collection, embedder)
+IngestJob(store, settings).run([corpus])
 with (corpus / "travel.md").open("a") as fh:
     fh.write(sys.argv[3])
 apply = client.batch_update_points
@@ -111,7 +111,7 @@ def first_half_then_die(collection_name, update_operations, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # ... and die before deleting the old one
 
 client.batch_update_points = first_half_then_die
-IngestJob(store, embedder, settings).run([corpus])
+IngestJob(store, settings).run([corpus])
 """
 
 
@@ -132,14 +132,14 @@ def test_a_process_killed_mid_publish_is_repaired_when_the_index_opens(
 
     embedder = FakeEmbedder()
     client = QdrantClient(path=str(settings.store.path))
-    store = ChunkStore(client, settings.store.collection, embedder.dimension, embedder.name)
+    store = ChunkStore(client, settings.store.collection, embedder)
     assert _live_versions(store)[str(corpus / "travel.md")] == 2  # the kill came mid-publish
     client.close()
 
     index = open_index(settings, embedder)  # as the service starts
     try:
         assert set(_live_versions(index.store).values()) == {1}
-        report = IngestJob(index.store, embedder, settings).run([corpus])
+        report = IngestJob(index.store, settings).run([corpus])
         assert report.repaired == [] and sorted(report.unchanged) == ["faq.yaml", "travel.md"]
     finally:
         index.close()

@@ -10,6 +10,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 from ragsvc.embedding.base import Vectors, normalise
+from ragsvc.embedding.spaces import PRIMARY, EmbeddingSpaces
 from ragsvc.errors import IndexSchemaError
 from ragsvc.settings import LexicalSettings
 from ragsvc.store.qdrant_store import ChunkStore
@@ -20,10 +21,12 @@ COLLECTION = "test"
 
 
 class HashEmbedder:
-    """Bag of lexical tokens hashed into 32 dimensions, normalised: same words, same direction."""
+    """Bag of lexical tokens hashed into ``dimension`` dimensions, normalised: same words, same
+    direction."""
 
-    name = "hash-embedder-32"
-    dimension = 32
+    def __init__(self, dimension: int = 32, name: str = "hash-embedder-32") -> None:
+        self.dimension = dimension
+        self.name = name
 
     def warm_up(self) -> None:
         return None
@@ -40,6 +43,7 @@ class HashEmbedder:
 
 
 EMBEDDER = HashEmbedder()
+MULTI = HashEmbedder(16, "hash-embedder-16")
 
 
 @pytest.fixture
@@ -52,9 +56,7 @@ def client() -> Iterator[QdrantClient]:
 @pytest.fixture(params=[True, False], ids=["mirror", "qdrant"])
 def store(client: QdrantClient, request: pytest.FixtureRequest) -> ChunkStore:
     """Every store test runs against the search mirror and against Qdrant's own search."""
-    chunk_store = ChunkStore(
-        client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name, mirror=request.param
-    )
+    chunk_store = ChunkStore(client, COLLECTION, EMBEDDER, mirror=request.param)
     chunk_store.ensure_collection()
     return chunk_store
 
@@ -84,7 +86,7 @@ def _chunks(doc_id: str, doc_hash: str, texts: list[str]) -> list[Chunk]:
 def _stage(store: ChunkStore, chunks: list[Chunk]) -> None:
     dense = EMBEDDER.embed_passages([c.embed_text for c in chunks])
     lexical = [document_terms(c.lexical_text, LexicalSettings()) for c in chunks]
-    store.stage(chunks, dense, lexical)
+    store.stage(chunks, {PRIMARY: dense}, lexical)
 
 
 def _visible(store: ChunkStore) -> set[str]:
@@ -107,7 +109,7 @@ HOTEL_V2 = ["The hotel limit is 18000 yen per night.", "Book on the portal.", "K
 
 
 def test_new_collection_records_schema_and_embedder(client: QdrantClient) -> None:
-    store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    store = ChunkStore(client, COLLECTION, EMBEDDER)
     store.ensure_collection()
     store.ensure_collection()  # idempotent
     metadata = client.get_collection(COLLECTION).config.metadata
@@ -119,7 +121,7 @@ def test_new_collection_records_schema_and_embedder(client: QdrantClient) -> Non
 def test_collection_of_another_embedder_or_dimension_is_refused(
     store: ChunkStore, client: QdrantClient, dimension: int, embedder: str
 ) -> None:
-    other = ChunkStore(client, COLLECTION, dimension, embedder)
+    other = ChunkStore(client, COLLECTION, HashEmbedder(dimension, embedder))
     with pytest.raises(IndexSchemaError, match="re-index") as error:
         other.ensure_collection()
     assert embedder in str(error.value)
@@ -131,20 +133,47 @@ def test_collection_without_schema_metadata_is_refused(client: QdrantClient) -> 
     client.create_collection(
         COLLECTION, vectors_config=models.VectorParams(size=32, distance=models.Distance.COSINE)
     )
-    store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    store = ChunkStore(client, COLLECTION, EMBEDDER)
     with pytest.raises(IndexSchemaError, match="no schema metadata"):
         store.ensure_collection()
 
 
 def test_missing_collection_is_reported_by_check_compatible(client: QdrantClient) -> None:
-    store = ChunkStore(client, COLLECTION, EMBEDDER.dimension, EMBEDDER.name)
+    store = ChunkStore(client, COLLECTION, EMBEDDER)
     with pytest.raises(IndexSchemaError, match="does not exist"):
         store.check_compatible()
 
 
 def test_dimension_must_be_positive(client: QdrantClient) -> None:
     with pytest.raises(ValueError, match="got 0"):
-        ChunkStore(client, COLLECTION, 0, EMBEDDER.name)
+        ChunkStore(client, COLLECTION, HashEmbedder(0))
+
+
+def test_collection_without_the_multilingual_space_is_refused(
+    store: ChunkStore, client: QdrantClient
+) -> None:
+    both = ChunkStore(client, COLLECTION, EmbeddingSpaces(EMBEDDER, MULTI, frozenset({"ja"})))
+    with pytest.raises(IndexSchemaError, match="re-index") as error:
+        both.ensure_collection()
+    assert MULTI.name in str(error.value)
+
+
+def test_each_space_is_searched_with_its_own_vectors(client: QdrantClient) -> None:
+    spaces = EmbeddingSpaces(EMBEDDER, MULTI, frozenset({"ja"}))
+    store = ChunkStore(client, COLLECTION, spaces)
+    store.ensure_collection()
+    chunks = _chunks("policy", "v1", ["hotel limit per night", "meal allowance per day"])
+    lexical = [document_terms(c.lexical_text, LexicalSettings()) for c in chunks]
+    store.stage(chunks, spaces.embed_passages([c.embed_text for c in chunks]), lexical)
+    store.publish("policy", "v1")
+    for space, embedder in spaces.embedders().items():
+        vector = embedder.embed_queries(["meal allowance"])[0]
+        [best, _] = store.search_dense(vector, SearchFilters(), 2, space)
+        assert best.payload["text"] == "meal allowance per day"
+        [hit] = store.search_lexical(query_terms("meal"), SearchFilters(), 2, space)
+        assert hit.dense is not None and hit.dense.shape == (embedder.dimension,)
+    with pytest.raises(ValueError, match="the index has"):
+        store.stage(chunks, {PRIMARY: EMBEDDER.embed_passages(["x", "y"])}, lexical)
 
 
 # -- staged writes and publication ------------------------------------------------------------
