@@ -50,6 +50,7 @@ from ingest.build import build_chunks, embed_chunks
 from ingest.records import ReadResult
 from ragsvc.embedding import build_embedder
 from ragsvc.embedding.base import Embedder, Vectors
+from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.evaluation.datasets import CLINC150, clinc_queries
 from ragsvc.evaluation.faq_sets import SET_NAMES, FaqSet, load_sets
 from ragsvc.retrieval.faq import FaqMatcher
@@ -62,6 +63,7 @@ from ragsvc.retrieval.faq_confidence import (
 from ragsvc.retrieval.hybrid import HybridRetriever, Mode
 from ragsvc.settings import FaqAnswerPoint, Settings, load_settings
 from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.text.language import detect_language
 
 ANSWER_POINTS: tuple[FaqAnswerPoint, ...] = ("none", "answer", "question_answer")
 MODES: tuple[Mode, ...] = ("dense", "hybrid")
@@ -164,14 +166,14 @@ def _settings(answer: FaqAnswerPoint, dense_weight: dict[str, float]) -> Setting
 
 
 def index_set(
-    embedder: CachedEmbedder,
+    embedder: CachedEmbedder | EmbeddingSpaces,
     faq_set: FaqSet,
     settings: Settings,
     learned: dict[str, list[str]] | None = None,
 ) -> ChunkStore:
     from qdrant_client import QdrantClient
 
-    store = ChunkStore(QdrantClient(location=":memory:"), "faq", embedder.dimension, embedder.name)
+    store = ChunkStore(QdrantClient(location=":memory:"), "faq", embedder)
     store.ensure_collection()
     read = ReadResult(kind="faq", title=faq_set.name, faqs=faq_set.entries)
     chunks = build_chunks(
@@ -194,7 +196,8 @@ def index_set(
 def match_all(
     matcher: FaqMatcher, questions: Sequence[str], gold: Sequence[str], mode: Mode
 ) -> Outcome:
-    vectors = matcher.retriever.embedder.embed_queries(list(questions))
+    languages = [detect_language(q) for q in questions]
+    vectors = matcher.retriever.spaces.embed_queries(list(questions), languages)
     outcome = Outcome()
     for question, vector, faq_id in zip(questions, vectors, gold, strict=True):
         matches = matcher.match(question, mode=mode, query_vector=vector)
@@ -273,7 +276,7 @@ def run_embedder(
             if answer == shipped:
                 cost["points"] += store.count()
                 cost["ingest_s"] += time.perf_counter() - started
-            matcher = FaqMatcher(HybridRetriever(store, embedder, settings.retrieval))
+            matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
             for mode in MODES:
                 started = time.perf_counter()
                 outcome = match_all(matcher, questions, gold, mode)
@@ -340,7 +343,7 @@ def run_embedder(
         )
         settings = _settings(shipped, dense_weight)
         store = index_set(embedder, clinc, settings)
-        matcher = FaqMatcher(HybridRetriever(store, embedder, settings.retrieval))
+        matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
         o = match_all(matcher, oos, [""] * len(oos), "hybrid")
         calibration = held_out["clinc150"]
         confidences = [calibration.confidence(f) for f in o.features]
@@ -371,7 +374,7 @@ def run_embedder(
             for k in LEARNED_STEPS:
                 learned = {faq_id: phrasings[:k] for faq_id, phrasings in faq_set.reserve.items()}
                 store = index_set(embedder, faq_set, settings, learned)
-                matcher = FaqMatcher(HybridRetriever(store, embedder, settings.retrieval))
+                matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
                 o = match_all(matcher, questions, gold, "hybrid")
                 calibration = held_out[faq_set.name]
                 confidences = [calibration.confidence(f) for f in o.features]

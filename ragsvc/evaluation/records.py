@@ -42,6 +42,12 @@ class Signals(BaseModel):
     analysis_stage: str = ""
     analysis_latency_ms: float = 0.0
     relevance: float = 0.0
+    swept: bool = True
+    """False: the most relevant passage was judged on thresholds ``ragsvc calibrate`` does not
+    sweep (the multilingual space's, or a passage in another language); ``relevant`` and
+    ``direct`` then hold the router's decisions."""
+    relevant: bool | None = None
+    direct: bool | None = None
     slm_grounding: float | None = None
     slm_completeness: float | None = None
     slm_declined: bool = False

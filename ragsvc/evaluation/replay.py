@@ -56,10 +56,12 @@ def decide(result: QuestionResult, t: Thresholds) -> Choice:
     s = result.signals
     if result.faq_top is not None and (s.faq_confidence or 0.0) >= t.faq_threshold:
         return "faq_top"
-    if s.analysis_kind in ("out_of_scope", "chitchat") or s.relevance < t.relevance_threshold:
+    relevant = s.relevance >= t.relevance_threshold if s.swept else bool(s.relevant)
+    if s.analysis_kind in ("out_of_scope", "chitchat") or not relevant:
         return "no_answer"
     simple = s.analysis_kind == "simple_factual" and s.analysis_complexity == "simple"
-    if simple and s.relevance >= t.direct_threshold:
+    direct = s.relevance >= t.direct_threshold if s.swept else bool(s.direct)
+    if simple and direct:
         return "retrieval_only"
     if s.analysis_kind in ("multi_part", "complex") or s.analysis_complexity == "complex":
         return "llm"

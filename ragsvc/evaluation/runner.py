@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.evaluation.metrics import Language, contains_answer
@@ -19,10 +20,12 @@ from ragsvc.evaluation.mix import LabelledQuestion, PartGold
 from ragsvc.evaluation.records import EvalRun, Outcome, QuestionResult, Signals
 from ragsvc.evaluation.scoring import cites, outcome_of, score
 from ragsvc.llm.client import ChatModel
+from ragsvc.pipeline.router import most_relevant
 from ragsvc.pipeline.service import AskInput, Policy
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
+from ragsvc.text.language import detect_language
 from ragsvc.traces.schema import Source, Trace
 
 Progress = Callable[[str], None]
@@ -145,19 +148,38 @@ def _signals(
         analysis = runtime.analyzer.analyze(question.question, query_vector=primary)
     checks = {c.name: c for c in traces["all_slm"].checks} if "all_slm" in traces else {}
     grounding, completeness = checks.get("slm_grounding"), checks.get("slm_completeness")
+    language = detect_language(question.question)
+    same_language = bool(matches) and matches[0].hit.payload.get("language") in (None, language)
     signals = Signals(
-        faq_confidence=matches[0].confidence if matches else None,
+        faq_confidence=matches[0].confidence if matches and same_language else None,
         analysis_kind=analysis.kind,
         analysis_complexity=analysis.complexity,
         analysis_stage=analysis.stage,
         analysis_latency_ms=round(analysis.latency_ms, 2),
-        relevance=max((h.dense_score for h in hits), default=0.0),
+        **_relevance(hits, language, runtime.settings),
         slm_grounding=grounding.score if grounding else None,
         slm_completeness=completeness.score if completeness else None,
         slm_declined=bool(grounding and grounding.note == "declined"),
         hit_at_k=_hit_at_k(runtime, question) if question.parts else None,
     )
     return signals, faq_top
+
+
+def _relevance(hits: list[Hit], language: str, settings: Settings) -> dict[str, Any]:
+    """The relevance signals of ``hits``: the cosine of the most relevant one, and where its
+    thresholds are not the swept ``routing`` ones, the router's decisions on them."""
+    best = most_relevant(hits, language, settings)
+    if best is None:
+        return {"relevance": 0.0}
+    hit, thresholds = best
+    if hit.space == PRIMARY and thresholds.direct is not None:
+        return {"relevance": hit.dense_score}
+    return {
+        "relevance": hit.dense_score,
+        "swept": False,
+        "relevant": hit.dense_score >= thresholds.relevance,
+        "direct": thresholds.direct is not None and hit.dense_score >= thresholds.direct,
+    }
 
 
 def _hit_at_k(runtime: Runtime, question: LabelledQuestion) -> float:

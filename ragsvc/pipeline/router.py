@@ -9,12 +9,14 @@ replaces the LLM.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragsvc.analysis.cues import split_question
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.embedding.spaces import MULTILINGUAL
 from ragsvc.retrieval.faq import FaqMatch
+from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import Settings
 from ragsvc.traces.schema import Route, Trace
 
@@ -27,20 +29,38 @@ class RouteChoice:
 
 @dataclass(frozen=True, slots=True)
 class PassageThresholds:
-    """The cosines a retrieved passage is compared with; each dense space has its own, since
-    multilingual-e5's cosines sit in a narrower, higher band than MiniLM's."""
+    """The cosines a retrieved passage is compared with. Each dense space has its own (the
+    cosines of multilingual-e5 sit in a narrower, higher band than MiniLM's), and a passage in
+    another language than the question's its own again: it is never quoted as the answer
+    (``direct`` None), a model answers in the question's language from it."""
 
     relevance: float
-    direct: float
-    space: str
+    direct: float | None
+    note: str
 
 
-def passage_thresholds(settings: Settings, space: str) -> PassageThresholds:
-    if space == MULTILINGUAL:
+def passage_thresholds(settings: Settings, hit: Hit, language: str) -> PassageThresholds:
+    written_in = str(hit.payload.get("language") or language)
+    other = written_in != language
+    if hit.space == MULTILINGUAL:
         m = settings.multilingual
-        return PassageThresholds(m.relevance_threshold, m.direct_threshold, space)
+        if other:
+            note = f"multilingual space, a {written_in} passage for a {language} question"
+            return PassageThresholds(m.cross_language_relevance_threshold, None, note)
+        return PassageThresholds(m.relevance_threshold, m.direct_threshold, "multilingual space")
     r = settings.routing
-    return PassageThresholds(r.relevance_threshold, r.direct_threshold, space)
+    if other:
+        note = f"a {written_in} passage for a {language} question"
+        return PassageThresholds(r.relevance_threshold, None, note)
+    return PassageThresholds(r.relevance_threshold, r.direct_threshold, "")
+
+
+def most_relevant(
+    hits: Sequence[Hit], language: str, settings: Settings
+) -> tuple[Hit, PassageThresholds] | None:
+    """The hit that clears its relevance threshold by most (None: nothing was retrieved)."""
+    scored = [(h, passage_thresholds(settings, h, language)) for h in hits]
+    return max(scored, key=lambda pair: pair[0].dense_score - pair[1].relevance, default=None)
 
 
 def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> bool:
@@ -59,6 +79,15 @@ def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> 
     return trace.check("faq_confidence", match.confidence, threshold, passed, note, rounded)
 
 
+def is_in_question_language(trace: Trace, match: FaqMatch, language: str) -> bool:
+    """An FAQ answer goes out as written: only to a question in its language. An entry in
+    another language goes on as a passage, and a model answers in the question's language."""
+    written_in = str(match.hit.payload.get("language") or language)
+    same = written_in == language
+    note = "" if same else f"a {written_in} entry for a {language} question: a model answers"
+    return trace.check("faq_language", None, None, same, note)
+
+
 def is_one_question(trace: Trace, question: str, language: str) -> bool:
     """A confident FAQ match answers one question: a message the cues split into parts goes on to
     analysis instead, or the FAQ would answer its first part and drop the rest."""
@@ -70,8 +99,7 @@ def is_one_question(trace: Trace, question: str, language: str) -> bool:
 def choose_route(
     trace: Trace,
     analysis: QueryAnalysis,
-    relevance: float,
-    thresholds: PassageThresholds,
+    best: tuple[Hit, PassageThresholds] | None,
     *,
     budget_low: bool,
     slm_available: bool,
@@ -81,13 +109,18 @@ def choose_route(
     trace.check("in_scope", analysis.confidence, None, in_scope, f"analysis: {analysis.kind}")
     if not in_scope:
         return RouteChoice("no_answer", f"the question is {analysis.kind.replace('_', ' ')}")
-    space = f"best cosine in the {thresholds.space} space"
+    if best is None:
+        trace.check("relevance", 0.0, None, False, "nothing was retrieved")
+        return RouteChoice("no_answer", "nothing relevant was retrieved")
+    hit, thresholds = best
+    relevance = round(hit.dense_score, 4)
     relevant = relevance >= thresholds.relevance
-    if not trace.check("relevance", relevance, thresholds.relevance, relevant, space):
+    if not trace.check("relevance", relevance, thresholds.relevance, relevant, thresholds.note):
         return RouteChoice("no_answer", "nothing relevant was retrieved")
     simple = analysis.kind == "simple_factual" and analysis.complexity == "simple"
-    strong = relevance >= thresholds.direct
-    if simple and trace.check("direct_passage", relevance, thresholds.direct, strong, space):
+    strong = thresholds.direct is not None and relevance >= thresholds.direct
+    note = thresholds.note if thresholds.direct is not None else f"{thresholds.note}: not quoted"
+    if simple and trace.check("direct_passage", relevance, thresholds.direct, strong, note):
         return RouteChoice("retrieval_direct", "simple factual question with a strong passage")
     needs_llm = analysis.kind in ("multi_part", "complex") or analysis.complexity == "complex"
     if budget_low:

@@ -33,8 +33,9 @@ from ragsvc.pipeline.quality import assess
 from ragsvc.pipeline.router import (
     choose_route,
     faq_is_confident,
+    is_in_question_language,
     is_one_question,
-    passage_thresholds,
+    most_relevant,
 )
 from ragsvc.privacy.pii import is_local_endpoint, redact, redact_all
 from ragsvc.privacy.traces import redact_trace
@@ -204,7 +205,12 @@ class AskService:
         with _timed(trace, "faq"):
             faq = self._faq_match(ctx, question)
         confident = faq_is_confident(trace, faq, self.index.faq.threshold_for(faq))
-        if confident and is_one_question(trace, question, ctx.language):
+        if (
+            confident
+            and faq is not None
+            and is_in_question_language(trace, faq, ctx.language)
+            and is_one_question(trace, question, ctx.language)
+        ):
             assert faq is not None
             trace.route_reason = "confident FAQ match; analysis skipped"
             self._faq_direct(ctx, faq)
@@ -223,12 +229,11 @@ class AskService:
                 ctx.parts = self._parts(trace, question, analysis)
                 with _timed(trace, "retrieval"):
                     ctx.hits = self._retrieve(ctx)
-        relevance = max((h.dense_score for h in ctx.hits), default=0.0)
+        best = most_relevant(ctx.hits, ctx.language, self.settings)
         choice = choose_route(
             trace,
             analysis,
-            relevance,
-            passage_thresholds(self.settings, ctx.vector.space),
+            best,
             budget_low=self._budget_low(trace),
             slm_available=self.slm is not None,
         )
@@ -237,7 +242,7 @@ class AskService:
         if choice.route == "no_answer":
             self._no_answer(ctx, choice.reason)
         elif choice.route == "retrieval_direct":
-            self._retrieval_direct(ctx)
+            self._retrieval_direct(ctx, best[0] if best else ctx.hits[0])
         elif choice.route == "slm_answer":
             self._slm_then_escalate(ctx, question)
         else:
@@ -254,7 +259,7 @@ class AskService:
         if not ctx.hits:
             self._no_answer(ctx, "nothing was retrieved")
         elif policy == "retrieval_only":
-            self._retrieval_direct(ctx)
+            self._retrieval_direct(ctx, ctx.hits[0])
         elif policy == "all_slm":
             self._slm_only(ctx, question)
         else:
@@ -362,9 +367,10 @@ class AskService:
         )
         ctx.sink("delta", {"text": faq.answer})
 
-    def _retrieval_direct(self, ctx: _Context) -> None:
+    def _retrieval_direct(self, ctx: _Context, best: Hit) -> None:
+        """``best``: the passage quoted (by the router's rule, the one that cleared the direct
+        threshold; the top hit for the retrieval-only baseline)."""
         ctx.sink("route", {"route": "retrieval_direct", "trace_id": ctx.trace.trace_id})
-        best = ctx.hits[0]
         with self._cpu_slot(ctx.trace), _timed(ctx.trace, "extract"):
             answer = extract_answer(
                 ctx.request.question,
@@ -402,7 +408,7 @@ class AskService:
         hits = ctx.hits[: self.routing.passages]
         answer = self._slm_answer(ctx, question, hits)
         if answer is None:
-            self._retrieval_direct(ctx)
+            self._retrieval_direct(ctx, ctx.hits[0])
             return
         passed, grounding = self._check_slm_answer(ctx, question, answer, hits)
         ctx.sink("route", {"route": "slm_answer", "trace_id": ctx.trace.trace_id})
@@ -477,7 +483,7 @@ class AskService:
             ctx.sink("route", {"route": "slm_answer", "trace_id": trace.trace_id})
             self._finish_generated(ctx, "slm_answer", fallback, passages, 0.5)
             return
-        self._retrieval_direct(ctx)
+        self._retrieval_direct(ctx, ctx.hits[0])
 
     def _llm_answer(self, ctx: _Context, llm: ChatModel, question: str) -> bool:
         """LLM synthesis within a model slot and a budget reservation; False when the answer

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ragsvc.embedding.spaces import PRIMARY
+
 
 @dataclass(slots=True)
 class Hit:
@@ -34,6 +36,8 @@ class Hit:
     dense_score: float
     lexical_score: float
     score: float = 0.0
+    space: str = PRIMARY
+    """The dense space ``dense_score`` is a cosine in (its thresholds are that space's)."""
 
     @property
     def text(self) -> str:

@@ -72,7 +72,7 @@ class HybridRetriever:
             embedded = query_vector if query_vector is not None else self.embed(query)
             space, vector = embedded.space, embedded.vector
             for p in self.store.search_dense(vector, filters, limit, space):
-                hits[p.id] = Hit(p.id, p.payload, dense_score=p.score, lexical_score=0.0)
+                hits[p.id] = Hit(p.id, p.payload, p.score, 0.0, space=space)
         if mode != "dense":
             for p in self.store.search_lexical(query_terms(query), filters, limit, space):
                 if p.id in hits:
@@ -81,7 +81,7 @@ class HybridRetriever:
                 dense = 0.0
                 if vector is not None and p.dense is not None:
                     dense = float(np.dot(vector, p.dense))
-                hits[p.id] = Hit(p.id, p.payload, dense_score=dense, lexical_score=p.score)
+                hits[p.id] = Hit(p.id, p.payload, dense, p.score, space=space)
         return list(hits.values())
 
     def embed(self, query: str) -> QueryVector:

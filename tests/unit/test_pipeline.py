@@ -73,8 +73,9 @@ def test_a_joined_message_is_not_answered_by_one_faq_entry(settings, memory_inde
     split = ["How do I reset my password?", "What is the meal allowance?"]
     analyzer = FakeAnalyzer(lambda _: analysis("multi_part", split))
     trace = service(settings, memory_index, parts, analyzer).ask(AskInput(joined))
-    faq_check, parts_check = trace.checks[:2]
+    faq_check, language_check, parts_check = trace.checks[:3]
     assert faq_check.name == "faq_confidence" and faq_check.passed
+    assert language_check.name == "faq_language" and language_check.passed
     assert parts_check.name == "single_question" and not parts_check.passed
     assert parts_check.score == 2 and "one part only" in parts_check.note
     assert analyzer.calls == [joined] and trace.route != "faq_direct"
