@@ -15,6 +15,7 @@ from ragsvc.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from ragsvc.index import Index
+    from ragsvc.retrieval.faq_confidence import FaqCalibration
 
 DEFAULT_OUTPUT = Path("var/faq_calibration.json")
 
@@ -203,40 +204,76 @@ def run_suggest(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    """One calibration per dense space the labelled questions searched (English questions the
+    primary one, Japanese the multilingual one); a space with too few of them keeps the
+    calibration it has, which the written file carries over."""
     from ragsvc.index import open_index
-    from ragsvc.retrieval.faq_confidence import fit_calibration, save_calibrations
+    from ragsvc.retrieval.faq_confidence import save_calibrations
 
     settings = load_settings(args.config)
     labelled = _read_labelled(args.questions)
     minimum = args.min_precision or settings.evaluation.faq_min_precision
     index = open_index(settings)
     try:
-        rows, correct = [], []
+        by_space: dict[str, tuple[list[dict[str, float]], list[bool]]] = {}
         for question, faq_id in labelled:
             matches = index.faq.match(question)
             if not matches:
                 raise ConfigError("the index holds no FAQ entry: ingest the FAQ files first")
+            rows, correct = by_space.setdefault(matches[0].space, ([], []))
             rows.append(matches[0].features)
             correct.append(matches[0].faq_id == faq_id)
-        calibration = fit_calibration(
-            rows,
-            correct,
-            embedder=index.embedder.name,
-            min_precision=minimum,
-            fitted_on=f"{args.questions.name} ({len(rows)} questions)",
-        )
+        calibrations: list[FaqCalibration] = []
+        for space, embedder in index.store.spaces.embedders().items():
+            rows, correct = by_space.get(space, ([], []))
+            fitted = _fit_space(space, embedder.name, rows, correct, minimum, args.questions.name)
+            kept = index.faq.calibrations.get(space)
+            if fitted is None and kept is not None:
+                print(f"{space}: the calibration in use is kept ({kept.fitted_on})")
+            calibrations += [c for c in (fitted or kept,) if c is not None]
     finally:
         index.close()
-    save_calibrations(args.output, [calibration])
+    if not any(len(rows) >= MIN_LABELLED for rows, _ in by_space.values()):
+        raise InvalidRequestError(
+            f"need at least {MIN_LABELLED} labelled questions in one language to fit a calibration"
+        )
+    save_calibrations(args.output, calibrations)
+    print(f"wrote {args.output}; use it with routing.faq_calibration: {args.output}")
+    return 0
+
+
+MIN_LABELLED = 20
+
+
+def _fit_space(
+    space: str,
+    embedder: str,
+    rows: list[dict[str, float]],
+    correct: list[bool],
+    minimum: float,
+    source: str,
+) -> FaqCalibration | None:
+    from ragsvc.retrieval.faq_confidence import fit_calibration
+
+    if len(rows) < MIN_LABELLED:
+        print(f"{space}: {len(rows)} labelled questions searched it, {MIN_LABELLED} needed to fit")
+        return None
+    calibration = fit_calibration(
+        rows,
+        correct,
+        embedder=embedder,
+        min_precision=minimum,
+        fitted_on=f"{source} ({len(rows)} questions)",
+    )
     confidences = [calibration.confidence(r) for r in rows]
     answered = [c for p, c in zip(confidences, correct, strict=True) if p >= calibration.threshold]
     print(
-        f"top-1 {statistics.fmean(correct):.3f} over {len(rows)} questions; at the threshold "
-        f"{calibration.threshold:.3f}: coverage {len(answered) / len(rows):.3f}, precision "
-        f"{statistics.fmean(answered) if answered else float('nan'):.3f} (on the fitting data)"
+        f"{space} ({embedder}): top-1 {statistics.fmean(correct):.3f} over {len(rows)} questions; "
+        f"at the threshold {calibration.threshold:.3f}: coverage {len(answered) / len(rows):.3f}, "
+        f"precision {statistics.fmean(answered) if answered else float('nan'):.3f} (on the "
+        "fitting data)"
     )
-    print(f"wrote {args.output}; use it with routing.faq_calibration: {args.output}")
-    return 0
+    return calibration
 
 
 def _read_labelled(path: Path) -> list[tuple[str, str | None]]:

@@ -20,7 +20,7 @@ from ragsvc.evaluation.mix import LabelledQuestion, PartGold
 from ragsvc.evaluation.records import EvalRun, Outcome, QuestionResult, Signals
 from ragsvc.evaluation.scoring import cites, outcome_of, score
 from ragsvc.llm.client import ChatModel
-from ragsvc.pipeline.router import most_relevant
+from ragsvc.pipeline.router import choose_passages
 from ragsvc.pipeline.service import AskInput, Policy
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.runtime import Runtime, open_runtime
@@ -168,17 +168,18 @@ def _signals(
 def _relevance(hits: list[Hit], language: str, settings: Settings) -> dict[str, Any]:
     """The relevance signals of ``hits``: the cosine of the most relevant one, and where its
     thresholds are not the swept ``routing`` ones, the router's decisions on them."""
-    best = most_relevant(hits, language, settings)
-    if best is None:
+    passages = choose_passages(hits, language, settings)
+    if passages.relevant is None:
         return {"relevance": 0.0}
-    hit, thresholds = best
-    if hit.space == PRIMARY and thresholds.direct is not None:
+    hit, thresholds = passages.relevant
+    if hit.space == PRIMARY and passages.quotable and passages.quotable[0] is hit:
         return {"relevance": hit.dense_score}
+    quote = passages.quotable
     return {
         "relevance": hit.dense_score,
         "swept": False,
         "relevant": hit.dense_score >= thresholds.relevance,
-        "direct": thresholds.direct is not None and hit.dense_score >= thresholds.direct,
+        "direct": quote is not None and quote[0].dense_score >= (quote[1].direct or 1.0),
     }
 
 

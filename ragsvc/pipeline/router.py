@@ -55,12 +55,27 @@ def passage_thresholds(settings: Settings, hit: Hit, language: str) -> PassageTh
     return PassageThresholds(r.relevance_threshold, r.direct_threshold, "")
 
 
-def most_relevant(
-    hits: Sequence[Hit], language: str, settings: Settings
-) -> tuple[Hit, PassageThresholds] | None:
-    """The hit that clears its relevance threshold by most (None: nothing was retrieved)."""
-    scored = [(h, passage_thresholds(settings, h, language)) for h in hits]
-    return max(scored, key=lambda pair: pair[0].dense_score - pair[1].relevance, default=None)
+Judged = tuple[Hit, PassageThresholds]
+
+
+@dataclass(frozen=True, slots=True)
+class PassageChoice:
+    """``relevant``: the hit that clears its relevance threshold by most; ``quotable``: of the
+    hits that may be quoted (in the question's language), the one that clears its direct
+    threshold by most. None: no such hit."""
+
+    relevant: Judged | None
+    quotable: Judged | None
+
+
+def choose_passages(hits: Sequence[Hit], language: str, settings: Settings) -> PassageChoice:
+    judged = [(h, passage_thresholds(settings, h, language)) for h in hits]
+    quotable = [(h, t, t.direct) for h, t in judged if t.direct is not None]
+    best_quote = max(quotable, key=lambda q: q[0].dense_score - q[2], default=None)
+    return PassageChoice(
+        max(judged, key=lambda pair: pair[0].dense_score - pair[1].relevance, default=None),
+        best_quote[:2] if best_quote else None,
+    )
 
 
 def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> bool:
@@ -96,10 +111,21 @@ def is_one_question(trace: Trace, question: str, language: str) -> bool:
     return trace.check("single_question", parts, 1, parts == 1, note)
 
 
+def _is_quotable(trace: Trace, quotable: Judged | None) -> bool:
+    if quotable is None:
+        note = "no passage in the question's language was retrieved"
+        return trace.check("direct_passage", None, None, False, note)
+    hit, thresholds = quotable
+    assert thresholds.direct is not None
+    score = round(hit.dense_score, 4)
+    strong = score >= thresholds.direct
+    return trace.check("direct_passage", score, thresholds.direct, strong, thresholds.note)
+
+
 def choose_route(
     trace: Trace,
     analysis: QueryAnalysis,
-    best: tuple[Hit, PassageThresholds] | None,
+    passages: PassageChoice,
     *,
     budget_low: bool,
     slm_available: bool,
@@ -109,18 +135,16 @@ def choose_route(
     trace.check("in_scope", analysis.confidence, None, in_scope, f"analysis: {analysis.kind}")
     if not in_scope:
         return RouteChoice("no_answer", f"the question is {analysis.kind.replace('_', ' ')}")
-    if best is None:
+    if passages.relevant is None:
         trace.check("relevance", 0.0, None, False, "nothing was retrieved")
         return RouteChoice("no_answer", "nothing relevant was retrieved")
-    hit, thresholds = best
+    hit, thresholds = passages.relevant
     relevance = round(hit.dense_score, 4)
     relevant = relevance >= thresholds.relevance
     if not trace.check("relevance", relevance, thresholds.relevance, relevant, thresholds.note):
         return RouteChoice("no_answer", "nothing relevant was retrieved")
     simple = analysis.kind == "simple_factual" and analysis.complexity == "simple"
-    strong = thresholds.direct is not None and relevance >= thresholds.direct
-    note = thresholds.note if thresholds.direct is not None else f"{thresholds.note}: not quoted"
-    if simple and trace.check("direct_passage", relevance, thresholds.direct, strong, note):
+    if simple and _is_quotable(trace, passages.quotable):
         return RouteChoice("retrieval_direct", "simple factual question with a strong passage")
     needs_llm = analysis.kind in ("multi_part", "complex") or analysis.complexity == "complex"
     if budget_low:

@@ -31,11 +31,11 @@ from ragsvc.pipeline.extract import extract_answer
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.quality import assess
 from ragsvc.pipeline.router import (
+    choose_passages,
     choose_route,
     faq_is_confident,
     is_in_question_language,
     is_one_question,
-    most_relevant,
 )
 from ragsvc.privacy.pii import is_local_endpoint, redact, redact_all
 from ragsvc.privacy.traces import redact_trace
@@ -229,11 +229,11 @@ class AskService:
                 ctx.parts = self._parts(trace, question, analysis)
                 with _timed(trace, "retrieval"):
                     ctx.hits = self._retrieve(ctx)
-        best = most_relevant(ctx.hits, ctx.language, self.settings)
+        passages = choose_passages(ctx.hits, ctx.language, self.settings)
         choice = choose_route(
             trace,
             analysis,
-            best,
+            passages,
             budget_low=self._budget_low(trace),
             slm_available=self.slm is not None,
         )
@@ -242,7 +242,8 @@ class AskService:
         if choice.route == "no_answer":
             self._no_answer(ctx, choice.reason)
         elif choice.route == "retrieval_direct":
-            self._retrieval_direct(ctx, best[0] if best else ctx.hits[0])
+            quoted = passages.quotable
+            self._retrieval_direct(ctx, quoted[0] if quoted else ctx.hits[0])
         elif choice.route == "slm_answer":
             self._slm_then_escalate(ctx, question)
         else:

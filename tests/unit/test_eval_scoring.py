@@ -137,6 +137,18 @@ def result(
 T = Thresholds(0.9, 0.3, 0.6, 0.7, 0.6)
 
 
+def test_replay_keeps_the_decisions_on_thresholds_it_does_not_sweep():
+    """A Japanese question judged in the multilingual space: its e5 cosine (0.86) means nothing
+    against the swept MiniLM thresholds, so the router's recorded decisions stand."""
+    japanese = result(POLICY, 0.5, "simple_factual", 0.86)
+    kept = {"swept": False, "relevant": True, "direct": False}
+    japanese.signals = japanese.signals.model_copy(update=kept)
+    assert decide(japanese, T) == "all_slm"
+    handed_off = {"swept": False, "relevant": False, "direct": False}
+    japanese.signals = japanese.signals.model_copy(update=handed_off)
+    assert decide(japanese, T) == "no_answer"
+
+
 def test_replay_follows_the_router_rules():
     assert decide(result(FAQ, 0.95, "simple_factual", 0.8, faq_quality=1), T) == "faq_top"
     assert decide(result(OOS, 0.2, "out_of_scope", 0.8), T) == "no_answer"

@@ -1,0 +1,176 @@
+"""Two dense spaces: Japanese questions search the multilingual one, each space has its own FAQ
+calibration and relevance thresholds, and text in another language is never quoted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.job import IngestJob
+from ragsvc.cost.ledger import CostLedger
+from ragsvc.embedding.base import Vectors
+from ragsvc.embedding.spaces import MULTILINGUAL, PRIMARY, EmbeddingSpaces
+from ragsvc.index import Index
+from ragsvc.pipeline.router import choose_passages, passage_thresholds
+from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.retrieval.faq import FaqMatcher
+from ragsvc.retrieval.faq_confidence import FaqCalibration, fit_calibration
+from ragsvc.retrieval.fusion import Hit
+from ragsvc.retrieval.hybrid import HybridRetriever
+from ragsvc.settings import Settings
+from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.traces.store import TraceStore
+from tests.conftest import make_settings
+from tests.fakes import FakeAnalyzer, FakeEmbedder
+
+JA_FAQ = """\
+faqs:
+  - id: ja-pw
+    question: パスワードを変更するにはどうすればよいですか？
+    answer: ポータルで新しいパスワードを設定します。
+"""
+GLOSSARY = {"パスワード": "password", "ホテル": "hotel", "東京": "tokyo", "上限": "limit"}
+
+
+class FakeMultilingual(FakeEmbedder):
+    """The fake embedder after a tiny glossary: Japanese words land where their English ones do."""
+
+    name = "fake-multilingual"
+
+    def _one(self, text: str) -> Vectors:
+        for japanese, english in GLOSSARY.items():
+            text = text.replace(japanese, f" {english} ")
+        return super()._one(text)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path,
+        multilingual={
+            "enabled": True,
+            "relevance_threshold": 0.3,
+            "direct_threshold": 0.5,
+            "cross_language_relevance_threshold": 0.2,
+        },
+        cost={"ledger_path": tmp_path / "cost.sqlite"},
+    )
+
+
+def _calibration(embedder: str, threshold: float) -> FaqCalibration:
+    rows = [
+        {
+            "phrasing_cos": c,
+            "answer_cos": c,
+            "dense_margin": c / 2,
+            "fused_margin": c,
+            "lexical_z": c,
+            "agree": float(c > 0.5),
+        }
+        for c in np.linspace(0, 1, 40)
+    ]
+    fitted = fit_calibration(
+        rows,
+        [r["phrasing_cos"] > 0.5 for r in rows],
+        embedder=embedder,
+        min_precision=0.9,
+        fitted_on="",
+    )
+    return replace(fitted, threshold=threshold)
+
+
+@pytest.fixture
+def spaces() -> EmbeddingSpaces:
+    return EmbeddingSpaces(FakeEmbedder(), FakeMultilingual(), frozenset({"ja"}))
+
+
+@pytest.fixture
+def two_space_index(settings: Settings, corpus: Path, spaces: EmbeddingSpaces) -> Iterator[Index]:
+    (corpus / "faq-ja.yaml").write_text(JA_FAQ)
+    client = QdrantClient(":memory:")
+    store = ChunkStore(client, "test", spaces)
+    assert IngestJob(store, settings).run([corpus]).ok
+    retriever = HybridRetriever(store, settings.retrieval)
+    calibrations = [_calibration("fake-embedder", 0.8), _calibration("fake-multilingual", 0.7)]
+    yield Index(client, spaces.primary, store, retriever, FaqMatcher(retriever, calibrations))
+    client.close()
+
+
+def test_each_language_is_embedded_in_its_space(spaces: EmbeddingSpaces) -> None:
+    assert spaces.space_for("ja") == MULTILINGUAL and spaces.space_for("en") == PRIMARY
+    assert EmbeddingSpaces(FakeEmbedder()).space_for("ja") == PRIMARY
+    texts, languages = ["hotel", "東京のホテル", "limit"], ["en", "ja", "en"]
+    vectors = spaces.embed_queries(texts, languages)
+    assert [v.space for v in vectors] == [PRIMARY, MULTILINGUAL, PRIMARY]
+    for text, language, got in zip(texts, languages, vectors, strict=True):
+        np.testing.assert_allclose(got.vector, spaces.embed_query(text, language).vector)
+    assert spaces.name == "fake-embedder + fake-multilingual"
+
+
+def test_a_japanese_question_finds_the_english_passage(two_space_index: Index) -> None:
+    (top, *_) = two_space_index.retriever.search("東京のホテルの上限", top_k=3)
+    assert top.payload["source"] == "travel.md" and top.space == MULTILINGUAL
+    assert top.dense_score > 0.3
+
+
+def test_each_space_uses_its_own_faq_calibration(two_space_index: Index) -> None:
+    faq = two_space_index.faq
+    (japanese, *_) = faq.match("パスワードを変更するにはどうすればよいですか？")
+    assert japanese.faq_id == "ja-pw" and japanese.space == MULTILINGUAL and japanese.calibrated
+    assert faq.threshold_for(japanese) == 0.7
+    (english, *_) = faq.match("How do I reset my password?")
+    assert english.space == PRIMARY and faq.threshold_for(english) == 0.8 == faq.threshold
+
+
+def _hit(space: str, language: str, cosine: float) -> Hit:
+    return Hit(f"{space}-{language}", {"language": language}, cosine, 0.0, space=space)
+
+
+def test_thresholds_depend_on_the_space_and_the_passage_language(settings: Settings) -> None:
+    same = passage_thresholds(settings, _hit(MULTILINGUAL, "ja", 0.9), "ja")
+    other = passage_thresholds(settings, _hit(MULTILINGUAL, "en", 0.9), "ja")
+    english = passage_thresholds(settings, _hit(PRIMARY, "en", 0.9), "en")
+    assert (same.relevance, same.direct) == (0.3, 0.5)
+    assert (other.relevance, other.direct) == (0.2, None) and "en passage" in other.note
+    routing = settings.routing
+    assert (english.relevance, english.direct) == (
+        routing.relevance_threshold,
+        routing.direct_threshold,
+    )
+    japanese_hit_for_english = passage_thresholds(settings, _hit(PRIMARY, "ja", 0.9), "en")
+    assert japanese_hit_for_english.direct is None
+
+
+def test_the_quoted_passage_is_in_the_question_language(settings: Settings) -> None:
+    english = _hit(MULTILINGUAL, "en", 0.6)  # clears 0.2 by 0.4
+    japanese = _hit(MULTILINGUAL, "ja", 0.55)  # clears 0.3 by 0.25
+    choice = choose_passages([english, japanese], "ja", settings)
+    assert choice.relevant is not None and choice.relevant[0] is english
+    assert choice.quotable is not None and choice.quotable[0] is japanese
+    only_english = choose_passages([english], "ja", settings)
+    assert only_english.quotable is None
+
+
+def test_an_entry_in_another_language_is_not_answered_verbatim(
+    settings: Settings, two_space_index: Index
+) -> None:
+    two_space_index.faq.configured_threshold = 0.0
+    traces = TraceStore(settings.traces)
+    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    try:
+        service = AskService(settings, two_space_index, FakeAnalyzer(), traces, ledger)
+        trace = service.ask(AskInput("パスワード reset"))
+    finally:
+        traces.close()
+        ledger.close()
+    checks = {c.name: c for c in trace.checks}
+    assert trace.route != "faq_direct"
+    assert (
+        not checks["faq_language"].passed
+        and "en entry for a ja question" in checks["faq_language"].note
+    )
