@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from qdrant_client import QdrantClient
@@ -9,12 +10,14 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ragsvc.embedding import Embedder, build_embedder
 from ragsvc.embedding.spaces import EmbeddingSpaces
-from ragsvc.errors import ConfigError
+from ragsvc.errors import ConfigError, IndexSchemaError
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.faq_confidence import read_calibrations
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore, open_client
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -43,6 +46,28 @@ def build_spaces(settings: Settings, embedder: Embedder | None = None) -> Embedd
     )
 
 
+def _open_store(client: QdrantClient, settings: Settings, spaces: EmbeddingSpaces) -> ChunkStore:
+    """The store; an index built before the multilingual space is served as it was (Japanese
+    questions search the primary space), with a warning, rather than refused: re-indexing it
+    into a new collection is the operator's call (learned phrasings live in the index)."""
+    store = ChunkStore(client, settings.store.collection, spaces)
+    try:
+        store.ensure_collection()
+    except IndexSchemaError:
+        single = ChunkStore(client, settings.store.collection, spaces.primary)
+        if spaces.multilingual is None or not single.is_compatible():
+            raise
+        log.warning(
+            "the index %r was built without the multilingual space: Japanese questions search "
+            "the primary space (%s) as before; re-index into a new collection "
+            "(store.collection) to add it, or set multilingual.enabled: false",
+            settings.store.collection,
+            spaces.primary.name,
+        )
+        return single
+    return store
+
+
 def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None = None) -> Index:
     """Open (and warm up) everything retrieval needs; the caller must ``close()`` it.
     ``embedder``: a primary embedder to use instead of the configured one, or all the spaces."""
@@ -50,8 +75,7 @@ def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None =
     spaces.warm_up()
     client = open_client(settings.store)
     try:
-        store = ChunkStore(client, settings.store.collection, spaces)
-        store.ensure_collection()
+        store = _open_store(client, settings, spaces)
         store.repair_versions()  # logs what it repaired
     except (ResponseHandlingException, UnexpectedResponse) as exc:
         client.close()

@@ -190,6 +190,14 @@ class ChunkStore:
             return
         self.check_compatible()
 
+    def is_compatible(self) -> bool:
+        """The collection exists and was built with this schema and these spaces."""
+        try:
+            self.check_compatible()
+        except IndexSchemaError:
+            return False
+        return True
+
     def check_compatible(self) -> None:
         if not self.client.collection_exists(self.collection):
             raise IndexSchemaError(

@@ -15,7 +15,7 @@ from ingest.job import IngestJob
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.embedding.base import Vectors
 from ragsvc.embedding.spaces import MULTILINGUAL, PRIMARY, EmbeddingSpaces
-from ragsvc.index import Index
+from ragsvc.index import Index, open_index
 from ragsvc.pipeline.router import choose_passages, passage_thresholds
 from ragsvc.pipeline.service import AskInput, AskService
 from ragsvc.retrieval.faq import FaqMatcher
@@ -174,3 +174,22 @@ def test_an_entry_in_another_language_is_not_answered_verbatim(
         not checks["faq_language"].passed
         and "en entry for a ja question" in checks["faq_language"].note
     )
+
+
+def test_an_index_built_before_the_multilingual_space_is_served_as_it_was(
+    tmp_path: Path, corpus: Path, spaces: EmbeddingSpaces, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Upgrading does not refuse the existing index (its learned phrasings live there): Japanese
+    questions search the primary space until the operator re-indexes."""
+    before = make_settings(tmp_path)
+    index = open_index(before, FakeEmbedder())
+    assert IngestJob(index.store, before).run([corpus]).ok
+    index.close()
+    after = make_settings(tmp_path, multilingual={"enabled": True})
+    index = open_index(after, spaces)
+    try:
+        assert list(index.store.spaces.embedders()) == [PRIMARY]
+        assert "built without the multilingual space" in caplog.text
+        assert index.retriever.search("東京のホテル", top_k=1)[0].space == PRIMARY
+    finally:
+        index.close()
