@@ -70,11 +70,10 @@ class PassageChoice:
 
 def choose_passages(hits: Sequence[Hit], language: str, settings: Settings) -> PassageChoice:
     judged = [(h, passage_thresholds(settings, h, language)) for h in hits]
-    quotable = [(h, t, t.direct) for h, t in judged if t.direct is not None]
-    best_quote = max(quotable, key=lambda q: q[0].dense_score - q[2], default=None)
+    quotable = [(h, t) for h, t in judged if t.direct is not None]
     return PassageChoice(
         max(judged, key=lambda pair: pair[0].dense_score - pair[1].relevance, default=None),
-        best_quote[:2] if best_quote else None,
+        max(quotable, key=lambda pair: pair[0].dense_score - (pair[1].direct or 0.0), default=None),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.retrieval.fusion import Hit
 
 TRACE_SCHEMA_VERSION = 1
@@ -59,6 +60,9 @@ class RetrievedHit(BaseModel):
     title: str
     section: list[str] = Field(default_factory=list)
     page: int | None = None
+    space: str = PRIMARY
+    """The dense space ``dense_score`` is a cosine in (``dense_multilingual``: multilingual-e5)."""
+    language: str = ""
 
     @classmethod
     def of(cls, hit: Hit) -> RetrievedHit:
@@ -73,6 +77,8 @@ class RetrievedHit(BaseModel):
             title=str(p.get("title", "")),
             section=list(p.get("section") or []),
             page=p.get("page"),
+            space=hit.space,
+            language=str(p.get("language") or ""),
         )
 
 
