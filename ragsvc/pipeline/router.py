@@ -61,20 +61,31 @@ Judged = tuple[Hit, PassageThresholds]
 @dataclass(frozen=True, slots=True)
 class PassageChoice:
     """``relevant``: the hit that clears its relevance threshold by most; ``quotable``: of the
-    hits that may be quoted (in the question's language), the one that clears its direct
-    threshold by most. None: no such hit."""
+    hits that may be quoted (in the question's language), the best ranked that clears its direct
+    threshold, else the one nearest to it. None: no such hit."""
 
     relevant: Judged | None
     quotable: Judged | None
 
 
 def choose_passages(hits: Sequence[Hit], language: str, settings: Settings) -> PassageChoice:
+    """``hits`` best first: the quote follows the fused ranking (BM25 and dense together), the
+    thresholds read the cosine."""
     judged = [(h, passage_thresholds(settings, h, language)) for h in hits]
-    quotable = [(h, t) for h, t in judged if t.direct is not None]
+    quotable = [pair for pair in judged if pair[1].direct is not None]
+    clearing = [pair for pair in quotable if _over_direct(pair) >= 0]
     return PassageChoice(
-        max(judged, key=lambda pair: pair[0].dense_score - pair[1].relevance, default=None),
-        max(quotable, key=lambda pair: pair[0].dense_score - (pair[1].direct or 0.0), default=None),
+        max(judged, key=_over_relevance, default=None),
+        clearing[0] if clearing else max(quotable, key=_over_direct, default=None),
     )
+
+
+def _over_relevance(pair: Judged) -> float:
+    return pair[0].dense_score - pair[1].relevance
+
+
+def _over_direct(pair: Judged) -> float:
+    return pair[0].dense_score - (pair[1].direct or 0.0)
 
 
 def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> bool:

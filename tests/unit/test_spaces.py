@@ -154,6 +154,14 @@ def test_the_quoted_passage_is_in_the_question_language(settings: Settings) -> N
     assert choice.quotable is not None and choice.quotable[0] is japanese
     only_english = choose_passages([english], "ja", settings)
     assert only_english.quotable is None
+    ranked_first, closer = _hit(MULTILINGUAL, "ja", 0.52), _hit(MULTILINGUAL, "ja", 0.6)
+    ranked_first.id = "first"
+    both_clear = choose_passages([ranked_first, closer], "ja", settings)
+    assert both_clear.quotable is not None and both_clear.quotable[0] is ranked_first
+    below = choose_passages(
+        [_hit(MULTILINGUAL, "ja", 0.4), _hit(MULTILINGUAL, "ja", 0.45)], "ja", settings
+    )
+    assert below.quotable is not None and below.quotable[0].dense_score == 0.45
 
 
 def test_an_entry_in_another_language_is_not_answered_verbatim(
