@@ -86,7 +86,9 @@ def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None =
     except Exception:
         client.close()
         raise
-    retriever = HybridRetriever(store, settings.retrieval)
+    retriever = HybridRetriever(
+        store, settings.retrieval, settings.multilingual.cross_language_offset
+    )
     routing = settings.routing
     matcher = FaqMatcher(
         retriever,

@@ -45,8 +45,11 @@ def passage_thresholds(settings: Settings, hit: Hit, language: str) -> PassageTh
     if hit.space == MULTILINGUAL:
         m = settings.multilingual
         if other:
-            note = f"multilingual space, a {written_in} passage for a {language} question"
-            return PassageThresholds(m.cross_language_relevance_threshold, None, note)
+            note = (
+                f"multilingual space, a {written_in} passage for a {language} question "
+                f"(cosine + {hit.dense_offset:g})"
+            )
+            return PassageThresholds(m.relevance_threshold, None, note)
         return PassageThresholds(m.relevance_threshold, m.direct_threshold, "multilingual space")
     r = settings.routing
     if other:

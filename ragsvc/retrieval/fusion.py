@@ -38,6 +38,10 @@ class Hit:
     score: float = 0.0
     space: str = PRIMARY
     """The dense space ``dense_score`` is a cosine in (its thresholds are that space's)."""
+    dense_offset: float = 0.0
+    """Added to the cosine of a passage in another language than the question's, to bring it onto
+    the same scale (``multilingual.cross_language_offset``): the raw cosine is ``dense_score -
+    dense_offset``."""
 
     @property
     def text(self) -> str:

@@ -3,6 +3,7 @@ searches the space of the question's language (:mod:`ragsvc.embedding.spaces`)."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
@@ -19,7 +20,11 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 
 class HybridRetriever:
-    def __init__(self, store: ChunkStore, settings: RetrievalSettings) -> None:
+    def __init__(
+        self, store: ChunkStore, settings: RetrievalSettings, cross_language_offset: float = 0.0
+    ) -> None:
+        """``cross_language_offset``: added to multilingual cosines of passages in another
+        language than the question's (``multilingual.cross_language_offset``)."""
         if settings.candidates < settings.top_k:
             raise ValueError(
                 f"retrieval.candidates ({settings.candidates}) must be at least "
@@ -28,6 +33,7 @@ class HybridRetriever:
         self.store = store
         self.spaces = store.spaces
         self.settings = settings
+        self.cross_language_offset = cross_language_offset
 
     def search(
         self,
@@ -82,7 +88,15 @@ class HybridRetriever:
                 if vector is not None and p.dense is not None:
                     dense = float(np.dot(vector, p.dense))
                 hits[p.id] = Hit(p.id, p.payload, dense, p.score, space=space)
+        if space == MULTILINGUAL and self.cross_language_offset and vector is not None:
+            self._raise_other_languages(hits.values(), detect_language(query))
         return list(hits.values())
+
+    def _raise_other_languages(self, hits: Iterable[Hit], language: str) -> None:
+        for hit in hits:
+            if (hit.payload.get("language") or language) != language:
+                hit.dense_offset = self.cross_language_offset
+                hit.dense_score += hit.dense_offset
 
     def embed(self, query: str) -> QueryVector:
         """``query`` in the space of its language."""

@@ -62,6 +62,8 @@ class RetrievedHit(BaseModel):
     page: int | None = None
     space: str = PRIMARY
     """The dense space ``dense_score`` is a cosine in (``dense_multilingual``: multilingual-e5)."""
+    dense_offset: float = 0.0
+    """Added to the cosine of a passage in another language (``dense_score`` includes it)."""
     language: str = ""
 
     @classmethod
@@ -78,6 +80,7 @@ class RetrievedHit(BaseModel):
             section=list(p.get("section") or []),
             page=p.get("page"),
             space=hit.space,
+            dense_offset=hit.dense_offset,
             language=str(p.get("language") or ""),
         )
 

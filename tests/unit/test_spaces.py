@@ -24,6 +24,7 @@ from ragsvc.retrieval.fusion import Hit
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore
+from ragsvc.store.schema import SearchFilters
 from ragsvc.traces.store import TraceStore
 from tests.conftest import make_settings
 from tests.fakes import FakeAnalyzer, FakeEmbedder
@@ -56,7 +57,7 @@ def settings(tmp_path: Path) -> Settings:
             "enabled": True,
             "relevance_threshold": 0.3,
             "direct_threshold": 0.5,
-            "cross_language_relevance_threshold": 0.2,
+            "cross_language_offset": 0.05,
         },
         cost={"ledger_path": tmp_path / "cost.sqlite"},
     )
@@ -95,7 +96,8 @@ def two_space_index(settings: Settings, corpus: Path, spaces: EmbeddingSpaces) -
     client = QdrantClient(":memory:")
     store = ChunkStore(client, "test", spaces)
     assert IngestJob(store, settings).run([corpus]).ok
-    retriever = HybridRetriever(store, settings.retrieval)
+    offset = settings.multilingual.cross_language_offset
+    retriever = HybridRetriever(store, settings.retrieval, offset)
     calibrations = [_calibration("fake-embedder", 0.8), _calibration("fake-multilingual", 0.7)]
     yield Index(client, spaces.primary, store, retriever, FaqMatcher(retriever, calibrations))
     client.close()
@@ -113,9 +115,19 @@ def test_each_language_is_embedded_in_its_space(spaces: EmbeddingSpaces) -> None
 
 
 def test_a_japanese_question_finds_the_english_passage(two_space_index: Index) -> None:
-    (top, *_) = two_space_index.retriever.search("東京のホテルの上限", top_k=3)
+    """The cosine to the English passage is raised by the cross-language offset (0.05 here)."""
+    retriever = two_space_index.retriever
+    (top, *_) = retriever.search("東京のホテルの上限", top_k=3)
     assert top.payload["source"] == "travel.md" and top.space == MULTILINGUAL
-    assert top.dense_score > 0.3
+    assert top.dense_offset == 0.05 and top.dense_score > 0.3
+    vector = retriever.embed("東京のホテルの上限")
+    raw = {
+        h.id: h.score
+        for h in retriever.store.search_dense(vector.vector, SearchFilters(), 20, MULTILINGUAL)
+    }
+    assert top.dense_score == pytest.approx(raw[top.id] + 0.05, abs=1e-6)
+    (japanese, *_) = retriever.search("パスワードを変更するにはどうすればよいですか？", top_k=1)
+    assert japanese.payload["language"] == "ja" and japanese.dense_offset == 0.0
 
 
 def test_each_space_uses_its_own_faq_calibration(two_space_index: Index) -> None:
@@ -136,7 +148,7 @@ def test_thresholds_depend_on_the_space_and_the_passage_language(settings: Setti
     other = passage_thresholds(settings, _hit(MULTILINGUAL, "en", 0.9), "ja")
     english = passage_thresholds(settings, _hit(PRIMARY, "en", 0.9), "en")
     assert (same.relevance, same.direct) == (0.3, 0.5)
-    assert (other.relevance, other.direct) == (0.2, None) and "en passage" in other.note
+    assert (other.relevance, other.direct) == (0.3, None) and "en passage" in other.note
     routing = settings.routing
     assert (english.relevance, english.direct) == (
         routing.relevance_threshold,
@@ -147,7 +159,7 @@ def test_thresholds_depend_on_the_space_and_the_passage_language(settings: Setti
 
 
 def test_the_quoted_passage_is_in_the_question_language(settings: Settings) -> None:
-    english = _hit(MULTILINGUAL, "en", 0.6)  # clears 0.2 by 0.4
+    english = _hit(MULTILINGUAL, "en", 0.6)  # clears 0.3 by 0.3
     japanese = _hit(MULTILINGUAL, "ja", 0.55)  # clears 0.3 by 0.25
     choice = choose_passages([english, japanese], "ja", settings)
     assert choice.relevant is not None and choice.relevant[0] is english
