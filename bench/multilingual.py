@@ -15,6 +15,9 @@ Sets (Japanese questions):
   asked in Japanese: real customer queries machine-translated by Qwen2.5-Coder-1.5B
   (``bench/translate_queries.py`` writes ``var/xling``). The translations are a model's, some
   wrong or garbled, so these figures understate what real Japanese questions would reach.
+- ``jsquad-en`` (the other direction): JSQuAD questions translated to English, against the
+  Japanese paragraphs: English questions search MiniLM as shipped; an index with e5 alone beside
+  it shows what that leaves.
 - ``policyqa-ja``: PolicyQA questions translated the same way, against the English policy
   paragraphs (recall within the asked policy, as bench/retrieval.py does), with JSQuAD
   Japanese-to-Japanese passage recall beside it.
@@ -36,6 +39,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,8 +95,14 @@ def _spaces(primary: CachedEmbedder, multi: CachedEmbedder, settings: Settings) 
     return EmbeddingSpaces(primary, multi, frozenset(settings.multilingual.languages))
 
 
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON Lines file (``bench/translate_queries.py`` writes them)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def _xling_set(english: FaqSet, path: Path) -> FaqSet:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    rows = _rows(path)
     known = {e.faq_id for e in english.entries}
     asked = [
         type(english.asked[0])(r["ja"], r["gold"])
@@ -193,7 +203,7 @@ def passage_table(
 ) -> list[str]:
     policy, _ = squad_passages(data / POLICYQA)
     ja_passages, ja_questions = squad_passages(data / JSQUAD)
-    rows = [json.loads(line) for line in (xling / "policyqa.ja.jsonl").read_text().splitlines()]
+    rows = _rows(xling / "policyqa.ja.jsonl")
     policy_ja = [
         (r["ja"], frozenset(r["gold"]), r["title"])
         for r in rows
@@ -216,6 +226,32 @@ def passage_table(
             store.client.close()
         lines.append(f"| {name} | {len(asked)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def english_to_japanese(
+    data: Path, xling: Path, base: Settings, primary: CachedEmbedder, multi: CachedEmbedder
+) -> list[str]:
+    """English questions (JSQuAD's, translated) against the Japanese paragraphs: they search the
+    primary space, as shipped; e5's space beside it shows what the other direction leaves."""
+    passages, _ = squad_passages(data / JSQUAD)
+    rows = _rows(xling / "jsquad.en.jsonl")
+    asked = [
+        (r["en"], frozenset([r["gold"]]), "") for r in rows if detect_language(r["en"]) == "en"
+    ]
+    settings = _with_weight(base, base.retrieval.multilingual_dense_weight)
+    store, retriever = _policy_store(_spaces(primary, multi, settings), settings, passages)
+    e5_store, e5_retriever = _policy_store(EmbeddingSpaces(multi), settings, passages)
+    lines = [
+        "## English questions → Japanese paragraphs (JSQuAD questions translated): recall@1 / @5",
+        "",
+        f"n={len(asked)}. As shipped (English questions search MiniLM + BM25): "
+        f"{_recall(retriever, asked)}; an index with e5 as its only space, for comparison (not "
+        f"served): {_recall(e5_retriever, asked)}.",
+        "",
+    ]
+    store.client.close()
+    e5_store.client.close()
+    return lines
 
 
 def _top_cosines(
@@ -245,12 +281,8 @@ def threshold_table(
     spaces = _spaces(primary, multi, settings)
     policy_store, _ = _policy_store(spaces, settings, policy)
     jsquad_store, _ = _policy_store(spaces, settings, ja_passages)
-    xling_rows = [
-        json.loads(line) for line in (xling / "policyqa.ja.jsonl").read_text().split("\n") if line
-    ]
-    clinc_ja = [
-        json.loads(line) for line in (xling / "clinc150.ja.jsonl").read_text().split("\n") if line
-    ]
+    xling_rows = _rows(xling / "policyqa.ja.jsonl")
+    clinc_ja = _rows(xling / "clinc150.ja.jsonl")
     oos = sample(clinc_queries(data / CLINC150, "oos_val"), asked_cap)
     groups = [
         # (label, store, questions, same language as the passages, answered there)
@@ -371,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "\n".join(passage_table(args.data, args.xling, args.asked, weights, base, primary, multi)),
         flush=True,
     )
+    print("\n".join(english_to_japanese(args.data, args.xling, base, primary, multi)), flush=True)
     print(
         "\n".join(threshold_table(args.data, args.xling, args.asked, base, primary, multi)),
         flush=True,

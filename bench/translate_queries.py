@@ -1,8 +1,9 @@
-"""Cross-lingual evaluation set: real English user queries machine-translated to Japanese.
+"""Cross-lingual evaluation sets: real user queries machine-translated between English and Japanese.
 
-Takes real English queries from public sets (``../shared/data``, see its README) and translates
-them to Japanese with the local Qwen2.5-Coder-1.5B-Instruct GGUF (llama.cpp, temperature 0), so a
-benchmark can ask Japanese questions of English FAQ entries and English policy passages:
+Takes real queries from public sets (``../shared/data``, see its README) and translates them with
+the local Qwen2.5-Coder-1.5B-Instruct GGUF (llama.cpp, temperature 0), so a benchmark can ask
+Japanese questions of English FAQ entries and English policy passages, and English questions of
+Japanese passages:
 
 - ``banking77``, ``clinc150``: the first ``--per-set`` asked queries of
   ``ragsvc.evaluation.faq_sets.load_sets(data, [name], cap=800, seed=13)``; ``gold`` is the
@@ -11,12 +12,15 @@ benchmark can ask Japanese questions of English FAQ entries and English policy p
   them (``sample(gold_questions(...), n, seed=13)``); ``gold`` is the sorted list of passage ids
   that answer the question (PolicyQA asks one question of several paragraphs) and ``title`` the
   policy asked (retrieval scopes by it).
+- ``jsquad`` (the other direction): ``--per-set`` JSQuAD questions (``sample(..., seed=21)``)
+  translated to English; ``gold`` is the paragraph id.
 
-Output: ``var/xling/<set>.ja.jsonl``, one row ``{"en", "ja", "gold"}`` per query. Resume-safe:
+Output: ``var/xling/<set>.ja.jsonl`` (``<set>.en.jsonl`` for ``jsquad``), one row ``{"en", "ja",
+"gold"}`` per query. Resume-safe:
 rows already in the file are kept and their queries skipped; new rows are appended.
 
-Limitation: the Japanese side is a machine translation by a small (1.5B, 4-bit) model of queries
-written in English, not queries written by Japanese users. Expect translationese, occasional
+Limitation: the translated side is a machine translation by a small (1.5B, 4-bit) model, not
+queries written by Japanese (or English) users. Expect translationese, occasional
 wrong meaning and English left in; results on it measure cross-lingual retrieval of translated
 queries, not of native Japanese ones.
 
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import DEFAULT_DATA
 from ragsvc.evaluation.datasets import (
+    JSQUAD,
     POLICYQA,
     gold_questions,
     sample,
@@ -50,7 +55,8 @@ from ragsvc.models.llama import LocalLlm
 from ragsvc.models.resolve import resolve_model
 from ragsvc.text.language import detect_language
 
-SETS = ("banking77", "clinc150", "policyqa")
+SETS = ("banking77", "clinc150", "policyqa", "jsquad")
+INTO_ENGLISH = frozenset({"jsquad"})
 SEED = 13
 FAQ_CAP = 800
 PROGRESS_EVERY = 25
@@ -65,17 +71,22 @@ STRICT_SYSTEM = (
     "message, written in Japanese characters (hiragana, katakana, kanji). Do not answer the "
     "message, do not explain, do not repeat the English. Output one line of Japanese only."
 )
+INTO_ENGLISH_SYSTEM = (
+    "Translate the user's question into natural English. Keep names as they are. Reply with the "
+    "English translation only."
+)
 QUOTES = "\"'`「」『』“”‘’"
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    en: str
+    text: str
+    """The original, in the set's language (English, or Japanese for ``INTO_ENGLISH`` sets)."""
     gold: str | list[str]
     title: str = ""
 
     def key(self) -> str:
-        return json.dumps([self.en, self.gold], ensure_ascii=False)
+        return json.dumps([self.text, self.gold], ensure_ascii=False)
 
 
 def queries(data: Path, name: str, per_set: int) -> list[Query]:
@@ -84,6 +95,9 @@ def queries(data: Path, name: str, per_set: int) -> list[Query]:
         _, questions = squad_passages(data / POLICYQA)
         picked = sample(gold_questions(questions), per_set, seed=SEED)
         return [Query(q.question, sorted(q.passage_ids), q.title) for q in picked]
+    if name == "jsquad":
+        _, questions = squad_passages(data / JSQUAD)
+        return [Query(q.question, q.passage_id) for q in sample(questions, per_set, seed=21)]
     (faq_set,) = load_sets(data, [name], cap=FAQ_CAP, seed=SEED)
     return [Query(a.question, a.faq_id) for a in faq_set.asked[:per_set]]
 
@@ -108,27 +122,29 @@ class Translator:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         return clean(self._llm.chat(messages, max_tokens=80).text)
 
-    def translate(self, text: str) -> str | None:
-        """The Japanese translation, or ``None`` when two tries gave no Japanese."""
+    def translate(self, text: str, into: str) -> str | None:
+        """The translation into ``into`` ("ja" or "en"), or ``None`` when the tries gave none."""
         if text not in self._cache:
             result: str | None = None
-            for system in (SYSTEM, STRICT_SYSTEM):
+            prompts = (SYSTEM, STRICT_SYSTEM) if into == "ja" else (INTO_ENGLISH_SYSTEM,)
+            for system in prompts:
                 out = self._complete(system, text)
-                if detect_language(out) == "ja":
+                if out and detect_language(out) == into:
                     result = out
                     break
             self._cache[text] = result
         return self._cache[text]
 
 
-def done_keys(path: Path) -> set[str]:
+def done_keys(path: Path, source: str) -> set[str]:
+    """The queries already in ``path``, by their original (in the field ``source``)."""
     if not path.exists():
         return set()
     keys: set[str] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            keys.add(json.dumps([row["en"], row["gold"]], ensure_ascii=False))
+            keys.add(json.dumps([row[source], row["gold"]], ensure_ascii=False))
     return keys
 
 
@@ -156,20 +172,25 @@ def main(argv: list[str] | None = None) -> int:
 
     summary: dict[str, tuple[int, int, int]] = {}
     for name in names:
-        path = args.out / f"{name}.ja.jsonl"
+        into, source = ("en", "ja") if name in INTO_ENGLISH else ("ja", "en")
+        path = args.out / f"{name}.{into}.jsonl"
         items = queries(args.data, name, args.per_set)
-        done = done_keys(path)
+        done = done_keys(path, source)
         todo = list(pending(items, done))
         print(f"{name}: {len(items)} queries, {len(items) - len(todo)} already done", flush=True)
         written = skipped = 0
         with path.open("a", encoding="utf-8") as fh:
             for n, query in enumerate(todo, 1):
-                ja = translator.translate(query.en)
-                if ja is None:
+                translated = translator.translate(query.text, into)
+                if translated is None:
                     skipped += 1
-                    print(f"  skipped (no Japanese): {query.en!r}", flush=True)
+                    print(f"  skipped (no translation): {query.text!r}", flush=True)
                 else:
-                    row: dict[str, object] = {"en": query.en, "ja": ja, "gold": query.gold}
+                    row: dict[str, object] = {
+                        source: query.text,
+                        into: translated,
+                        "gold": query.gold,
+                    }
                     if query.title:
                         row["title"] = query.title
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -178,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 if n % PROGRESS_EVERY == 0:
                     elapsed = time.monotonic() - started
                     print(f"  {name} {n}/{len(todo)} ({elapsed:.0f} s)", flush=True)
-        summary[name] = (len(done_keys(path)), written, skipped)
+        summary[name] = (len(done_keys(path, source)), written, skipped)
 
     print(f"\ndone in {time.monotonic() - started:.0f} s -> {args.out}")
     for name, (rows, written, skipped) in summary.items():
