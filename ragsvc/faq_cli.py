@@ -230,7 +230,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
             kept = index.faq.calibrations.get(space)
             if fitted is None and kept is not None:
                 print(f"{space}: the calibration in use is kept ({kept.fitted_on})")
-            calibrations += [c for c in (fitted or kept,) if c is not None]
+            if chosen := fitted or kept:
+                calibrations.append(chosen)
     finally:
         index.close()
     if not any(len(rows) >= MIN_LABELLED for rows, _ in by_space.values()):

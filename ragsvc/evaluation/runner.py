@@ -149,7 +149,7 @@ def _signals(
     checks = {c.name: c for c in traces["all_slm"].checks} if "all_slm" in traces else {}
     grounding, completeness = checks.get("slm_grounding"), checks.get("slm_completeness")
     language = detect_language(question.question)
-    same_language = bool(matches) and matches[0].hit.payload.get("language") in (None, language)
+    same_language = bool(matches) and matches[0].hit.written_in(language) == language
     signals = Signals(
         faq_confidence=matches[0].confidence if matches and same_language else None,
         analysis_kind=analysis.kind,

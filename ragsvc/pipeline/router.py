@@ -40,7 +40,7 @@ class PassageThresholds:
 
 
 def passage_thresholds(settings: Settings, hit: Hit, language: str) -> PassageThresholds:
-    written_in = str(hit.payload.get("language") or language)
+    written_in = hit.written_in(language)
     other = written_in != language
     if hit.space == MULTILINGUAL:
         m = settings.multilingual
@@ -110,7 +110,7 @@ def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> 
 def is_in_question_language(trace: Trace, match: FaqMatch, language: str) -> bool:
     """An FAQ answer goes out as written: only to a question in its language. An entry in
     another language goes on as a passage, and a model answers in the question's language."""
-    written_in = str(match.hit.payload.get("language") or language)
+    written_in = match.hit.written_in(language)
     same = written_in == language
     note = "" if same else f"a {written_in} entry for a {language} question: a model answers"
     return trace.check("faq_language", None, None, same, note)

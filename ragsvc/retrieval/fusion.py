@@ -43,6 +43,10 @@ class Hit:
     the same scale (``multilingual.cross_language_offset``): the raw cosine is ``dense_score -
     dense_offset``."""
 
+    def written_in(self, language: str) -> str:
+        """The chunk's language; ``language`` (the question's) when the chunk has none."""
+        return str(self.payload.get("language") or language)
+
     @property
     def text(self) -> str:
         return str(self.payload.get("text", ""))

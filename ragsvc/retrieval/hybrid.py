@@ -94,7 +94,7 @@ class HybridRetriever:
 
     def _raise_other_languages(self, hits: Iterable[Hit], language: str) -> None:
         for hit in hits:
-            if (hit.payload.get("language") or language) != language:
+            if hit.written_in(language) != language:
                 hit.dense_offset = self.cross_language_offset
                 hit.dense_score += hit.dense_offset
 
