@@ -71,17 +71,19 @@ def open_runtime(
 ) -> Runtime:
     from ragsvc.analysis.cascade import build_analyzer
     from ragsvc.analysis.scope import IndexScope
+    from ragsvc.analysis.split import build_splitter
 
     owns_index = index is None
     index = index or open_index(settings)
     loaded = _open_slm(settings)
     slm = None if loaded is None else AdmittedSlm(loaded, slm_slots(settings))
     scope = IndexScope(index.retriever, settings.analysis.scope_neighbours)
-    analyzer = build_analyzer(settings, index.embedder, slm, scope)
+    splitter = build_splitter(settings, index.retriever.spaces)
+    analyzer = build_analyzer(settings, index.embedder, slm, scope, splitter)
     llm = llm or OpenAiChatModel(settings.llm)
     traces = TraceStore(settings.traces)
     ledger = CostLedger(settings.cost, settings.cost.ledger_path)
-    ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm)
+    ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm, splitter=splitter)
     ingest = IngestRunner(index.store, settings)
     return Runtime(
         settings,

@@ -77,6 +77,10 @@ class MultilingualSettings(EmbedderSettings):
     another language than the question's is raised by this much, for ranking and thresholds
     alike (the trace shows it as ``dense_offset``). Such a passage is never quoted as the
     answer: a model answers in the question's language from it."""
+    split_max_similarity: float = Field(default=0.8, ge=-1, le=1)
+    """``analysis.split_max_similarity`` for the languages of this space: two different-topic
+    Japanese questions sit at e5 cosine 0.78 (median; 0.83 at the 95th percentile,
+    bench/splitting.py), where MiniLM puts two English ones at 0.07-0.22."""
 
 
 class LexicalSettings(Group):

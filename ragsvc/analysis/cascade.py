@@ -19,6 +19,7 @@ from ragsvc.analysis.rules import classify_by_rules
 from ragsvc.analysis.schema import Complexity, QueryAnalysis, Stage, StageRecord
 from ragsvc.analysis.scope import ScopeCheck
 from ragsvc.analysis.slm import SlmAnalyzer, SlmBackend
+from ragsvc.analysis.split import QuestionSplitter
 from ragsvc.embedding.base import Embedder, Vectors
 from ragsvc.text.language import detect_language
 
@@ -196,8 +197,10 @@ def build_analyzer(
     embedder: Embedder,
     slm: SlmBackend | None,
     scope: ScopeCheck | None,
+    splitter: QuestionSplitter | None = None,
 ) -> CascadeAnalyzer:
-    fast = FastClassifier(embedder, settings.analysis, scope)
+    """``splitter``: how joined questions are split (None: by the rules alone)."""
+    fast = FastClassifier(embedder, settings.analysis, scope, splitter=splitter)
     slm_stage = SlmAnalyzer(slm, settings.analysis.max_split_tokens) if slm is not None else None
     analyzer = CascadeAnalyzer(
         embedder,

@@ -28,6 +28,11 @@ class AnalysisSettings(BaseModel):
     slm_confidence: float = Field(default=0.5, ge=0, le=1)
     # Longest sub-query list the SLM may generate, in tokens.
     max_split_tokens: int = Field(default=160, gt=0)
+    # Splitting a message into parts (ragsvc/analysis/split.py): a statement beside a question is
+    # its context unless their cosine (primary space) is below this: two topics, "password reset /
+    # vpn from home". Languages of the multilingual space use multilingual.split_max_similarity.
+    # null: no embedding test, a statement always stays with its question.
+    split_max_similarity: float | None = Field(default=0.3, ge=-1, le=1)
     # Labelled example questions (null: the ones shipped in ragsvc/analysis/exemplars.yaml).
     exemplars: Path | None = None
     # Simple vs complex by the trained complexity head (ragsvc/analysis/head.py) where one was

@@ -18,10 +18,11 @@ import numpy as np
 import yaml
 
 from ragsvc.analysis.config import AnalysisSettings
-from ragsvc.analysis.cues import is_greeting, looks_complex, split_question
+from ragsvc.analysis.cues import is_greeting, looks_complex
 from ragsvc.analysis.head import ComplexityHead, load_head
 from ragsvc.analysis.schema import QueryKind
 from ragsvc.analysis.scope import ScopeCheck
+from ragsvc.analysis.split import QuestionSplitter
 from ragsvc.embedding.base import Embedder, Vectors
 from ragsvc.errors import ConfigError
 
@@ -60,8 +61,10 @@ class FastClassifier:
         scope: ScopeCheck | None = None,
         exemplars: dict[str, list[str]] | None = None,
         head: ComplexityHead | None = None,
+        splitter: QuestionSplitter | None = None,
     ) -> None:
         self.embedder = embedder
+        self.splitter = splitter or QuestionSplitter()
         self.settings = settings
         self.scope = scope
         self.exemplars = exemplars or load_exemplars(settings.exemplars)
@@ -94,10 +97,10 @@ class FastClassifier:
     def classify(self, question: str, vector: Vectors, language: str) -> Verdict:
         if is_greeting(question):
             return Verdict("chitchat", 0.95, "greeting or small talk", decisive=True)
-        parts = split_question(question, language)
-        if len(parts) >= 2:
-            detail = f"joined questions: {len(parts)} parts"
-            return Verdict("multi_part", 0.9, detail, parts, decisive=True)
+        split = self.splitter.split(question, language)
+        if split.is_multi_part:
+            detail = f"joined questions: {len(split.parts)} parts ({', '.join(split.cues)})"
+            return Verdict("multi_part", 0.9, detail, split.parts, decisive=True)
         domain = None
         if self.scope is not None:
             nearest = self.scope.nearest(question, vector)

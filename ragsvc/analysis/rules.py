@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ragsvc.analysis.cues import is_greeting, looks_complex, split_question
+from ragsvc.analysis.cues import is_greeting, looks_complex
 from ragsvc.analysis.fast import Verdict
+from ragsvc.analysis.split import split_question
 
 RULE_CONFIDENCE = 0.5
 

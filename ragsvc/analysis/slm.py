@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ragsvc.analysis.cues import split_question
 from ragsvc.analysis.schema import QueryKind
+from ragsvc.analysis.split import split_question
 from ragsvc.pipeline.ports import ChatOutput, LocalChat
 
 LABELS: dict[str, QueryKind] = {

@@ -73,6 +73,10 @@ class EmbeddingSpaces:
                     vectors[i] = QueryVector(space, vector)
         return [v for v in vectors if v is not None]
 
+    def unit_vectors(self, texts: Sequence[str], language: str) -> Vectors:
+        """``texts`` in ``language``'s space, one row each (the splitter's similarity test)."""
+        return self.embedder(self.space_for(language)).embed_queries(list(texts))
+
 
 def spaces_of(embedder: Embedder | EmbeddingSpaces) -> EmbeddingSpaces:
     """``embedder`` as the spaces of an index with one dense space (tests, benches)."""

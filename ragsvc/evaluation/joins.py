@@ -53,7 +53,7 @@ def _en(first: str, separator: str, end: str = "?", lower_rest: bool = True) -> 
 
 
 def _en_list(last: str, end: str = "?", lower_all: bool = False) -> Joiner:
-    """"a, b and c": commas, then ``last`` before the final part."""
+    """ "a, b and c": commas, then ``last`` before the final part."""
 
     def join(parts: Sequence[str]) -> str:
         bare = [_bare(p) for p in parts]

@@ -22,12 +22,11 @@ Questions, ``per_category`` of each category (a category with fewer candidates g
   PolicyQA asks the same generic question of several paragraphs;
 - ``passage_ja`` (ja, simple_factual): a distinct (article, question) pair of JSQuAD; gold: the
   article's file and the answer spans (annotators' repeats kept once);
-- ``multi_part`` (multi_part): two real questions from different topics joined into one, each
-  part with its own gold. The first half (rounded up) is English: a StackFAQ query and a PolicyQA
-  question, joined as "A, and also b?" (A without its closing "?" or ".", b with its first letter
-  lowered unless it starts with "I" or a capitalised name). The rest is Japanese: two JSQuAD
-  questions about different articles, joined as 「A？それと、B？」 (each without its closing
-  ？/?/。);
+- ``multi_part`` (multi_part): two or three (``THREE_PART_SHARE``) real questions from
+  different topics joined into one message, each part with its own gold. The first half (rounded
+  up) is English: a StackFAQ query and a PolicyQA question (three parts: a second StackFAQ query
+  between them); the rest Japanese: JSQuAD questions about different articles. Each is joined in
+  a style of ``ragsvc/evaluation/joins.py``, dev and held-out styles in turn (``join_style``);
 - ``out_of_scope`` (en, out_of_scope): a CLINC150 out-of-scope validation query; no parts, as the
   right outcome is a hand-off.
 Each category is sampled by its own generator, seeded with ``seed`` and the category's name, so
@@ -62,6 +61,7 @@ from ragsvc.evaluation.datasets import (
     squad_passages,
     stackfaq,
 )
+from ragsvc.evaluation.joins import join_parts, style_names
 from ragsvc.evaluation.metrics import Language
 
 T = TypeVar("T")
@@ -107,6 +107,8 @@ class LabelledQuestion(BaseModel):
     """The routing label."""
     parts: list[PartGold]
     """One for a single question, two or more for multi_part, none for out_of_scope."""
+    join_style: str = ""
+    """How a multi_part question's parts were joined (``ragsvc/evaluation/joins.py``)."""
 
     @model_validator(mode="after")
     def _parts_fit_the_kind(self) -> LabelledQuestion:
@@ -155,8 +157,9 @@ def write_corpus(data: Path, folder: Path) -> None:
 
 
 # -- questions -----------------------------------------------------------------------------------
-Draft = tuple[str, Language, list[PartGold]]
-"""A question before it has an id: its text, its language, its parts."""
+Draft = tuple[str, Language, list[PartGold], str]
+"""A question before it has an id: its text, its language, its parts, its join style."""
+THREE_PART_SHARE = 0.3
 
 
 def build_mix(data: Path, per_category: int, seed: int = 13) -> list[LabelledQuestion]:
@@ -175,7 +178,7 @@ def build_mix(data: Path, per_category: int, seed: int = 13) -> list[LabelledQue
         "passage_ja": [_single(_ja_part(g), "ja") for g in pick("passage_ja", japanese)],
         "multi_part": _multi_part(_rng(seed, "multi_part"), per_category, faqs, policy, japanese),
         "out_of_scope": [
-            (q, "en", []) for q in pick("out_of_scope", clinc_out_of_scope(data / CLINC150))
+            (q, "en", [], "") for q in pick("out_of_scope", clinc_out_of_scope(data / CLINC150))
         ],
     }
     mix = [
@@ -186,9 +189,10 @@ def build_mix(data: Path, per_category: int, seed: int = 13) -> list[LabelledQue
             category=category,
             expected_kind=EXPECTED_KIND[category],
             parts=parts,
+            join_style=style,
         )
         for category in CATEGORIES
-        for n, (text, language, parts) in enumerate(drafts[category], start=1)
+        for n, (text, language, parts, style) in enumerate(drafts[category], start=1)
     ]
     random.Random(seed).shuffle(mix)
     return mix
@@ -199,7 +203,7 @@ def _rng(seed: int, category: Category) -> random.Random:
 
 
 def _single(part: PartGold, language: Language) -> Draft:
-    return part.question, language, [part]
+    return part.question, language, [part], ""
 
 
 def _faq_part(query: str, faq: FaqItem) -> PartGold:
@@ -232,33 +236,28 @@ def _multi_part(
     japanese: Sequence[GoldQuestion],
 ) -> list[Draft]:
     drafts: list[Draft] = []
-    for _ in range(count - count // 2):
-        first, second = _faq_part(*rng.choice(faqs)), _policy_part(rng.choice(policy))
-        drafts.append((join_en(first.question, second.question), "en", [first, second]))
-    for _ in range(count // 2):
-        a = rng.choice(japanese)
-        others = [g for g in japanese if g.title != a.title]
-        if not others:
-            raise ValueError("Japanese multi-part questions need questions about two articles")
-        first, second = _ja_part(a), _ja_part(rng.choice(others))
-        drafts.append((join_ja(first.question, second.question), "ja", [first, second]))
+    en_styles = style_names("en", "dev") + style_names("en", "held_out")
+    for n in range(count - count // 2):
+        first = rng.choice(faqs)
+        parts = [_faq_part(*first), _policy_part(rng.choice(policy))]
+        if rng.random() < THREE_PART_SHARE:
+            parts.insert(1, _faq_part(*rng.choice([f for f in faqs if f[1] != first[1]])))
+        style = en_styles[n % len(en_styles)]
+        drafts.append((join_parts([p.question for p in parts], "en", style), "en", parts, style))
+    ja_styles = style_names("ja", "dev") + style_names("ja", "held_out")
+    articles = len({g.title for g in japanese})
+    if count // 2 and articles < 2:
+        raise ValueError("Japanese multi-part questions need questions about two articles")
+    for n in range(count // 2):
+        golds = [rng.choice(japanese)]
+        size = min(articles, 3 if rng.random() < THREE_PART_SHARE else 2)
+        while len(golds) < size:
+            others = [g for g in japanese if all(g.title != o.title for o in golds)]
+            golds.append(rng.choice(others))
+        parts = [_ja_part(g) for g in golds]
+        style = ja_styles[n % len(ja_styles)]
+        drafts.append((join_parts([p.question for p in parts], "ja", style), "ja", parts, style))
     return drafts
-
-
-def join_en(first: str, second: str) -> str:
-    """``"How do I X?"`` and ``"Do they Y?"`` -> ``"How do I X, and also do they Y?"``."""
-    head = first.strip().rstrip("?.!").rstrip()
-    tail = second.strip().rstrip("?.!").rstrip()
-    word = tail.split(maxsplit=1)[0] if tail else ""
-    if word != "I" and not word.startswith("I'") and word[1:] == word[1:].lower():
-        tail = tail[:1].lower() + tail[1:]  # not "I", nor a name such as "GitHub" or "AWS"
-    return f"{head}, and also {tail}?"
-
-
-def join_ja(first: str, second: str) -> str:
-    """「Aか。」と「Bは？」 -> 「Aか？それと、Bは？」."""
-    head, tail = (q.strip().rstrip("?？。.").rstrip() for q in (first, second))
-    return f"{head}？それと、{tail}？"
 
 
 # -- files ---------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragsvc.analysis.cues import split_question
 from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.analysis.split import Split
 from ragsvc.embedding.spaces import MULTILINGUAL
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
@@ -116,11 +116,15 @@ def is_in_question_language(trace: Trace, match: FaqMatch, language: str) -> boo
     return trace.check("faq_language", None, None, same, note)
 
 
-def is_one_question(trace: Trace, question: str, language: str) -> bool:
-    """A confident FAQ match answers one question: a message the cues split into parts goes on to
-    analysis instead, or the FAQ would answer its first part and drop the rest."""
-    parts = len(split_question(question, language))
-    note = "" if parts == 1 else "joined questions: the FAQ would answer one part only"
+def is_one_question(trace: Trace, split: Split) -> bool:
+    """A confident FAQ match answers one question: a message the splitter splits into parts goes
+    on to analysis instead, or the FAQ would answer its first part and drop the rest."""
+    parts = len(split.parts)
+    note = (
+        ""
+        if parts == 1
+        else f"joined questions ({', '.join(split.cues)}): the FAQ would answer one part only"
+    )
     return trace.check("single_question", parts, 1, parts == 1, note)
 
 

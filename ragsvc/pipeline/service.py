@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ragsvc.analysis.schema import QueryAnalysis
+from ragsvc.analysis.split import QuestionSplitter, Split
 from ragsvc.cost.ledger import CostLedger, estimate_tokens
 from ragsvc.embedding.spaces import PRIMARY, QueryVector
 from ragsvc.errors import InvalidRequestError, RagsvcError, ServiceUnavailableError
@@ -109,8 +110,10 @@ class AskService:
         ledger: CostLedger,
         slm: LocalChat | None = None,
         llm: ChatModel | None = None,
+        splitter: QuestionSplitter | None = None,
     ) -> None:
         self.settings = settings
+        self.splitter = splitter or QuestionSplitter()
         self.routing = settings.routing
         self.index = index
         self.analyzer = analyzer
@@ -209,7 +212,7 @@ class AskService:
             confident
             and faq is not None
             and is_in_question_language(trace, faq, ctx.language)
-            and is_one_question(trace, question, ctx.language)
+            and is_one_question(trace, self._split(ctx, question))
         ):
             assert faq is not None
             trace.route_reason = "confident FAQ match; analysis skipped"
@@ -285,6 +288,13 @@ class AskService:
             )
         )
         return matches[0] if matches else None
+
+    def _split(self, ctx: _Context, question: str) -> Split:
+        with _timed(ctx.trace, "split"):
+            split = self.splitter.split(question, ctx.language)
+        if split.merged:
+            ctx.trace.event("split", "kept together: " + "; ".join(split.merged))
+        return split
 
     def _parts(self, trace: Trace, question: str, analysis: QueryAnalysis) -> list[str]:
         parts = [p.strip() for p in analysis.sub_queries if p.strip()]

@@ -35,6 +35,7 @@ EventKind = Literal[
     "cancelled",  # the client went away; the work stopped
     "guard",  # the model's answer was checked and changed or refused
     "privacy",  # PII redacted before a call to a non-local model
+    "split",  # boundaries of a joined message the splitter did not keep, and why
 ]
 
 

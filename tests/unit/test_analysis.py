@@ -10,10 +10,11 @@ import pytest
 
 from ragsvc.analysis.cascade import CascadeAnalyzer
 from ragsvc.analysis.config import AnalysisSettings
-from ragsvc.analysis.cues import is_greeting, split_question, task_of
+from ragsvc.analysis.cues import is_greeting, task_of
 from ragsvc.analysis.fast import FastClassifier
 from ragsvc.analysis.scope import IndexScope, Nearest, neighbourhood_similarity
 from ragsvc.analysis.slm import InvalidSplitError, SlmAnalyzer, parse_sub_queries
+from ragsvc.analysis.split import split_question
 from ragsvc.index import Index
 from tests.fakes import ChatResult, FakeEmbedder
 

@@ -11,13 +11,12 @@ import pytest
 
 from ragsvc.errors import ConfigError
 from ragsvc.evaluation.datasets import CLINC150, JSQUAD, POLICYQA, STACKFAQ, stackfaq
+from ragsvc.evaluation.joins import join_parts
 from ragsvc.evaluation.metrics import normalize_answer
 from ragsvc.evaluation.mix import (
     CATEGORIES,
     LabelledQuestion,
     build_mix,
-    join_en,
-    join_ja,
     load_questions,
     write_corpus,
     write_mix,
@@ -185,35 +184,36 @@ def test_single_questions_carry_their_gold(data: Path):
     assert height.document == "ja/富士山.txt" and height.answers == ["3776メートル", "3776"]
 
 
-def test_multi_part_joins_two_topics_each_with_its_gold(data: Path):
+def test_multi_part_joins_topics_in_the_join_styles_each_with_its_gold(data: Path):
     mix = by_category(build_mix(data, per_category=6), "multi_part")
     english = [q for q in mix if q.language == "en"]
     japanese = [q for q in mix if q.language == "ja"]
     assert len(english) == len(japanese) == 3
     for q in english:
-        faq, policy = q.parts
+        faq, *_, policy = q.parts
         assert faq.category == "faq" and faq.faq_id is not None and policy.category == "policy"
         assert policy.document is not None and policy.answers
-        assert q.question == join_en(faq.question, policy.question)
-        assert ", and also " in q.question and q.question.endswith("?")
+        assert q.question == join_parts([p.question for p in q.parts], "en", q.join_style)
     for q in japanese:
-        first, second = q.parts
-        assert first.category == second.category == "passage_ja"
-        assert first.document != second.document and first.answers and second.answers
-        assert q.question == join_ja(first.question, second.question)
+        assert all(p.category == "passage_ja" and p.answers for p in q.parts)
+        assert len({p.document for p in q.parts}) == len(q.parts)
+        assert q.question == join_parts([p.question for p in q.parts], "ja", q.join_style)
+    assert len({q.join_style for q in english}) == 3  # the styles are taken in turn
 
 
 def test_joins_read_naturally():
-    assert join_en("How to strike text on github.", LOCATION) == (
+    assert join_parts(["How to strike text on github.", LOCATION], "en", "and_also") == (
         "How to strike text on github, and also do they share my location?"
     )
-    assert join_en("Crossed-out text?", "GitHub keeps what?").endswith("also GitHub keeps what?")
-    assert join_en("Undo archive?", "I opted out, what now?").endswith(
-        "also I opted out, what now?"
+    assert join_parts(["Crossed-out text?", "GitHub keeps what?"], "en", "comma_and").endswith(
+        ", and GitHub keeps what?"
     )
-    assert join_ja("富士山の標高は？", "東京タワーが完成したのはいつか。") == (
-        "富士山の標高は？それと、東京タワーが完成したのはいつか？"
+    assert join_parts(["Undo archive?", "I opted out, what now?"], "en", "plus").endswith(
+        "plus I opted out, what now?"
     )
+    assert join_parts(
+        ["富士山の標高は？", "東京タワーが完成したのはいつか。"], "ja", "sore_to"
+    ) == ("富士山の標高は？それと、東京タワーが完成したのはいつか？")
 
 
 def test_a_fixed_seed_gives_the_same_mix(data: Path):

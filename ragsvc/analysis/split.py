@@ -1,0 +1,324 @@
+"""Multi-part messages split into self-contained parts, English and Japanese, in microseconds
+(plus one small embedding batch when a boundary is in doubt).
+
+People put two requests into one message in many ways: question marks, line breaks, semicolons,
+slashes, "and"/"also"/"plus" or a bare comma before a new clause, two sentences, numbered lists,
+「あと」「それから」「、」. The splitter works in two passes:
+
+1. **Candidate boundaries** from those cues. A word-level join ("and", "plus", ",", ...) is a
+   boundary only before the start of a new clause (a question word, an auxiliary verb, "I", an
+   imperative), so "terms and conditions" or "USD and GBP" never split.
+2. **Merges.** Each candidate segment is a *question* (it asks: a question mark, a question word or
+   auxiliary first, a request) or a *statement* (context: "My card expires next week."). Two
+   adjacent questions stay apart. A statement next to a question is the same message's context
+   ("My card expires next week. How do I get a new one?") unless the two are about different
+   things: with an embedder, their cosine below ``max_similarity`` keeps them apart ("password
+   reset / vpn from home"); without one, they are merged (the conservative reading).
+
+A part that leans on the one before ("... and how do I book it?") gets that part's subject in
+parentheses when the two are about the same thing, so it can be retrieved on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ragsvc.embedding.spaces import EmbeddingSpaces
+    from ragsvc.settings import Settings
+
+Similarity = Callable[[Sequence[str], str], np.ndarray]
+"""Unit vectors of ``texts`` asked in ``language`` (one row each), for the doubt test."""
+
+MAX_PARTS = 6
+
+# -- English ----------------------------------------------------------------------------------
+_WH = r"what|what's|how|how's|when|where|where's|who|who's|whom|whose|which|why"
+_AUX = (
+    r"can|can't|could|do|does|did|don't|doesn't|is|isn't|are|aren't|was|were|should|will|won't|"
+    r"would|may|might|must|have|has|am|shall"
+)
+_IMPERATIVE = r"tell|explain|give|list|show|help|please|let|i|i'm|i've|i'd|i'll|any|is there"
+_CLAUSE_START = rf"(?:{_WH}|{_AUX}|{_IMPERATIVE})\b"
+_EN_PREAMBLE = re.compile(
+    r"^\s*(?:(?:\d+|two|three|four|a few|a couple of|some|several)\s+questions?\s*[:\-]\s*)",
+    re.IGNORECASE,
+)
+_EN_NUMBERED = re.compile(r"(?:^|\s)\(?\d\)\s+|(?:^|\s)\d\.\s+(?=[A-Za-z])")
+_EN_HARD = re.compile(r"\s*\n+\s*|\s*;\s*|\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
+_EN_SENTENCE = re.compile(r"(?<!\b[A-Z])(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<=\.)\s+(?=[A-Za-z])")
+_EN_SOFT = re.compile(
+    rf"\s*,?\s+(?:and\s+also|and\s+then|and|also|plus|as\s+well\s+as)\s+(?={_CLAUSE_START})"
+    rf"|\s*,\s*(?={_CLAUSE_START})",
+    re.IGNORECASE,
+)
+_EN_LEADING = re.compile(r"^(?:also|and|plus|additionally|oh and)[,\s]+", re.IGNORECASE)
+_EN_SUBORDINATE = re.compile(
+    rf"^(?:when|if|because|since|after|before|as|while|though|although|whenever)\b"
+    rf"(?!\s+(?:{_AUX})\b)",
+    re.IGNORECASE,
+)
+_EN_FOLLOW_UP = re.compile(
+    r"^(?:if (?:yes|not|so)|then|or|so|but|otherwise|why|thanks|thank you|please help|"
+    r"any (?:advice|ideas|help|suggestions|tips))\b",
+    re.IGNORECASE,
+)
+_EN_QUESTION = re.compile(
+    rf"\?\s*$|^(?:{_WH}|{_AUX}|tell|explain|give|list|show|help|please|is there|any)\b"
+    r"|\b(?:i (?:need|want|would like|'d like) to know|how to|tell me|help me|"
+    r"looking for|is it possible)\b",
+    re.IGNORECASE,
+)
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|one|there)\b", re.I)
+_WORD = re.compile(r"\w+")
+
+# -- Japanese ---------------------------------------------------------------------------------
+_JA_HARD = re.compile(r"\s*\n+\s*|(?<=[？?！!])\s*(?=\S)|(?<=。)\s*(?=\S)|\s*[;；]\s*")
+_JA_CONNECTOR = re.compile(r"^(?:それと|それから|あと|また|ついでに|加えて|さらに)、?")
+_JA_QUESTION_END = (
+    r"(?:か|かな|は|何|なに|誰|だれ|いつ|どこ|どれ|どう|どんな|いくら|いくつ|ですか|ますか|"
+    r"でしょうか|ください|下さい|たい|ほしい|教えて)"
+)
+_JA_SOFT = re.compile(rf"({_JA_QUESTION_END})(、)(?=\S)")
+_JA_QUESTION = re.compile(rf"(?:[？?]|{_JA_QUESTION_END}[。？?]?)\s*$")
+_JA_BUT = re.compile(r"(?:のですが|んですが|のですけど|んだけど|けれど|けど)、")
+_JA_NOUN_END = (
+    "方法|手順|やり方|仕方|期限|締め切り|場所|連絡先|条件|金額|上限|時間|申請|設定|手続き|"
+    "ルール|規定|担当|窓口|費用|料金|日数|回数|理由|可否|有無"
+)
+_JA_AND = re.compile(rf"({_JA_NOUN_END})と(?=\S)")
+_JA_REQUEST_TAIL = re.compile(
+    r"(も|を|について)?(教えて(ください|下さい)?|知りたい(です)?|ください)[。？?]*$"
+)
+
+
+@dataclass(slots=True)
+class Split:
+    """The parts of a message (one when it is one question) and how they were found."""
+
+    parts: list[str]
+    cues: list[str] = field(default_factory=list)
+    """The cue at each boundary that was kept, e.g. ``"'?'"`` or ``"and + clause"``."""
+    merged: list[str] = field(default_factory=list)
+    """Candidate boundaries that were not kept, and why (cosine vs ``max_similarity``)."""
+
+    @property
+    def is_multi_part(self) -> bool:
+        return len(self.parts) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    text: str
+    cue: str
+    """The boundary before this segment ("" for the first)."""
+    weak: bool = False
+    """The boundary is in doubt even between two questions (Japanese 「…は、…」, which is as
+    often a topic as the end of a question): kept only when the embedder says two topics."""
+
+
+class QuestionSplitter:
+    def __init__(
+        self, similarity: Similarity | None = None, max_similarity: dict[str, float] | None = None
+    ) -> None:
+        """``max_similarity``: per question language ("" for any other), the cosine from which a
+        statement and its neighbour are one topic (each embedder has its own scale)."""
+        self.similarity = similarity
+        self.max_similarity = max_similarity or {}
+
+    def split(self, text: str, language: str) -> Split:
+        segments = _segments_ja(text) if language == "ja" else _segments_en(text)
+        segments = [s for s in segments if _WORD.search(s.text)]
+        if len(segments) < 2:
+            return Split([text.strip()])
+        cosines = _Cosines(self.similarity, [s.text for s in segments], language)
+        groups: list[list[_Segment]] = [[segments[0]]]
+        merged: list[str] = []
+        for n, segment in enumerate(segments[1:]):
+            why = self._merge_reason(groups[-1][-1], segment, partial(cosines.at, n), language)
+            if why:
+                merged.append(f"{segment.cue}: {why}")
+                groups[-1].append(segment)
+            else:
+                groups.append([segment])
+        if len(groups) < 2:
+            return Split([text.strip()], merged=merged)
+        joiner = "" if language == "ja" else " "
+        parts = [joiner.join(_tidy(s.text, language) for s in group) for group in groups]
+        parts = [_finish(p, language) for p in parts][:MAX_PARTS]
+        if language != "ja":
+            threshold = self.max_similarity.get(language, self.max_similarity.get("", 1.0))
+            parts = _share_subject(parts, cosines, groups, threshold)
+        return Split(parts, [g[0].cue for g in groups[1:]], merged)
+
+    def _merge_reason(
+        self,
+        previous: _Segment,
+        segment: _Segment,
+        cosine_of: Callable[[], float | None],
+        language: str,
+    ) -> str:
+        """Why ``segment`` stays with the one before it ("" when it is a part of its own)."""
+        if _leans_on_previous(segment.text, language) or _too_short(previous.text, language):
+            return "too short or a follow-up"
+        is_question = _is_question_ja if language == "ja" else _is_question_en
+        if is_question(previous.text) and is_question(segment.text) and not segment.weak:
+            return ""
+        if language != "ja" and _PRONOUN.search(segment.text):
+            return "context: the later part refers back"
+        cosine = cosine_of()
+        if cosine is None:
+            return "context (no embedding test)"
+        threshold = self.max_similarity.get(language, self.max_similarity.get("", 1.0))
+        return f"context: one topic (cosine {cosine:.2f})" if cosine >= threshold else ""
+
+
+class _Cosines:
+    """Cosines of neighbouring segments, embedded (one batch) only once a boundary needs one."""
+
+    def __init__(self, similarity: Similarity | None, texts: list[str], language: str) -> None:
+        self.similarity, self.texts, self.language = similarity, texts, language
+        self._vectors: np.ndarray | None = None
+
+    def at(self, n: int) -> float | None:
+        """Between segment ``n`` and ``n + 1``; None without an embedder."""
+        if self.similarity is None:
+            return None
+        if self._vectors is None:
+            self._vectors = self.similarity(self.texts, self.language)
+        return float(self._vectors[n] @ self._vectors[n + 1])
+
+
+def _segments_en(text: str) -> list[_Segment]:
+    text = _EN_PREAMBLE.sub("", text.strip())
+    segments = [_Segment(text, "")]
+    for pattern, cue in (
+        (_EN_NUMBERED, "numbered"),
+        (_EN_HARD, "punctuation"),
+        (_EN_SENTENCE, "sentence"),
+        (_EN_SOFT, "join + clause"),
+    ):
+        segments = [
+            _Segment(_EN_LEADING.sub("", piece.strip()).strip(" ,"), segment.cue if i == 0 else cue)
+            for segment in segments
+            for i, piece in enumerate(pattern.split(segment.text))
+            if piece.strip()
+        ]
+    return segments
+
+
+def _segments_ja(text: str) -> list[_Segment]:
+    segments: list[_Segment] = []
+    for sentence in (p for p in _JA_HARD.split(text.strip()) if p.strip()):
+        clauses = _split_ja_clause(_JA_CONNECTOR.sub("", sentence.strip()))
+        first, *rest = clauses or [_Segment("", "")]
+        segments.append(_Segment(first.text, "punctuation" if segments else ""))
+        segments.extend(rest)
+    return segments
+
+
+def _split_ja_clause(sentence: str) -> list[_Segment]:
+    """「AのですがBとCも教えてください」 -> A, B, C; 「Aは何か、Bはいつか」 -> A, B."""
+    parts: list[_Segment] = []
+    rest = sentence
+    if _JA_BUT.search(sentence):
+        problem, rest = _JA_BUT.split(sentence, maxsplit=1)
+        parts.append(_Segment(f"{problem}場合はどうすればよいですか？", ""))
+    cuts = [(m.start(2), m.group(1) == "は") for m in _JA_SOFT.finditer(rest)]
+    starts = [(0, False), *cuts]
+    ends = [c for c, _ in cuts] + [len(rest)]
+    for (start, weak), end in zip(starts, ends, strict=True):
+        clause = rest[start:end].strip(" 、")
+        tail = _JA_REQUEST_TAIL.search(clause)
+        body = clause[: tail.start()] if tail else clause
+        items = [i.strip(" 、") for i in _JA_AND.sub("\\1\0", body).split("\0") if i.strip()]
+        texts = [f"{i}を教えてください。" for i in items] if len(items) >= 2 else [clause]
+        for n, text in enumerate(t for t in texts if t):
+            cue = "と" if n else "、" if start else ""
+            parts.append(_Segment(text, cue, weak=weak and n == 0))
+    return parts
+
+
+def _is_question_en(text: str) -> bool:
+    text = text.strip()
+    return bool(_EN_QUESTION.search(text)) and not _EN_SUBORDINATE.match(text)
+
+
+def _is_question_ja(text: str) -> bool:
+    return bool(_JA_QUESTION.search(text.strip()))
+
+
+def _too_short(text: str, language: str) -> bool:
+    if language == "ja":
+        return len(text.strip(" 、。？?")) < 4
+    return len(_WORD.findall(text)) < 2
+
+
+def _leans_on_previous(text: str, language: str) -> bool:
+    """Too short to stand alone, or a follow-up ("If yes, then who?")."""
+    return _too_short(text, language) or bool(language != "ja" and _EN_FOLLOW_UP.match(text))
+
+
+def _tidy(text: str, language: str) -> str:
+    return text.strip(" ,、;；") if language == "ja" else text.strip(" ,;")
+
+
+def _finish(part: str, language: str) -> str:
+    if language == "ja":
+        return part
+    part = part if part.endswith(("?", ".", "!")) else f"{part}?"
+    return part[:1].upper() + part[1:]
+
+
+def _share_subject(
+    parts: list[str],
+    cosines: _Cosines,
+    groups: list[list[_Segment]],
+    max_similarity: float,
+) -> list[str]:
+    """A short part with a pronoun, about the same thing as the part before it, repeats it."""
+    shared = [parts[0]]
+    boundary = 0
+    for n, part in enumerate(parts[1:], start=1):
+        boundary += len(groups[n - 1])
+        if not (_PRONOUN.search(part) and len(part.split()) <= 8):
+            shared.append(part)
+            continue
+        cosine = cosines.at(boundary - 1)
+        if cosine is None or cosine >= max_similarity:
+            part = f"{part.rstrip('?.!')} ({parts[n - 1].rstrip('?.!')})?"
+        shared.append(part)
+    return shared
+
+
+def build_splitter(settings: Settings, spaces: EmbeddingSpaces) -> QuestionSplitter:
+    """The service's splitter: the rules, and the embedding test in each language's space."""
+    thresholds = split_thresholds(
+        settings.analysis.split_max_similarity,
+        settings.multilingual.split_max_similarity,
+        settings.multilingual.languages if settings.multilingual.enabled else [],
+    )
+    return QuestionSplitter(spaces.unit_vectors if thresholds else None, thresholds)
+
+
+def split_thresholds(
+    primary: float | None, multilingual: float, multilingual_languages: Sequence[str]
+) -> dict[str, float]:
+    """``QuestionSplitter.max_similarity`` from the settings (empty: no embedding test)."""
+    if primary is None:
+        return {}
+    return {"": primary, **{language: multilingual for language in multilingual_languages}}
+
+
+_RULES_ONLY = QuestionSplitter()
+
+
+def split_question(text: str, language: str) -> list[str]:
+    """The parts by the rules alone (no embedder: a statement beside a question stays with it)."""
+    return _RULES_ONLY.split(text, language).parts

@@ -1,0 +1,89 @@
+"""The splitter on every dev join style, in both languages, and on single questions that must stay
+whole; the embedding test with a fake similarity (the real embedders: bench/splitting.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from ragsvc.analysis.split import QuestionSplitter, split_question
+from ragsvc.evaluation.joins import join_parts, style_names
+
+EN = ["How do I reset my password?", "Can I use the VPN from home?", "Where is the printer?"]
+JA = [
+    "パスワードの変更方法は？",
+    "経費精算の締め切りはいつですか",
+    "入館証の再発行はどこでできますか",
+]
+
+
+@pytest.mark.parametrize("style", style_names("en", "dev"))
+@pytest.mark.parametrize("count", [2, 3])
+def test_every_english_dev_style_is_split_into_its_parts(style: str, count: int) -> None:
+    parts = split_question(join_parts(EN[:count], "en", style), "en")
+    assert [p.lower().rstrip("?.") for p in parts] == [q.lower().rstrip("?") for q in EN[:count]]
+
+
+@pytest.mark.parametrize("style", style_names("ja", "dev"))
+def test_every_japanese_dev_style_is_split_into_its_parts(style: str) -> None:
+    """「…は、…」 is as often a topic as a question's end: two topics need the embedding test."""
+    splitter = QuestionSplitter(_similarity(0.5), {"ja": 0.8})
+    parts = splitter.split(join_parts(JA, "ja", style), "ja").parts
+    assert [p.rstrip("？。") for p in parts] == [q.rstrip("？") for q in JA]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I want to exchange USD and GBP with the app",
+        "What are the terms and conditions of the loan?",
+        "Tom and Jerry: who created them?",
+        "My card expires next week. How do I get a new one?",
+        "I'd like to constrain my mail search in gmail to a time period. Is this possible?",
+        "Is there a problem with my account? When I tried to withdraw cash I was denied.",
+        "Do you share my information with others? If yes, then who?",
+        "what and when is the next holiday",
+        "東カリブにて、カリブ族が残っているのはどこの国？",
+        "可採年数は、原油価格が上がるとどうなる？",
+        "入館証をなくしました",
+    ],
+)
+def test_single_questions_stay_whole(question: str) -> None:
+    language = "ja" if any("\u3040" <= c <= "\u9fff" for c in question) else "en"
+    assert split_question(question, language) == [question]
+
+
+def test_a_part_that_leans_on_the_one_before_gets_its_subject() -> None:
+    assert split_question("What is the hotel limit and how do I book it?", "en") == [
+        "What is the hotel limit?",
+        "How do I book it (What is the hotel limit)?",
+    ]
+
+
+def _similarity(cosine: float):  # type: ignore[no-untyped-def]
+    """Unit vectors whose neighbours have cosine ``cosine``."""
+
+    def unit_vectors(texts: Sequence[str], language: str) -> np.ndarray:
+        angle = np.arccos(cosine)
+        return np.array([[np.cos(n * angle), np.sin(n * angle)] for n in range(len(texts))])
+
+    return unit_vectors
+
+
+def test_two_statements_on_two_topics_are_split_by_the_embedding_test() -> None:
+    message = "password reset / vpn from home"
+    assert split_question(message, "en") == [message]  # rules alone: one topic assumed
+    far = QuestionSplitter(_similarity(0.1), {"": 0.3}).split(message, "en")
+    assert far.parts == ["Password reset?", "Vpn from home?"]
+    near = QuestionSplitter(_similarity(0.6), {"": 0.3}).split(message, "en")
+    assert near.parts == [message]
+    assert "one topic (cosine 0.60)" in near.merged[0]
+
+
+def test_japanese_topic_comma_is_split_only_on_two_topics() -> None:
+    message = "世界最大の石油輸出地域は、建築家を推挙する制度ができたのはいつか"
+    assert len(split_question(message, "ja")) == 1
+    splitter = QuestionSplitter(_similarity(0.7), {"ja": 0.8})
+    assert len(splitter.split(message, "ja").parts) == 2
