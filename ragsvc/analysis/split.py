@@ -52,7 +52,17 @@ _EN_PREAMBLE = re.compile(
 )
 _EN_NUMBERED = re.compile(r"(?:^|\s)\(?\d\)\s+|(?:^|\s)\d\.\s+(?=[A-Za-z])")
 _EN_HARD = re.compile(r"\s*\n+\s*|\s*;\s*|\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
-_EN_SENTENCE = re.compile(r"(?<!\b[A-Z])(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<=\.)\s+(?=[A-Za-z])")
+_EN_SENTENCE = re.compile(r"(?<!\b[A-Z]\.)(?<!e\.g\.)(?<!i\.e\.)(?<!vs\.)(?<=\.)\s*(?=[A-Za-z])")
+_EN_BARE_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+_FUNCTION_WORD_LIST = (
+    "a an the i me my we our you your it its this that these those there here is are was were be "
+    "been am do does did done can could should would will shall may might must have has had what "
+    "how why when where who which any some anything something way ways to of in on for with at "
+    "by from about so not no yes please help thanks get go know tell wrong happen happening "
+    "happened going possible ok okay just still now then else s deal big"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORD_LIST.split())
+"""Words that ask nothing by themselves: a part made of them only leans on the part before."""
 _EN_SOFT = re.compile(
     rf"\s*,?\s+(?:and\s+also|and\s+then|and|also|plus|as\s+well\s+as)\s+(?={_CLAUSE_START})"
     rf"|\s*,\s*(?={_CLAUSE_START})",
@@ -210,7 +220,17 @@ def _segments_en(text: str) -> list[_Segment]:
             for i, piece in enumerate(pattern.split(segment.text))
             if piece.strip()
         ]
-    return segments
+    return [piece for segment in segments for piece in _split_bare_and(segment)]
+
+
+def _split_bare_and(segment: _Segment) -> list[_Segment]:
+    """ "... and ..." with no new clause after it ("dropbox access and fun facts about tigers"):
+    a boundary in doubt, between two pieces of four words or more only."""
+    pieces = _EN_BARE_AND.split(segment.text)
+    if len(pieces) < 2 or any(len(_WORD.findall(p)) < 4 for p in pieces):
+        return [segment]
+    first, *rest = pieces
+    return [_Segment(first, segment.cue), *(_Segment(p, "and", weak=True) for p in rest)]
 
 
 def _segments_ja(text: str) -> list[_Segment]:
@@ -261,8 +281,12 @@ def _too_short(text: str, language: str) -> bool:
 
 
 def _leans_on_previous(text: str, language: str) -> bool:
-    """Too short to stand alone, or a follow-up ("If yes, then who?")."""
-    return _too_short(text, language) or bool(language != "ja" and _EN_FOLLOW_UP.match(text))
+    """Too short to stand alone, a follow-up ("If yes, then who?") or a question with nothing of
+    its own to ask about ("What did I do wrong?")."""
+    if language == "ja":
+        return _too_short(text, language)
+    content = [w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS]
+    return _too_short(text, language) or bool(_EN_FOLLOW_UP.match(text)) or not content
 
 
 def _tidy(text: str, language: str) -> str:

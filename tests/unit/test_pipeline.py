@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ragsvc.analysis.schema import QueryAnalysis, StageRecord
+from ragsvc.analysis.split import QuestionSplitter
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.errors import InvalidRequestError
 from ragsvc.index import Index
@@ -79,6 +81,24 @@ def test_a_joined_message_is_not_answered_by_one_faq_entry(settings, memory_inde
     assert parts_check.name == "single_question" and not parts_check.passed
     assert parts_check.score == 2 and "one part only" in parts_check.note
     assert analyzer.calls == [joined] and trace.route != "faq_direct"
+
+
+def test_the_service_splits_with_its_splitter_and_traces_what_it_kept_together(
+    settings, memory_index, parts
+):
+    """Two statements on two topics are two parts only by the embedding test; a statement beside
+    a question on the same topic stays its context, and the trace says so."""
+    memory_index.faq.configured_threshold = 0.3
+    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    ask = AskService(settings, memory_index, FakeAnalyzer(), *parts, splitter=far)
+    trace = ask.ask(AskInput("password reset / vpn from home"))
+    parts_check = next(c for c in trace.checks if c.name == "single_question")
+    assert parts_check.score == 2 and "punctuation" in parts_check.note
+    near = QuestionSplitter(lambda texts, _: np.ones((len(texts), 1)), {"": 0.3})
+    ask = AskService(settings, memory_index, FakeAnalyzer(), *parts, splitter=near)
+    trace = ask.ask(AskInput("I forgot my password. How do I reset my password?"))
+    assert trace.route == "faq_direct"
+    assert any(e.kind == "split" and "one topic (cosine 1.00)" in e.detail for e in trace.events)
 
 
 def test_simple_factual_question_is_answered_from_the_passage(settings, memory_index, parts):
