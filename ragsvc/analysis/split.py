@@ -51,7 +51,10 @@ _EN_PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 _EN_NUMBERED = re.compile(r"(?:^|\s)\(?\d\)\s+|(?:^|\s)\d\.\s+(?=[A-Za-z])")
-_EN_HARD = re.compile(r"\s*\n+\s*|\s*;\s*|\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
+_LIST = re.compile(r"\s*\n+\s*|\s*[;；]\s*")
+"""Line breaks and semicolons: a list of requests, each line its own part unless it leans."""
+LIST_CUES = ("numbered", "line break or ;")
+_EN_HARD = re.compile(r"\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
 _EN_SENTENCE = re.compile(r"(?<!\b[A-Z]\.)(?<!e\.g\.)(?<!i\.e\.)(?<!vs\.)(?<=\.)\s*(?=[A-Za-z])")
 _EN_BARE_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 _FUNCTION_WORD_LIST = (
@@ -89,7 +92,7 @@ _PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|one|ther
 _WORD = re.compile(r"\w+")
 
 # -- Japanese ---------------------------------------------------------------------------------
-_JA_HARD = re.compile(r"\s*\n+\s*|(?<=[？?！!])\s*(?=\S)|(?<=。)\s*(?=\S)|\s*[;；]\s*")
+_JA_HARD = re.compile(r"(?<=[？?！!])\s*(?=\S)|(?<=。)\s*(?=\S)")
 _JA_CONNECTOR = re.compile(r"^(?:それと|それから|あと|また|ついでに|加えて|さらに)、?")
 _JA_QUESTION_END = (
     r"(?:か|かな|は|何|なに|誰|だれ|いつ|どこ|どれ|どう|どんな|いくら|いくつ|ですか|ますか|"
@@ -178,6 +181,8 @@ class QuestionSplitter:
         if _leans_on_previous(segment.text, language) or _too_short(previous.text, language):
             return "too short or a follow-up"
         is_question = _is_question_ja if language == "ja" else _is_question_en
+        if segment.cue in LIST_CUES:
+            return ""
         if is_question(previous.text) and is_question(segment.text) and not segment.weak:
             return ""
         if language != "ja" and _PRONOUN.search(segment.text):
@@ -210,6 +215,7 @@ def _segments_en(text: str) -> list[_Segment]:
     segments = [_Segment(text, "")]
     for pattern, cue in (
         (_EN_NUMBERED, "numbered"),
+        (_LIST, "line break or ;"),
         (_EN_HARD, "punctuation"),
         (_EN_SENTENCE, "sentence"),
         (_EN_SOFT, "join + clause"),
@@ -235,11 +241,13 @@ def _split_bare_and(segment: _Segment) -> list[_Segment]:
 
 def _segments_ja(text: str) -> list[_Segment]:
     segments: list[_Segment] = []
-    for sentence in (p for p in _JA_HARD.split(text.strip()) if p.strip()):
-        clauses = _split_ja_clause(_JA_CONNECTOR.sub("", sentence.strip()))
-        first, *rest = clauses or [_Segment("", "")]
-        segments.append(_Segment(first.text, "punctuation" if segments else ""))
-        segments.extend(rest)
+    for line in (p for p in _LIST.split(text.strip()) if p.strip()):
+        for m, sentence in enumerate(p for p in _JA_HARD.split(line) if p.strip()):
+            clauses = _split_ja_clause(_JA_CONNECTOR.sub("", sentence.strip()))
+            first, *rest = clauses or [_Segment("", "")]
+            cue = "" if not segments else "punctuation" if m else LIST_CUES[1]
+            segments.append(_Segment(first.text, cue))
+            segments.extend(rest)
     return segments
 
 
