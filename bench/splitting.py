@@ -42,7 +42,7 @@ from bench.faq import index_set
 from bench.harness import pct
 from ragsvc.analysis.split import QuestionSplitter, split_thresholds
 from ragsvc.embedding.spaces import EmbeddingSpaces
-from ragsvc.evaluation.faq_sets import SET_NAMES, FaqSet, load_sets
+from ragsvc.evaluation.faq_sets import SET_NAMES, Asked, FaqSet, load_sets
 from ragsvc.evaluation.joins import is_held_out, join_parts, style_names
 from ragsvc.index import build_spaces
 from ragsvc.retrieval.faq import FaqMatcher
@@ -78,7 +78,7 @@ def build_messages(faq_set: FaqSet, count: int, rng: random.Random) -> list[Mess
     styles = style_names(faq_set.language, "dev") + style_names(faq_set.language, "held_out")
     for n in range(count):
         size = 3 if rng.random() < 0.3 else 2
-        asked: list = []
+        asked: list[Asked] = []
         while len(asked) < size:
             candidate = rng.choice(faq_set.asked)
             if all(candidate.faq_id != a.faq_id for a in asked):

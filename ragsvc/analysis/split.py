@@ -117,7 +117,7 @@ class Split:
 
     parts: list[str]
     cues: list[str] = field(default_factory=list)
-    """The cue at each boundary that was kept, e.g. ``"'?'"`` or ``"and + clause"``."""
+    """The cue at each boundary that was kept, e.g. ``"punctuation"`` or ``"join + clause"``."""
     merged: list[str] = field(default_factory=list)
     """Candidate boundaries that were not kept, and why (cosine vs ``max_similarity``)."""
 
@@ -132,8 +132,8 @@ class _Segment:
     cue: str
     """The boundary before this segment ("" for the first)."""
     weak: bool = False
-    """The boundary is in doubt even between two questions (Japanese 「…は、…」, which is as
-    often a topic as the end of a question): kept only when the embedder says two topics."""
+    """The boundary is in doubt even between two questions (a bare "and"; Japanese 「…は、…」,
+    as often a topic as the end of a question): kept only when the embedder says two topics."""
 
 
 class QuestionSplitter:
@@ -166,8 +166,7 @@ class QuestionSplitter:
         parts = [joiner.join(_tidy(s.text, language) for s in group) for group in groups]
         parts = [_finish(p, language) for p in parts][:MAX_PARTS]
         if language != "ja":
-            threshold = self.max_similarity.get(language, self.max_similarity.get("", 1.0))
-            parts = _share_subject(parts, cosines, groups, threshold)
+            parts = _share_subject(parts, cosines, groups, self._threshold(language))
         return Split(parts, [g[0].cue for g in groups[1:]], merged)
 
     def _merge_reason(
@@ -180,9 +179,9 @@ class QuestionSplitter:
         """Why ``segment`` stays with the one before it ("" when it is a part of its own)."""
         if _leans_on_previous(segment.text, language) or _too_short(previous.text, language):
             return "too short or a follow-up"
-        is_question = _is_question_ja if language == "ja" else _is_question_en
         if segment.cue in LIST_CUES:
             return ""
+        is_question = _is_question_ja if language == "ja" else _is_question_en
         if is_question(previous.text) and is_question(segment.text) and not segment.weak:
             return ""
         if language != "ja" and _PRONOUN.search(segment.text):
@@ -190,8 +189,11 @@ class QuestionSplitter:
         cosine = cosine_of()
         if cosine is None:
             return "context (no embedding test)"
-        threshold = self.max_similarity.get(language, self.max_similarity.get("", 1.0))
-        return f"context: one topic (cosine {cosine:.2f})" if cosine >= threshold else ""
+        one_topic = cosine >= self._threshold(language)
+        return f"context: one topic (cosine {cosine:.2f})" if one_topic else ""
+
+    def _threshold(self, language: str) -> float:
+        return self.max_similarity.get(language, self.max_similarity.get("", 1.0))
 
 
 class _Cosines:

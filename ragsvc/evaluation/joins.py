@@ -57,9 +57,7 @@ def _en_list(last: str, end: str = "?", lower_all: bool = False) -> Joiner:
 
     def join(parts: Sequence[str]) -> str:
         bare = [_bare(p) for p in parts]
-        bare = [bare[0].lower() if lower_all else bare[0], *(_lower(p) for p in bare[1:])]
-        if lower_all:
-            bare = [p.lower() for p in bare]
+        bare = [p.lower() for p in bare] if lower_all else [bare[0], *map(_lower, bare[1:])]
         head = ", ".join(bare[:-1])
         return f"{head}{last}{bare[-1]}{end}"
 
