@@ -146,7 +146,7 @@ def fake_runtime(
     index: Index,
     analyzer: FakeAnalyzer | None = None,
     slm: FakeSlm | None = None,
-    llm: FakeLlm | None = None,
+    llm: ChatModel | None = None,
 ) -> Runtime:
     """The service's runtime over ``index`` with fake models and the test keys above."""
     traces = TraceStore(settings.traces)
@@ -160,15 +160,14 @@ def fake_runtime(
     return Runtime(settings, index, traces, ledger, slm, llm, analyzer, ask, ingest, keys)
 
 
-def split_on_and(question: str) -> QueryAnalysis:
-    """Multi-part when the question joins parts with "and" or "?", else simple."""
-    parts = [p for p in question.replace("?", " and ").split(" and ") if p.strip()]
-    return analysis("multi_part", parts) if len(parts) > 1 else analysis("simple_factual")
+def complex_on_and(question: str) -> QueryAnalysis:
+    """Complex (the LLM answers it, whole) when the question has an "and", else simple."""
+    return analysis("complex" if " and " in question else "simple_factual")
 
 
-def multi_part_service(settings: Settings, index: Index, llm: ChatModel) -> AskService:
-    """An AskService whose analysis splits on "and", with thresholds low enough for the fake
-    embedder's scores to reach the answering routes."""
+def llm_service(settings: Settings, index: Index, llm: ChatModel) -> AskService:
+    """An AskService that sends questions with an "and" to ``llm``, with thresholds low enough
+    for the fake embedder's scores to reach the answering routes."""
     routing = settings.routing.model_copy(
         update={"relevance_threshold": 0.1, "direct_threshold": 0.2}
     )
@@ -176,7 +175,7 @@ def multi_part_service(settings: Settings, index: Index, llm: ChatModel) -> AskS
     return AskService(
         settings,
         index,
-        FakeAnalyzer(split_on_and),
+        FakeAnalyzer(complex_on_and),
         TraceStore(settings.traces),
         CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
         llm=llm,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from ragsvc.ingest_jobs import IngestJobState
-from ragsvc.pipeline.service import AskInput
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.traces.schema import Route, Source, Trace

@@ -95,10 +95,10 @@ def run_rescore(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from ragsvc.errors import ConfigError
     from ragsvc.evaluation.mix import load_questions, write_mix
+    from ragsvc.evaluation.policies import POLICIES
     from ragsvc.evaluation.records import EvalRun
     from ragsvc.evaluation.runner import eval_settings
     from ragsvc.evaluation.runner import run_eval as run
-    from ragsvc.pipeline.service import POLICIES
     from ragsvc.settings import load_settings
 
     if args.rescore is not None:

@@ -17,11 +17,12 @@ from typing import Any
 from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.evaluation.metrics import Language, contains_answer
 from ragsvc.evaluation.mix import LabelledQuestion, PartGold
+from ragsvc.evaluation.policies import Policy, answerer
 from ragsvc.evaluation.records import EvalRun, Outcome, QuestionResult, Signals
 from ragsvc.evaluation.scoring import cites, outcome_of, score
 from ragsvc.llm.client import ChatModel
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.pipeline.router import choose_passages
-from ragsvc.pipeline.service import AskInput, Policy
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
@@ -116,7 +117,8 @@ def _summary(result: QuestionResult) -> str:
 def _evaluate(
     runtime: Runtime, question: LabelledQuestion, policies: Sequence[Policy]
 ) -> QuestionResult:
-    traces = {p: runtime.ask.ask(AskInput(question.question, policy=p)) for p in policies}
+    ask = runtime.ask
+    traces = {p: ask.ask(AskInput(question.question), answer=answerer(ask, p)) for p in policies}
     signals, faq_top = _signals(runtime, question, traces)
     return QuestionResult(
         question=question,

@@ -19,6 +19,7 @@ from typing import Any
 from ragsvc.analysis.slm import ChoiceLike, SlmBackend
 from ragsvc.errors import RagsvcError
 from ragsvc.pipeline.ports import ChatOutput
+from ragsvc.traces.schema import PartTrace
 
 
 class OverloadedError(RagsvcError):
@@ -120,3 +121,32 @@ class AdmittedSlm:
     def choose(self, messages: list[dict[str, str]], options: Sequence[str]) -> ChoiceLike:
         with self.slots.slot():
             return self.slm.choose(messages, options)
+
+
+CPU_WAIT_S = 10.0
+"""Longest wait for a CPU slot before a step runs regardless."""
+
+
+class CpuSlots:
+    """The CPU-heavy steps of a question that missed the FAQ (analysis, retrieval, extraction)
+    run at most ``slots`` at once, so under a burst the FAQ path and the probes share the cores
+    with a few busy threads instead of every waiting one. A step that waited ``CPU_WAIT_S`` goes
+    ahead anyway: this orders work, it never refuses it."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def held(self, record: PartTrace) -> Iterator[None]:
+        """Hold a slot for the block; a wait is added to ``record``'s ``cpu_queue`` timing."""
+        started = time.perf_counter()
+        acquired = self._free.acquire(timeout=CPU_WAIT_S)
+        waited_ms = 1000 * (time.perf_counter() - started)
+        if waited_ms >= 1:
+            timings = record.timings_ms
+            timings["cpu_queue"] = round(timings.get("cpu_queue", 0) + waited_ms, 2)
+        try:
+            yield
+        finally:
+            if acquired:
+                self._free.release()

@@ -18,7 +18,7 @@ from ragsvc.embedding.spaces import MULTILINGUAL
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import Settings
-from ragsvc.traces.schema import Route, Trace
+from ragsvc.traces.schema import PartTrace, Route
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ def _over_direct(pair: Judged) -> float:
     return pair[0].dense_score - (pair[1].direct or 0.0)
 
 
-def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> bool:
+def faq_is_confident(trace: PartTrace, match: FaqMatch | None, threshold: float) -> bool:
     """The FAQ-direct check: the top entry's confidence against ``threshold``, with the features
     the confidence was computed from."""
     if match is None:
@@ -107,7 +107,7 @@ def faq_is_confident(trace: Trace, match: FaqMatch | None, threshold: float) -> 
     return trace.check("faq_confidence", match.confidence, threshold, passed, note, rounded)
 
 
-def is_in_question_language(trace: Trace, match: FaqMatch, language: str) -> bool:
+def is_in_question_language(trace: PartTrace, match: FaqMatch, language: str) -> bool:
     """An FAQ answer goes out as written: only to a question in its language. An entry in
     another language goes on as a passage, and a model answers in the question's language."""
     written_in = match.hit.written_in(language)
@@ -116,7 +116,7 @@ def is_in_question_language(trace: Trace, match: FaqMatch, language: str) -> boo
     return trace.check("faq_language", None, None, same, note)
 
 
-def is_one_question(trace: Trace, split: Split) -> bool:
+def is_one_question(trace: PartTrace, split: Split) -> bool:
     """A confident FAQ match answers one question: a message the splitter splits into parts goes
     on to analysis instead, or the FAQ would answer its first part and drop the rest."""
     parts = len(split.parts)
@@ -128,7 +128,7 @@ def is_one_question(trace: Trace, split: Split) -> bool:
     return trace.check("single_question", parts, 1, parts == 1, note)
 
 
-def _is_quotable(trace: Trace, quotable: Judged | None) -> bool:
+def _is_quotable(trace: PartTrace, quotable: Judged | None) -> bool:
     if quotable is None:
         note = "no passage in the question's language was retrieved"
         return trace.check("direct_passage", None, None, False, note)
@@ -140,7 +140,7 @@ def _is_quotable(trace: Trace, quotable: Judged | None) -> bool:
 
 
 def choose_route(
-    trace: Trace,
+    trace: PartTrace,
     analysis: QueryAnalysis,
     passages: PassageChoice,
     *,

@@ -29,7 +29,7 @@ import ipaddress
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -208,17 +208,6 @@ def redact(text: str) -> Redaction:
         last = span.end
     parts.append(text[last:])
     return Redaction("".join(parts), dict(Counter(span.type for span in spans)))
-
-
-def redact_all(texts: Sequence[str]) -> tuple[list[str], dict[str, int]]:
-    """Each of ``texts`` redacted, and the counts over all of them."""
-    counts: Counter[str] = Counter()
-    redacted: list[str] = []
-    for text in texts:
-        result = redact(text)
-        redacted.append(result.text)
-        counts.update(result.counts)
-    return redacted, dict(counts)
 
 
 def is_local_endpoint(base_url: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ragsvc.privacy.pii import redact
-from ragsvc.traces.schema import Trace
+from ragsvc.traces.schema import PartTrace, Trace
 
 REDACTED = "[redacted]"
 
@@ -15,27 +15,35 @@ def redact_trace(trace: Trace, *, questions: bool, pii: bool) -> Trace:
     become "[redacted]". ``pii``: PII is redacted from every field that may hold user text or an
     echo of it: those, the analysis stages' details and fallback reason, the route reason, check
     notes, event details, model call errors and feedback comments. Source snippets are corpus
-    text and are kept.
+    text and are kept. A joined message's parts are redacted alike.
     """
     stored = trace.model_copy(deep=True)
+    for record in (stored, *stored.parts):
+        if pii:
+            _redact_pii(record)
+        if questions:
+            _redact_questions(record)
     if pii:
-        _redact_pii(stored)
-    if questions:
-        stored.question = REDACTED
-        stored.question_redacted = True
-        stored.answer = REDACTED
-        for retrieval in stored.retrievals:
-            retrieval.query = REDACTED
-        if stored.analysis is not None:
-            stored.analysis.sub_queries = [REDACTED for _ in stored.analysis.sub_queries]
+        for feedback in stored.feedback:
+            feedback.comment = _text(feedback.comment)
+    stored.question_redacted = stored.question_redacted or questions
     return stored
+
+
+def _redact_questions(record: PartTrace) -> None:
+    record.question = REDACTED
+    record.answer = REDACTED
+    for retrieval in record.retrievals:
+        retrieval.query = REDACTED
+    if record.analysis is not None:
+        record.analysis.sub_queries = [REDACTED for _ in record.analysis.sub_queries]
 
 
 def _text(text: str) -> str:
     return redact(text).text
 
 
-def _redact_pii(trace: Trace) -> None:
+def _redact_pii(trace: PartTrace) -> None:
     trace.question = _text(trace.question)
     trace.answer = _text(trace.answer)
     trace.route_reason = _text(trace.route_reason)
@@ -55,5 +63,3 @@ def _redact_pii(trace: Trace) -> None:
     for call in trace.model_calls:
         if call.error is not None:
             call.error = _text(call.error)
-    for feedback in trace.feedback:
-        feedback.comment = _text(feedback.comment)

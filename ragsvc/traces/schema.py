@@ -99,6 +99,8 @@ class ModelCall(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+    first_token_ms: float | None = None
+    """Time to the first streamed token (a streamed LLM call)."""
     cost_usd: float = 0.0
     error: str | None = None
 
@@ -147,15 +149,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Trace(BaseModel):
-    trace_id: str
-    schema_version: int = TRACE_SCHEMA_VERSION
-    created_at: datetime = Field(default_factory=utc_now)
+class PartTrace(BaseModel):
+    """The decisions and the answer for one question: a whole message, or one part of a joined
+    message (``Trace.parts``), each part with its own analysis, route, checks, hits and calls."""
+
     question: str
-    question_redacted: bool = False
     language: str = "en"
-    conversation_id: str | None = None
-    filters: dict[str, Any] = Field(default_factory=dict)
     analysis: QueryAnalysis | None = None
     route: Route = "no_answer"
     route_reason: str = ""
@@ -168,12 +167,10 @@ class Trace(BaseModel):
     confidence: float = 0.0
     degraded: bool = False
     timings_ms: dict[str, float] = Field(default_factory=dict)
-    latency_ms: float = 0.0
     cost_usd: float = 0.0
     all_llm_cost_usd: float = Field(
         default=0.0, description="estimated cost had the LLM synthesised this answer"
     )
-    feedback: list[Feedback] = Field(default_factory=list)
 
     def check(
         self,
@@ -198,3 +195,27 @@ class Trace(BaseModel):
 
     def event(self, kind: EventKind, detail: str) -> None:
         self.events.append(Event(kind=kind, detail=detail))
+
+
+class Trace(PartTrace):
+    """One message's trace. For a joined message, ``parts`` holds each part's own trace, the
+    message's ``route`` is the costliest of the parts' routes, its ``answer`` and ``sources`` are
+    the parts' answers composed, and ``cost_usd`` counts every part's model calls."""
+
+    trace_id: str
+    schema_version: int = TRACE_SCHEMA_VERSION
+    created_at: datetime = Field(default_factory=utc_now)
+    question_redacted: bool = False
+    conversation_id: str | None = None
+    filters: dict[str, Any] = Field(default_factory=dict)
+    parts: list[PartTrace] = Field(default_factory=list)
+    latency_ms: float = 0.0
+    feedback: list[Feedback] = Field(default_factory=list)
+
+    def all_model_calls(self) -> list[ModelCall]:
+        """The message's own calls (e.g. its analysis) and every part's."""
+        return [*self.model_calls, *(call for part in self.parts for call in part.model_calls)]
+
+    def answered_routes(self) -> list[Route]:
+        """The route of each answered unit: the message's own, or each part's."""
+        return [part.route for part in self.parts] or [self.route]

@@ -10,11 +10,11 @@ import yaml
 
 from ragsvc.cli import main
 from ragsvc.evaluation.mix import LabelledQuestion, PartGold
+from ragsvc.evaluation.policies import POLICIES
 from ragsvc.evaluation.records import EvalRun
 from ragsvc.evaluation.runner import eval_settings, run_eval
 from ragsvc.llm.client import OpenAiChatModel
 from ragsvc.llm.local_server import LocalLlmServer
-from ragsvc.pipeline.service import POLICIES
 from ragsvc.settings import Settings
 from tests.conftest import DEMO_CORPUS
 from tests.integration.conftest import TINY_LLM

@@ -10,9 +10,10 @@ import pytest
 
 from ragsvc.index import Index
 from ragsvc.pipeline.admission import ModelSlots, OverloadedError
-from ragsvc.pipeline.service import AskInput
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.settings import Settings
-from tests.fakes import FakeLlm, multi_part_service
+from ragsvc.traces.schema import PartTrace
+from tests.fakes import FakeLlm, llm_service
 
 
 def _hold(slots: ModelSlots, release: threading.Event, entered: threading.Event) -> None:
@@ -63,7 +64,7 @@ def test_an_ask_with_no_llm_slot_degrades_to_a_cheaper_route(
 ) -> None:
     llm_settings = settings.llm.model_copy(update={"concurrency": 1, "queue": 0})
     llm = FakeLlm()
-    ask = multi_part_service(settings.model_copy(update={"llm": llm_settings}), memory_index, llm)
+    ask = llm_service(settings.model_copy(update={"llm": llm_settings}), memory_index, llm)
     release, entered = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold, args=(ask.llm_slots, release, entered))
     holder.start()
@@ -79,15 +80,13 @@ def test_faq_answers_never_wait_for_the_cpu_slots_of_other_questions(
     settings: Settings, memory_index: Index
 ) -> None:
     server = settings.server.model_copy(update={"cpu_slots": 1})
-    ask = multi_part_service(
-        settings.model_copy(update={"server": server}), memory_index, FakeLlm()
-    )
+    ask = llm_service(settings.model_copy(update={"server": server}), memory_index, FakeLlm())
     trace = ask.ask(AskInput("What is the meal allowance per day?"))
     assert "cpu_queue" not in trace.timings_ms  # nobody else held the slot
     release, entered = threading.Event(), threading.Event()
 
     def hold_the_cpu_slot() -> None:
-        with ask._cpu:
+        with ask.cpu.held(PartTrace(question="another question")):
             entered.set()
             release.wait(5)
 

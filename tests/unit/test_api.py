@@ -15,7 +15,7 @@ from ragsvc.index import Index
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import ADMIN, OPERATOR, FakeAnalyzer, fake_runtime, split_on_and
+from tests.fakes import ADMIN, OPERATOR, FakeAnalyzer, complex_on_and, fake_runtime
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings, memory_index: Index) -> Iterator[TestClient]:  # type: ignore[type-arg]
     def open_parts(s: Settings) -> Runtime:
-        return fake_runtime(s, memory_index, FakeAnalyzer(split_on_and))
+        return fake_runtime(s, memory_index, FakeAnalyzer(complex_on_and))
 
     with TestClient(app=create_app(settings, open_parts)) as test_client:
         yield test_client

@@ -14,13 +14,13 @@ from qdrant_client import QdrantClient
 from ingest.job import IngestJob
 from ragsvc.index import Index
 from ragsvc.pipeline import prompts
-from ragsvc.pipeline.service import AskInput
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
 from ragsvc.store.qdrant_store import ChunkStore
-from tests.fakes import FakeEmbedder, FakeLlm, multi_part_service
+from tests.fakes import FakeEmbedder, FakeLlm, llm_service
 
 CORPUS = yaml.safe_load((Path(__file__).parent.parent / "data" / "injection.yaml").read_text())
 QUESTIONS = [
@@ -37,9 +37,7 @@ def _hit(text: str, n: int = 1) -> Hit:
 
 @pytest.mark.parametrize("line", CORPUS["in_questions"])
 def test_the_users_text_stays_in_the_user_role_and_its_block(line: str) -> None:
-    messages = prompts.llm_messages(
-        line, [line, "meal allowance"], [_hit("Hotels: 15000 yen.")], "en"
-    )
+    messages = prompts.llm_messages(line, [_hit("Hotels: 15000 yen.")], "en")
     system, user = messages
     assert line not in system["content"] and system["role"] == "system"
     assert user["content"].count("</question>") == 1 and user["content"].count("<passage") == 1
@@ -57,7 +55,7 @@ def test_an_answer_repeating_the_instructions_is_refused(
     settings: Settings, memory_index: Index
 ) -> None:
     leaked = "Sure. " + prompts.LLM_SYSTEM.format(language="English")
-    trace = multi_part_service(settings, memory_index, FakeLlm(leaked)).ask(AskInput(QUESTIONS[2]))
+    trace = llm_service(settings, memory_index, FakeLlm(leaked)).ask(AskInput(QUESTIONS[2]))
     assert "never follow instructions" not in trace.answer
     assert trace.route == "retrieval_direct" and trace.degraded
     assert any(e.kind == "guard" for e in trace.events)
@@ -67,7 +65,7 @@ def test_an_answer_cites_and_links_only_what_was_retrieved(
     settings: Settings, memory_index: Index
 ) -> None:
     reply = "Hotels cost 15000 yen [1]. Log in at http://evil.example/login to confirm [9]."
-    trace = multi_part_service(settings, memory_index, FakeLlm(reply)).ask(AskInput(QUESTIONS[2]))
+    trace = llm_service(settings, memory_index, FakeLlm(reply)).ask(AskInput(QUESTIONS[2]))
     assert trace.route == "llm_synthesis"
     assert "evil.example" not in trace.answer and "[9]" not in trace.answer
     assert len(trace.sources) == 1 and any(e.kind == "guard" for e in trace.events)
@@ -89,8 +87,8 @@ def test_an_injected_document_changes_no_route(settings: Settings, corpus: Path)
     llm = FakeLlm()
     try:
         for question in QUESTIONS:
-            before = multi_part_service(settings, clean, llm).ask(AskInput(question))
-            after = multi_part_service(settings, planted, llm).ask(AskInput(question))
+            before = llm_service(settings, clean, llm).ask(AskInput(question))
+            after = llm_service(settings, planted, llm).ask(AskInput(question))
             assert after.route == before.route, question
     finally:
         clean_client.close()

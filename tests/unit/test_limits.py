@@ -12,16 +12,30 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.api.app import create_app
 from ragsvc.errors import ConfigError
 from ragsvc.index import Index, open_index
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import OPERATOR, FakeAnalyzer, FakeEmbedder, FakeLlm, fake_runtime, split_on_and
+from tests.fakes import (
+    OPERATOR,
+    FakeAnalyzer,
+    FakeEmbedder,
+    FakeLlm,
+    analysis,
+    complex_on_and,
+    fake_runtime,
+)
 from tests.live_server import free_port
 
 MULTI = "hotel limit in Tokyo and meal allowance per day"
+
+
+def split_on_question_marks(question: str) -> QueryAnalysis:
+    parts = [f"{part.strip()}?" for part in question.split("?") if part.strip()]
+    return analysis("multi_part", parts) if len(parts) > 1 else complex_on_and(question)
 
 
 def _client(
@@ -31,7 +45,7 @@ def _client(
     settings = make_settings(tmp_path, cost={"ledger_path": tmp_path / "cost.sqlite"}, **groups)
 
     def open_parts(s: Settings) -> Runtime:
-        return fake_runtime(s, index, FakeAnalyzer(split_on_and), llm=llm)
+        return fake_runtime(s, index, FakeAnalyzer(split_on_question_marks), llm=llm)
 
     return TestClient(app=create_app(settings, open_parts))
 
@@ -54,8 +68,7 @@ def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
 def test_sub_queries_are_capped(client) -> None:  # type: ignore[no-untyped-def]
     body = client.post("/v1/ask", json={"question": "x? " * 600}).json()
     trace = client.get(f"/v1/traces/{body['trace_id']}", headers=OPERATOR).json()
-    passages = [r for r in trace["retrievals"] if r["purpose"] == "passages"]
-    assert len(passages) == 4 and len(trace["analysis"]["sub_queries"]) == 4
+    assert len(trace["parts"]) == 4 and len(trace["analysis"]["sub_queries"]) == 4
     assert any(e["kind"] == "limit" for e in trace["events"])
 
 

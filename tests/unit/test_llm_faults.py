@@ -14,12 +14,12 @@ import pytest
 from ragsvc.api.app import create_app
 from ragsvc.index import Index
 from ragsvc.llm.client import OpenAiChatModel
-from ragsvc.pipeline.service import AskInput
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from ragsvc.traces.schema import Trace
 from tests.conftest import make_settings
-from tests.fakes import OPERATOR, FakeAnalyzer, fake_runtime, multi_part_service, split_on_and
+from tests.fakes import OPERATOR, FakeAnalyzer, complex_on_and, fake_runtime, llm_service
 from tests.live_server import free_port, serving
 from tests.standin_llm import StandinLlm
 
@@ -36,7 +36,7 @@ def _settings(tmp_path: Path, base_url: str, **llm: Any) -> Settings:
 
 
 def _ask(settings: Settings, index: Index) -> Trace:
-    service = multi_part_service(settings, index, OpenAiChatModel(settings.llm))
+    service = llm_service(settings, index, OpenAiChatModel(settings.llm))
     try:
         return service.ask(AskInput(MULTI))
     finally:
@@ -77,9 +77,8 @@ def test_a_client_leaving_a_stream_stops_the_generation(
         settings = _settings(tmp_path, llm.base_url)
 
         def open_parts(s: Settings) -> Runtime:
-            runtime = fake_runtime(s, memory_index, FakeAnalyzer(split_on_and))
-            runtime.ask.llm = runtime.llm = OpenAiChatModel(s.llm)
-            return runtime
+            llm = OpenAiChatModel(s.llm)
+            return fake_runtime(s, memory_index, FakeAnalyzer(complex_on_and), llm=llm)
 
         with serving(create_app(settings, open_parts)) as url, httpx.Client(timeout=30) as http:
             with http.stream("POST", f"{url}/v1/ask/stream", json={"question": MULTI}) as stream:

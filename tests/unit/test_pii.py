@@ -8,7 +8,7 @@ import pytest
 
 from bench.pii import SAMPLE, load_sample, ours, score
 from ragsvc.analysis.schema import QueryAnalysis, StageRecord
-from ragsvc.privacy.pii import find_pii, is_local_endpoint, redact, redact_all
+from ragsvc.privacy.pii import find_pii, is_local_endpoint, redact
 from ragsvc.privacy.traces import redact_trace
 from ragsvc.traces.schema import Event, Feedback, ModelCall, Retrieval, Trace, utc_now
 
@@ -175,15 +175,6 @@ def test_redact_trace_questions_replaces_the_users_words() -> None:
     assert trace.question.startswith("I am at taro@")
     both = redact_trace(trace, questions=True, pii=True)
     assert both.question == "[redacted]" and "090-1234-5678" not in both.model_dump_json()
-
-
-def test_redact_all_redacts_each_text_and_counts() -> None:
-    texts = ["Answer from the passages.", "I am taro@example.co.jp, 090-1234-5678 or 03-1234-5678"]
-    redacted, counts = redact_all(texts)
-    assert redacted == ["Answer from the passages.", "I am [EMAIL], [PHONE] or [PHONE]"]
-    assert counts == {"EMAIL": 1, "PHONE": 2}
-    assert texts[1].startswith("I am taro@")
-    assert redact_all(["hello"]) == (["hello"], {})
 
 
 @pytest.mark.parametrize(

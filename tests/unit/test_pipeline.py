@@ -12,8 +12,10 @@ from ragsvc.analysis.schema import QueryAnalysis, StageRecord
 from ragsvc.analysis.split import QuestionSplitter
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.errors import InvalidRequestError
+from ragsvc.evaluation.policies import answerer
 from ragsvc.index import Index
-from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.pipeline.answering import AskInput
+from ragsvc.pipeline.service import AskService
 from ragsvc.settings import Price, Settings
 from ragsvc.traces.store import TraceStore
 from tests.conftest import make_settings
@@ -80,7 +82,7 @@ def test_a_joined_message_is_not_answered_by_one_faq_entry(settings, memory_inde
     assert language_check.name == "faq_language" and language_check.passed
     assert parts_check.name == "single_question" and not parts_check.passed
     assert parts_check.score == 2 and "one part only" in parts_check.note
-    assert analyzer.calls == [joined] and trace.route != "faq_direct"
+    assert analyzer.calls[0] == joined and [p.question for p in trace.parts] == split
 
 
 def test_the_service_splits_with_its_splitter_and_traces_what_it_kept_together(
@@ -160,28 +162,94 @@ def test_unsure_slm_answer_escalates_to_the_llm(settings, memory_index, parts):
     assert trace.cost_usd == pytest.approx((1000 * 1.0 + 100 * 4.0) / 1e6)
 
 
+TOKYO = "What is the hotel limit in Tokyo?"
+MEALS = "What is the meal allowance per day?"
+PASSWORD = "How do I reset my password?"
+
+
 def multi(_: str):  # type: ignore[no-untyped-def]
-    return analysis(
-        "multi_part", ["What is the hotel limit in Tokyo?", "What is the meal allowance per day?"]
-    )
+    return analysis("multi_part", [TOKYO, MEALS])
 
 
-def test_multi_part_question_retrieves_each_part_and_cites_sources(settings, memory_index, parts):
-    llm = FakeLlm("Hotels: 15000 yen [2]. Meals: 3000 yen a day [1].")
-    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), FakeSlm(), llm)
+def multi_then_simple(question: str) -> QueryAnalysis:
+    """A joined message splits into two parts, each simple and factual."""
+    return multi(question) if question not in (TOKYO, MEALS) else analysis("simple_factual")
+
+
+def complex_question(_: str) -> QueryAnalysis:
+    return analysis("complex")
+
+
+def test_each_part_of_a_joined_message_is_routed_on_its_own(settings, memory_index, parts):
+    """Two simple parts: each is retrieved and quoted on its own, no model is called, and the
+    answer numbers them, each with its citation."""
+    llm = FakeLlm()
+    svc = service(settings, memory_index, parts, FakeAnalyzer(multi_then_simple), FakeSlm(), llm)
     trace = svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
-    assert trace.route == "llm_synthesis" and not trace.degraded
-    assert [r.purpose for r in trace.retrievals] == ["faq", "passages", "passages"]
-    assert trace.answer == "Hotels: 15000 yen [1]. Meals: 3000 yen a day [2]."
-    assert [s.n for s in trace.sources] == [1, 2]
-    system, user = llm.calls[0]
-    assert '<part n="1">What is the hotel limit in Tokyo?</part>' in user["content"]
-    assert "hotel" not in system["content"]  # the user's text never goes into the system role
-    assert trace.all_llm_cost_usd == trace.cost_usd > 0
+    assert llm.calls == [] and trace.model_calls == [] and not trace.degraded
+    assert [p.question for p in trace.parts] == [TOKYO, MEALS]
+    assert [p.route for p in trace.parts] == ["retrieval_direct", "retrieval_direct"]
+    assert trace.route == "retrieval_direct" and "2 parts" in trace.route_reason
+    first, second = trace.answer.split("\n\n")
+    assert first.startswith(f"1. {TOKYO}\n") and first.endswith("[1]")
+    assert second.startswith(f"2. {MEALS}\n") and second.endswith("[2]")
+    assert [(s.n, s.source) for s in trace.sources] == [(1, "travel.md"), (2, "travel.md")]
+    for part in trace.parts:
+        assert [r.purpose for r in part.retrievals] == ["faq", "passages"]
+        assert {c.name for c in part.checks} >= {"faq_confidence", "relevance", "direct_passage"}
+        assert part.analysis is not None and part.analysis.kind == "simple_factual"
+    assert trace.all_llm_cost_usd > 0 == trace.cost_usd
+
+
+def test_a_mixed_message_calls_the_llm_for_its_complex_part_only(settings, memory_index, parts):
+    """One FAQ part and one complex part: the FAQ entry answers its part, the LLM is called
+    once, for the other part only, and the stream sends the FAQ's part first."""
+    memory_index.faq.configured_threshold = 0.3
+    asked = f"How do I compare the travel policies? {PASSWORD}"
+
+    def analyse(question: str) -> QueryAnalysis:
+        if question == asked:
+            return analysis("multi_part", ["How do I compare the travel policies?", PASSWORD])
+        return analysis("complex")
+
+    llm = FakeLlm("Hotels: 15000 yen a night in Tokyo [1].")
+    events: list[tuple[str, dict]] = []
+    svc = service(settings, memory_index, parts, FakeAnalyzer(analyse), FakeSlm(), llm)
+    trace = svc.ask(AskInput(asked), lambda kind, body: events.append((kind, body)))
+    assert len(llm.calls) == 1
+    asked_llm = llm.calls[0][1]["content"].split("<question>")[1]
+    assert asked_llm == "\nHow do I compare the travel policies?\n</question>"
+    assert [p.route for p in trace.parts] == ["llm_synthesis", "faq_direct"]
+    assert trace.route == "llm_synthesis"
+    assert [c.role for c in trace.parts[0].model_calls] == ["llm_synthesis"]
+    assert trace.parts[1].model_calls == [] and trace.cost_usd == trace.parts[0].cost_usd > 0
+    parts_sent = [(body["n"], body["route"]) for kind, body in events if kind == "part"]
+    assert parts_sent == [(1, "faq_direct"), (2, "llm_synthesis")]
+    assert trace.answer.startswith(f"1. {PASSWORD}\nOpen the password portal")
+    assert "\n\n2. How do I compare the travel policies?\nHotels: 15000 yen" in trace.answer
+    assert [s.faq_id for s in trace.sources][:1] == ["pw-1"]
+    streamed = "".join(body["text"] for kind, body in events if kind == "delta")
+    assert streamed.startswith(f"1. {PASSWORD}\nOpen the password portal")
+    assert streamed.index("Open the password portal") < streamed.index("Hotels:")
+
+
+def test_a_part_out_of_scope_is_said_to_be_so(settings, memory_index, parts):
+    def analyse(question: str) -> QueryAnalysis:
+        if " and " in question:
+            return analysis("multi_part", [TOKYO, "Who won the cup?"])
+        return analysis("out_of_scope" if "cup" in question else "simple_factual")
+
+    svc = service(settings, memory_index, parts, FakeAnalyzer(analyse))
+    trace = svc.ask(AskInput("What is the hotel limit in Tokyo and who won the cup?"))
+    assert [p.route for p in trace.parts] == ["retrieval_direct", "no_answer"]
+    assert trace.answer.endswith(f"2. Who won the cup?\n{settings.routing.handoff['en']}")
+    assert trace.confidence == 0.0 and len(trace.sources) == 1
 
 
 def test_llm_failure_degrades_to_a_cheaper_answer(settings, memory_index, parts):
-    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), None, failing_llm())
+    svc = service(
+        settings, memory_index, parts, FakeAnalyzer(complex_question), None, failing_llm()
+    )
     trace = svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
     assert trace.degraded
     assert trace.route == "retrieval_direct"
@@ -204,7 +272,9 @@ def test_low_budget_prefers_the_slm(settings, memory_index, parts, tmp_path):
     )
     spent.record(0.00095)
     slm, llm = FakeSlm("Hotels cost 15000 yen per night in Tokyo [1]."), FakeLlm()
-    svc = service(settings, memory_index, (parts[0], spent), FakeAnalyzer(multi), slm, llm)
+    svc = service(
+        settings, memory_index, (parts[0], spent), FakeAnalyzer(complex_question), slm, llm
+    )
     trace = svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
     spent.close()
     assert trace.route == "slm_answer" and llm.calls == []
@@ -213,7 +283,7 @@ def test_low_budget_prefers_the_slm(settings, memory_index, parts, tmp_path):
 
 
 def test_spend_is_recorded_in_the_ledger(settings, memory_index, parts):
-    svc = service(settings, memory_index, parts, FakeAnalyzer(multi), None, FakeLlm())
+    svc = service(settings, memory_index, parts, FakeAnalyzer(complex_question), None, FakeLlm())
     svc.ask(AskInput("What is the hotel limit in Tokyo and the meal allowance?"))
     assert parts[1].spent_this_month() == pytest.approx(0.0014)
 
@@ -235,7 +305,7 @@ def test_every_trace_is_stored(settings, memory_index, parts):
 def test_all_llm_policy_skips_faq_and_analysis(settings, memory_index, parts):
     analyzer, llm = FakeAnalyzer(), FakeLlm("Open the password portal [1].")
     svc = service(settings, memory_index, parts, analyzer, FakeSlm(), llm)
-    trace = svc.ask(AskInput("How do I reset my password?", policy="all_llm"))
+    trace = svc.ask(AskInput("How do I reset my password?"), answer=answerer(svc, "all_llm"))
     assert trace.route == "llm_synthesis" and len(llm.calls) == 1
     assert analyzer.calls == []
     assert [r.purpose for r in trace.retrievals] == ["passages"]
@@ -247,7 +317,7 @@ def test_all_slm_policy_records_the_quality_check_but_never_escalates(
 ):
     slm, llm = FakeSlm("I don't know."), FakeLlm()
     svc = service(settings, memory_index, parts, FakeAnalyzer(multi), slm, llm)
-    trace = svc.ask(AskInput(HOTEL, policy="all_slm"))
+    trace = svc.ask(AskInput(HOTEL), answer=answerer(svc, "all_slm"))
     assert trace.route == "slm_answer" and llm.calls == []
     grounding = next(c for c in trace.checks if c.name == "slm_grounding")
     assert not grounding.passed and grounding.note == "declined"
@@ -256,7 +326,7 @@ def test_all_slm_policy_records_the_quality_check_but_never_escalates(
 def test_retrieval_only_policy_answers_from_the_best_passage(settings, memory_index, parts):
     llm = FakeLlm()
     svc = service(settings, memory_index, parts, FakeAnalyzer(multi), FakeSlm(), llm)
-    trace = svc.ask(AskInput(HOTEL, policy="retrieval_only"))
+    trace = svc.ask(AskInput(HOTEL), answer=answerer(svc, "retrieval_only"))
     assert trace.route == "retrieval_direct" and trace.model_calls == [] and llm.calls == []
     assert trace.sources[0].source == "travel.md"
 
@@ -267,9 +337,8 @@ def test_faq_sources_carry_the_faq_id(settings, memory_index, parts):
 
 
 def test_an_faq_passage_is_quoted_without_its_question(settings, memory_index, parts):
-    trace = service(settings, memory_index, parts).ask(
-        AskInput("How do I reset my password?", policy="retrieval_only")
-    )
+    svc = service(settings, memory_index, parts)
+    trace = svc.ask(AskInput("How do I reset my password?"), answer=answerer(svc, "retrieval_only"))
     assert trace.route == "retrieval_direct" and trace.sources[0].faq_id == "pw-1"
     assert "How do I reset my password?" not in trace.answer
     assert trace.answer.startswith("Open the password portal")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragsvc.index import Index
-from ragsvc.pipeline.service import AskInput
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes import FakeLlm, multi_part_service
+from tests.fakes import FakeLlm, llm_service
 
 QUESTION = "hotel limit in Tokyo for taro@example.co.jp and meal allowance, call 090-1234-5678"
 
@@ -24,7 +24,7 @@ def _settings(tmp_path: Path, base_url: str, redact_pii: bool) -> Settings:
 
 def test_a_hosted_llm_never_sees_the_users_pii(tmp_path: Path, memory_index: Index) -> None:
     llm = FakeLlm("Hotels cost 15000 yen [1].")
-    service = multi_part_service(
+    service = llm_service(
         _settings(tmp_path, "https://api.example.com/v1", False), memory_index, llm
     )
     trace = service.ask(AskInput(QUESTION))
@@ -35,9 +35,7 @@ def test_a_hosted_llm_never_sees_the_users_pii(tmp_path: Path, memory_index: Ind
 
 def test_a_local_llm_gets_the_text_as_written(tmp_path: Path, memory_index: Index) -> None:
     llm = FakeLlm("Hotels cost 15000 yen [1].")
-    service = multi_part_service(
-        _settings(tmp_path, "http://127.0.0.1:8081/v1", False), memory_index, llm
-    )
+    service = llm_service(_settings(tmp_path, "http://127.0.0.1:8081/v1", False), memory_index, llm)
     service.ask(AskInput(QUESTION))
     assert "taro@example.co.jp" in "\n".join(m["content"] for m in llm.calls[0])
 
@@ -46,9 +44,7 @@ def test_stored_traces_are_redacted_but_the_answer_is_not(
     tmp_path: Path, memory_index: Index
 ) -> None:
     llm = FakeLlm("Write to taro@example.co.jp for hotels [1].")
-    service = multi_part_service(
-        _settings(tmp_path, "http://127.0.0.1:8081/v1", True), memory_index, llm
-    )
+    service = llm_service(_settings(tmp_path, "http://127.0.0.1:8081/v1", True), memory_index, llm)
     trace = service.ask(AskInput(QUESTION))
     assert "taro@example.co.jp" in trace.answer  # what the asker gets back
     service.traces.flush()

@@ -16,8 +16,9 @@ from ragsvc.cost.ledger import CostLedger
 from ragsvc.embedding.base import Vectors
 from ragsvc.embedding.spaces import MULTILINGUAL, PRIMARY, EmbeddingSpaces
 from ragsvc.index import Index, open_index
+from ragsvc.pipeline.answering import AskInput
 from ragsvc.pipeline.router import choose_passages, passage_thresholds
-from ragsvc.pipeline.service import AskInput, AskService
+from ragsvc.pipeline.service import AskService
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.faq_confidence import FaqCalibration, fit_calibration
 from ragsvc.retrieval.fusion import Hit

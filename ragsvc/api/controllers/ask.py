@@ -20,7 +20,7 @@ from ragsvc.api.deps import provide_limits, provide_runtime
 from ragsvc.api.limits import RequestLimits
 from ragsvc.api.schemas import AskRequest, AskResponse
 from ragsvc.errors import RagsvcError, ServiceUnavailableError
-from ragsvc.pipeline.service import AskInput, ClientGoneError
+from ragsvc.pipeline.answering import AskInput, ClientGoneError
 from ragsvc.runtime import Runtime
 
 log = logging.getLogger(__name__)
