@@ -162,9 +162,8 @@ class QuestionSplitter:
                 groups.append([segment])
         if len(groups) < 2:
             return Split([text.strip()], merged=merged)
-        joiner = "" if language == "ja" else " "
-        parts = [joiner.join(_tidy(s.text, language) for s in group) for group in groups]
-        parts = [_finish(p, language) for p in parts][:MAX_PARTS]
+        parts = [_finish(_rejoined(text, group, language), language) for group in groups]
+        parts = parts[:MAX_PARTS]
         if language != "ja":
             parts = _share_subject(parts, cosines, groups, self._threshold(language))
         return Split(parts, [g[0].cue for g in groups[1:]], merged)
@@ -297,6 +296,18 @@ def _leans_on_previous(text: str, language: str) -> bool:
         return _too_short(text, language)
     content = [w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS]
     return _too_short(text, language) or bool(_EN_FOLLOW_UP.match(text)) or not content
+
+
+def _rejoined(text: str, group: list[_Segment], language: str) -> str:
+    """A group of segments as one part: the span of ``text`` they cover, with the words between
+    them that the split took out ("and", 「と」), else (a segment was rewritten) joined."""
+    first, last = group[0].text, group[-1].text
+    start = text.find(first)
+    end = text.find(last, start + len(first)) if len(group) > 1 else start
+    if start < 0 or end < 0:
+        joiner = "" if language == "ja" else " "
+        return joiner.join(_tidy(s.text, language) for s in group)
+    return _tidy(text[start : end + len(last)], language)
 
 
 def _tidy(text: str, language: str) -> str:

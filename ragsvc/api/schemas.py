@@ -11,7 +11,7 @@ from ragsvc.ingest_jobs import IngestJobState
 from ragsvc.pipeline.answering import AskInput
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
-from ragsvc.traces.schema import Route, Source, Trace
+from ragsvc.traces.schema import PartTrace, Route, Source, Trace
 from ragsvc.traces.store import Stats
 
 
@@ -119,15 +119,29 @@ class AskRequest(BaseModel):
         )
 
 
+class AnsweredPart(BaseModel):
+    question: str
+    route: Route
+    degraded: bool
+
+    @classmethod
+    def of(cls, part: PartTrace) -> AnsweredPart:
+        return cls(question=part.question, route=part.route, degraded=part.degraded)
+
+
 class AskResponse(BaseModel):
     answer: str
-    route: Route
+    route: Route = Field(description="for a joined message, the costliest of its parts' routes")
     sources: list[Source]
     confidence: float
     degraded: bool
     trace_id: str
     latency_ms: float
     cost_usd: float
+    parts: list[AnsweredPart] = Field(
+        default_factory=list,
+        description="a joined message's parts, as asked, each with the route that answered it",
+    )
 
     @classmethod
     def of(cls, trace: Trace) -> AskResponse:
@@ -140,6 +154,7 @@ class AskResponse(BaseModel):
             trace_id=trace.trace_id,
             latency_ms=trace.latency_ms,
             cost_usd=trace.cost_usd,
+            parts=[AnsweredPart.of(part) for part in trace.parts],
         )
 
 
@@ -188,6 +203,10 @@ class StatsResponse(BaseModel):
     budget_usd: float
     spent_this_month_usd: float
     routes: list[RouteStatsResponse]
+    part_routes: dict[str, int] = Field(
+        description="answers per route counted per part: a one-question message once, a joined "
+        "message once per part (in routes it counts once, under its costliest part's route)"
+    )
 
     @classmethod
     def of(cls, stats: Stats, budget: float, spent: float) -> StatsResponse:
@@ -212,6 +231,7 @@ class StatsResponse(BaseModel):
                 )
                 for r in stats.routes
             ],
+            part_routes=stats.part_routes,
         )
 
 

@@ -76,16 +76,19 @@ def run_rescore(args: argparse.Namespace) -> int:
     from ragsvc.evaluation.rescore import rescore
     from ragsvc.evaluation.runner import eval_settings
     from ragsvc.settings import load_settings
+    from ragsvc.store.qdrant_store import open_client
+    from ragsvc.store.scroll import texts_of
     from ragsvc.traces.store import TraceStore
 
     source: Path = args.rescore
     run = EvalRun.model_validate_json(source.read_text())
     settings = eval_settings(load_settings(args.config), source.parent)
-    traces = TraceStore(settings.traces)
+    traces, client = TraceStore(settings.traces), open_client(settings.store)
     try:
-        result = rescore(run, traces)
+        result = rescore(run, traces, lambda ids: texts_of(client, settings.store.collection, ids))
     finally:
         traces.close()
+        client.close()
     report = args.report or source.with_name(f"{source.stem}-rescored.json")
     report.write_text(result.model_dump_json(indent=1))
     print(render_run(result, settings.evaluation, report))

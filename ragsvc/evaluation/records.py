@@ -22,6 +22,8 @@ class Outcome(BaseModel):
     route: str
     answer: str
     quality: float = Field(ge=0, le=1)
+    strict_quality: float | None = Field(default=None, ge=0, le=1)
+    """The earlier rule: a span part answered only with a gold span inside the answer text."""
     f1: float | None = None
     contains: float | None = None
     sources_ok: float | None = None
@@ -31,6 +33,8 @@ class Outcome(BaseModel):
     llm_tokens: tuple[int, int] = (0, 0)
     slm_tokens: tuple[int, int] = (0, 0)
     trace_id: str | None = None
+    part_routes: list[str] = Field(default_factory=list)
+    """A joined message's parts' routes, as asked (empty: answered whole, by ``route``)."""
 
 
 class Signals(BaseModel):

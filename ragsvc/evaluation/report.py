@@ -26,7 +26,15 @@ class PolicySummary:
     name: str
     n: int
     routes: Counter[str]
+    part_routes: Counter[str]
+    """Routes counted per answered part (a message answered whole counts once)."""
     quality: float
+    in_scope: float | None
+    """Quality over the in-scope questions: what the router must not lose to the cheap routes
+    (hand-offs to out-of-scope questions cannot carry it)."""
+    out_of_scope: float | None
+    strict_quality: float | None
+    """Quality under the earlier span rule (a gold span inside the answer text)."""
     by_category: dict[str, float]
     f1: float | None
     contains: float | None
@@ -43,14 +51,15 @@ def cost_usd(outcome: Outcome, price: Price) -> float:
     return (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
 
 
-def expected_route_ok(question: LabelledQuestion, route: str) -> bool:
-    """The route suits the question's label: hand-off for out-of-scope, the LLM for multi-part
-    questions, one of the cheaper answering routes for simple ones."""
+def expected_route_ok(question: LabelledQuestion, route: str, parts: Sequence[str] = ()) -> bool:
+    """The route suits the question's label: hand-off for out-of-scope; for multi-part questions
+    each part routed on its own (``parts`` routes) or the LLM answering the whole; one of the
+    cheaper answering routes for simple ones."""
     if question.expected_kind == "out_of_scope":
         return route == "no_answer"
     if question.expected_kind == "multi_part":
-        return route == "llm_synthesis"
-    return route in ("faq_direct", "retrieval_direct", "slm_answer")
+        return len(parts) >= 2 or route == "llm_synthesis"
+    return not parts and route in ("faq_direct", "retrieval_direct", "slm_answer")
 
 
 def summarise(
@@ -66,11 +75,18 @@ def summarise(
         by_category.setdefault(q.category, []).append(o.quality)
     spans = [o for q, o in pairs if q.category in SPAN_CATEGORIES]
     latencies = [o.latency_ms for o in outcomes]
+    in_scope = [o.quality for q, o in pairs if q.category != "out_of_scope"]
+    out_of_scope = [o.quality for q, o in pairs if q.category == "out_of_scope"]
+    strict = [o.strict_quality for o in outcomes if o.strict_quality is not None]
     return PolicySummary(
         name=name,
         n=len(outcomes),
         routes=Counter(o.route for o in outcomes),
+        part_routes=Counter(r for o in outcomes for r in (o.part_routes or [o.route])),
         quality=statistics.fmean(o.quality for o in outcomes) if outcomes else 0.0,
+        in_scope=statistics.fmean(in_scope) if in_scope else None,
+        out_of_scope=statistics.fmean(out_of_scope) if out_of_scope else None,
+        strict_quality=statistics.fmean(strict) if len(strict) == len(outcomes) else None,
         by_category={c: statistics.fmean(v) for c, v in sorted(by_category.items())},
         f1=statistics.fmean(o.f1 or 0.0 for o in spans) if spans else None,
         contains=statistics.fmean(o.contains or 0.0 for o in spans) if spans else None,
@@ -83,7 +99,9 @@ def summarise(
             for preset, price in presets.items()
         },
         degraded=sum(o.degraded for o in outcomes),
-        routing_accuracy=statistics.fmean(expected_route_ok(q, o.route) for q, o in pairs)
+        routing_accuracy=statistics.fmean(
+            expected_route_ok(q, o.route, o.part_routes) for q, o in pairs
+        )
         if routed and pairs
         else None,
     )
@@ -114,6 +132,12 @@ def render_table(summaries: Sequence[PolicySummary]) -> str:
     rows: list[tuple[str, list[str]]] = [
         ("questions", [str(s.n) for s in summaries]),
         ("answer quality (all)", [f"**{s.quality:.3f}**" for s in summaries]),
+        ("quality: in scope", [f"**{_fmt(s.in_scope)}**" for s in summaries]),
+        ("quality: out of scope", [_fmt(s.out_of_scope) for s in summaries]),
+        (
+            "quality, earlier span rule (span inside answer)",
+            [_fmt(s.strict_quality) for s in summaries],
+        ),
     ]
     rows += [(f"quality: {c}", [_fmt(s.by_category.get(c)) for s in summaries]) for c in categories]
     rows += [
@@ -129,6 +153,13 @@ def render_table(summaries: Sequence[PolicySummary]) -> str:
     ]
     rows += [
         (f"route: {route}", [_share(s.routes[route], s.n) for s in summaries]) for route in ROUTES
+    ]
+    rows += [
+        (
+            f"part route: {route}",
+            [_share(s.part_routes[route], sum(s.part_routes.values())) for s in summaries],
+        )
+        for route in ROUTES
     ]
     rows.append(("degraded answers", [str(s.degraded) for s in summaries]))
     header = "| metric | " + " | ".join(s.name for s in summaries) + " |"
@@ -159,6 +190,12 @@ def render_ratios(summaries: Sequence[PolicySummary], baseline: str = "all_llm")
     )
     quality = routed.quality / base.quality if base.quality else 0.0
     lines.append(f"- quality: {routed.quality:.3f} vs {base.quality:.3f} ({100 * quality:.0f}%)")
+    if routed.in_scope is not None and base.in_scope:
+        share = routed.in_scope / base.in_scope
+        lines.append(
+            f"- quality in scope: {routed.in_scope:.3f} vs {base.in_scope:.3f} ({100 * share:.0f}%)"
+        )
+    lines.append(f"- latency p95: {routed.latency_p95_ms:.0f} ms vs {base.latency_p95_ms:.0f} ms")
     return "\n".join(lines)
 
 

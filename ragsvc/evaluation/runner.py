@@ -120,11 +120,12 @@ def _evaluate(
     ask = runtime.ask
     traces = {p: ask.ask(AskInput(question.question), answer=answerer(ask, p)) for p in policies}
     signals, faq_top = _signals(runtime, question, traces)
+    cited = runtime.index.store.texts({s.id for t in traces.values() for s in t.sources})
     return QuestionResult(
         question=question,
         signals=signals,
         faq_top=faq_top,
-        outcomes={p: outcome_of(question, t) for p, t in traces.items()},
+        outcomes={p: outcome_of(question, t, cited) for p, t in traces.items()},
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -31,7 +31,7 @@ from ragsvc.store.schema import (
     SearchFilters,
     StoredPoint,
 )
-from ragsvc.store.scroll import scroll_records
+from ragsvc.store.scroll import scroll_records, texts_of
 from ragsvc.text.lexical import SparseTerms
 
 log = logging.getLogger(__name__)
@@ -346,6 +346,10 @@ class ChunkStore:
     def scroll(self, flt: models.Filter | None = None) -> Iterator[StoredPoint]:
         for record in scroll_records(self.client, self.collection, flt):
             yield StoredPoint(str(record.id), 0.0, dict(record.payload or {}))
+
+    def texts(self, ids: Collection[str]) -> dict[str, str]:
+        """The text of each point of ``ids`` that exists, by id."""
+        return texts_of(self.client, self.collection, ids)
 
     def documents(self, source_root: str | None = None) -> dict[str, IndexedDocument]:
         """The published documents, by doc id (one scroll over the points with ``chunk_no=0``)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -29,3 +29,11 @@ def scroll_records(
         yield from records
         if offset is None:
             return
+
+
+def texts_of(client: QdrantClient, collection: str, ids: Collection[str]) -> dict[str, str]:
+    """The stored text of each of the points ``ids`` that exists, by id."""
+    if not ids:
+        return {}
+    records = client.retrieve(collection, list(ids), with_payload=["text"])
+    return {str(r.id): str((r.payload or {}).get("text", "")) for r in records}

@@ -24,6 +24,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS traces (
     cost_usd REAL NOT NULL,
     all_llm_cost_usd REAL NOT NULL,
     latency_ms REAL NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    part_routes TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS traces_created ON traces (created_at);
 CREATE INDEX IF NOT EXISTS traces_route ON traces (route, created_at);
@@ -116,6 +118,9 @@ class Stats:
     routes: list[RouteStats]
     p50_ms: float
     p95_ms: float
+    part_routes: dict[str, int]
+    """Answers per route counted per part: a message with one question once, a joined message
+    once per part (its ``routes`` entry is the costliest of its parts' routes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,9 @@ class TraceStore:
         db = self._open()
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
+        columns = {column[1] for column in db.execute("PRAGMA table_info(traces)")}
+        if "part_routes" not in columns:  # a store written before joined messages had parts
+            db.execute("ALTER TABLE traces ADD COLUMN part_routes TEXT NOT NULL DEFAULT ''")
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             db.execute(
@@ -300,6 +308,7 @@ class TraceStore:
                     t.all_llm_cost_usd,
                     t.latency_ms,
                     body,
+                    ",".join(part.route for part in t.parts),
                 )
             )
         return rows
@@ -308,7 +317,9 @@ class TraceStore:
     def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         with db:
             db.execute("BEGIN IMMEDIATE")  # the busy timeout covers taking the write lock
-            db.executemany("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
 
     def _written(self) -> None:
         with self._changed:
@@ -524,13 +535,15 @@ class TraceStore:
         where, params = self._where(TraceQuery(since=since))
         with self._database() as db:
             rows = db.execute(
-                "SELECT route, degraded, cost_usd, all_llm_cost_usd, latency_ms "
+                "SELECT route, degraded, cost_usd, all_llm_cost_usd, latency_ms, part_routes "
                 f"FROM traces{where}",
                 params,
             ).fetchall()
         by_route: dict[str, list[tuple[float, float]]] = {}
-        for route, _, cost, _, latency in rows:
+        part_routes: Counter[str] = Counter()
+        for route, _, cost, _, latency, parts in rows:
             by_route.setdefault(route, []).append((latency, cost))
+            part_routes.update(parts.split(",") if parts else [route])
         routes = [
             RouteStats(
                 route=route,
@@ -550,4 +563,5 @@ class TraceStore:
             routes=routes,
             p50_ms=_percentile(latencies, 50),
             p95_ms=_percentile(latencies, 95),
+            part_routes=dict(sorted(part_routes.items())),
         )

@@ -73,17 +73,22 @@ def test_faq_question_is_right_when_the_gold_entry_is_cited():
     assert score(FAQ, "faq_direct", "Open the portal.", [source("f.json", "sf-2")]).quality == 0
 
 
-def test_span_question_needs_the_gold_document_and_the_span():
-    good = score(
-        POLICY,
-        "retrieval_direct",
-        "We share it With advertising partners.",
-        [source("policies/Acme.txt")],
-    )
-    assert good.quality == 1 and good.contains == 1 and good.sources_ok == 1
+def test_span_question_is_right_when_a_gold_passage_is_cited():
+    """A passage of the gold document holding a gold span: right whatever the answer's words;
+    the earlier rule (span inside the answer) is kept beside it."""
+    passage = {"x": "We share your location with advertising partners for ads."}
+    own_words = "Yes, advertisers receive it [1]."
+    cited = score(POLICY, "llm_synthesis", own_words, [source("policies/Acme.txt")], passage)
+    assert cited.quality == 1 and cited.strict_quality == 0 and cited.contains == 0
+    quoted = "We share it With advertising partners."
+    good = score(POLICY, "retrieval_direct", quoted, [source("policies/Acme.txt")], passage)
+    assert good.quality == 1 == good.strict_quality and good.contains == 1
+    assert good.f1 is not None and 0 < good.f1 < 1
+    other_passage = {"x": "We keep logs for 30 days."}
+    off = score(POLICY, "retrieval_direct", quoted, [source("policies/Acme.txt")], other_passage)
+    assert off.quality == 0 and off.sources_ok == 1
     wrong_doc = score(POLICY, "retrieval_direct", "with advertising partners", [source("B.txt")])
     assert wrong_doc.quality == 0 and wrong_doc.contains == 1 and wrong_doc.sources_ok == 0
-    assert good.f1 is not None and 0 < good.f1 < 1
 
 
 def test_multi_part_quality_is_the_share_of_parts_answered():
@@ -238,6 +243,19 @@ def test_summary_counts_routes_and_latency():
     assert s.latency_p50_ms == pytest.approx(20)
 
 
+def test_summary_counts_each_parts_route_and_scope_apart():
+    joined = outcome("llm_synthesis", 0.5, 40).model_copy(
+        update={"part_routes": ["faq_direct", "llm_synthesis"]}
+    )
+    handed_off = outcome("no_answer", 1, 5)
+    s = summarise("routed", [MULTI, OOS], [joined, handed_off], {}, routed=True)
+    assert s.routes == {"llm_synthesis": 1, "no_answer": 1}
+    assert s.part_routes == {"faq_direct": 1, "llm_synthesis": 1, "no_answer": 1}
+    assert s.in_scope == 0.5 and s.out_of_scope == 1.0 and s.quality == 0.75
+    assert s.routing_accuracy == 1.0  # split into parts, and the hand-off
+    assert "| part route: faq_direct | 1 (33%) |" in render_table([s])
+
+
 def test_rescore_scores_every_outcome_again_from_its_trace(tmp_path: Path) -> None:
     answer = "I don't know of a built-in way, but a zip archive works."
     trace = Trace(
@@ -261,10 +279,10 @@ def test_rescore_scores_every_outcome_again_from_its_trace(tmp_path: Path) -> No
     store = TraceStore(TraceSettings(path=tmp_path / "traces.sqlite"))
     store.submit(trace)
     store.flush()
-    (again,) = rescore(run, store).results
+    (again,) = rescore(run, store, lambda _: {}).results
     assert again.outcomes["routed"].quality == 1.0 and not again.outcomes["routed"].declined
     lost = run.model_copy(deep=True)
     lost.results[0].outcomes["routed"].trace_id = "gone"
     with pytest.raises(ConfigError, match="'gone'"):
-        rescore(lost, store)
+        rescore(lost, store, lambda _: {})
     store.close()

@@ -18,7 +18,7 @@ import pytest
 
 from ragsvc.errors import ConfigError, FeedbackLimitError, TraceStoreUnavailableError
 from ragsvc.settings import TraceSettings
-from ragsvc.traces.schema import Trace, utc_now
+from ragsvc.traces.schema import PartTrace, Trace, utc_now
 from ragsvc.traces.store import FeedbackQuery, TraceQuery, TraceStore
 
 
@@ -102,6 +102,33 @@ def test_filters_and_stats(tmp_path: Path) -> None:
     assert stats.cost_usd == pytest.approx(0.01)
     by_route = {r.route: r for r in stats.routes}
     assert by_route["faq_direct"].count == 2 and by_route["faq_direct"].p50_ms == 20.0
+    assert stats.part_routes == {"faq_direct": 2, "llm_synthesis": 1, "no_answer": 1}
+    store.close()
+
+
+def test_stats_count_a_joined_messages_parts_by_their_own_routes(tmp_path: Path) -> None:
+    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+    parts = [PartTrace(question=q, route=r) for q, r in (("a", "faq_direct"), ("b", "no_answer"))]
+    store.submit(trace(1, "faq_direct", parts=parts))
+    store.submit(trace(2, "faq_direct"))
+    store.flush()
+    stats = store.stats()
+    assert [(r.route, r.count) for r in stats.routes] == [("faq_direct", 2)]
+    assert stats.part_routes == {"faq_direct": 2, "no_answer": 1}
+    again = store.get("t1")
+    assert again is not None and [p.route for p in again.parts] == ["faq_direct", "no_answer"]
+    store.close()
+
+
+def test_a_store_written_before_parts_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite"
+    TraceStore(TraceSettings(path=path)).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("ALTER TABLE traces DROP COLUMN part_routes")
+    store = TraceStore(TraceSettings(path=path))
+    store.submit(trace(1, "no_answer"))
+    store.flush()
+    assert store.stats().part_routes == {"no_answer": 1}
     store.close()
 
 

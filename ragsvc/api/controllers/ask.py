@@ -61,7 +61,10 @@ class AskController(Controller):
         self, runtime: Runtime, limits: RequestLimits, data: AskRequest
     ) -> ServerSentEvent:
         """Events: ``route`` (once chosen), ``delta`` (answer text as it is written), then
-        ``answer`` (the full AskResponse) or ``error`` (``detail``, ``status``, ``trace_id``);
+        ``answer`` (the full AskResponse, whose text and citation numbers are final) or ``error``
+        (``detail``, ``status``, ``trace_id``). A joined message sends a ``part`` event (``n``,
+        ``question``, ``route``) instead of ``route`` for each part, quickest route first, each
+        followed by its deltas;
         a comment line every ``api.stream_heartbeat_s`` keeps proxies from closing the stream.
         When the client goes away, the answer's generation stops."""
         request = data.to_input()
