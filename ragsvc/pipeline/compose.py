@@ -13,7 +13,7 @@ from typing import Any
 
 from ragsvc.pipeline import prompts
 from ragsvc.pipeline.answering import EventSink
-from ragsvc.traces.schema import PartTrace, Route, Source
+from ragsvc.traces.schema import PartTrace, Route, Source, Trace
 
 ROUTE_ORDER: tuple[Route, ...] = (
     "no_answer",
@@ -57,9 +57,15 @@ class Composition:
         self._blocks.append(f"{len(self._blocks) + 1}. {part.question}\n{body}")
         return body
 
-    @property
-    def answer(self) -> str:
-        return "\n\n".join(self._blocks)
+    def finish(self, message: Trace) -> None:
+        """The message's answer, sources and route from its parts': the route is the costliest
+        of theirs, the confidence the lowest, degraded if any part was."""
+        routes = [part.route for part in message.parts]
+        message.route = costliest(routes)
+        message.route_reason = f"{len(routes)} parts, each routed on its own: {', '.join(routes)}"
+        message.answer, message.sources = "\n\n".join(self._blocks), self.sources
+        message.confidence = min(part.confidence for part in message.parts)
+        message.degraded = message.degraded or any(part.degraded for part in message.parts)
 
     def _number(self, source: Source) -> int:
         for known in self.sources:

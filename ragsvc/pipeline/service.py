@@ -35,7 +35,7 @@ from ragsvc.pipeline.answering import (
     needed,
     timed,
 )
-from ragsvc.pipeline.compose import Composition, PartStream, answer_order, costliest
+from ragsvc.pipeline.compose import Composition, PartStream, answer_order
 from ragsvc.pipeline.executors import Executors
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.router import (
@@ -251,12 +251,7 @@ class AskService:
             text = composition.add(part.record)
             if stream.pending(part.record):
                 ctx.sink("delta", {"text": text})
-        routes = [part.route for part in trace.parts]
-        trace.route = costliest(routes)
-        trace.route_reason = f"{len(parts)} parts, each routed on its own: {', '.join(routes)}"
-        trace.answer, trace.sources = composition.answer, composition.sources
-        trace.confidence = min(part.confidence for part in trace.parts)
-        trace.degraded = trace.degraded or any(part.degraded for part in trace.parts)
+        composition.finish(trace)
         ctx.hits = _best_of([hit for part in contexts for hit in part.hits], self.routing.passages)
         trace.all_llm_cost_usd = self.executors.llm_synthesis.estimate_cost(ctx)
 
