@@ -73,7 +73,7 @@ def step_timings(
         medians = [
             pct([t["timings_ms"][s] for t in items if s in t["timings_ms"]], 50) for s in steps
         ]
-        calls = pct([sum(c["latency_ms"] for c in t["model_calls"]) for t in items], 50)
+        calls = pct([sum(c["latency_ms"] for c in _calls(t)) for t in items], 50)
         stages = Counter(t["analysis"]["stage"] for t in items if t["analysis"])
         lines.append(
             f"| {route} | {len(items)} | "
@@ -82,7 +82,32 @@ def step_timings(
             + (", ".join(f"{k} {n}" for k, n in stages.most_common()) or "skipped")
             + " |"
         )
-    return lines
+    return [*lines, "", *llm_calls([t for items in traces.values() for t in items])]
+
+
+def _calls(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """A trace's model calls, its parts' included."""
+    return [*trace["model_calls"], *(c for p in trace.get("parts", []) for c in p["model_calls"])]
+
+
+def llm_calls(traces: list[dict[str, Any]]) -> list[str]:
+    """The LLM synthesis calls: time to the first streamed token and in all, tokens."""
+    calls = [
+        c for t in traces for c in _calls(t) if c["role"] == "llm_synthesis" and not c["error"]
+    ]
+    first = [c["first_token_ms"] for c in calls if c.get("first_token_ms") is not None]
+    total = [c["latency_ms"] for c in calls]
+    return [
+        "### LLM synthesis calls (service side, from the traces)",
+        "",
+        "| calls | first token p50 / p95 ms | total p50 / p95 ms | prompt tokens p50 "
+        "| answer tokens p50 |",
+        "|---|---|---|---|---|",
+        f"| {len(calls)} | {pct(first, 50):.0f} / {pct(first, 95):.0f} | "
+        f"{pct(total, 50):.0f} / {pct(total, 95):.0f} | "
+        f"{pct([c['prompt_tokens'] for c in calls], 50):.0f} | "
+        f"{pct([c['completion_tokens'] for c in calls], 50):.0f} |",
+    ]
 
 
 def load(url: str, questions: list[str], clients: int, rounds: int) -> dict[str, Any]:
