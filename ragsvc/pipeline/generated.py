@@ -16,6 +16,7 @@ from ragsvc.pipeline.answering import (
     ClientGoneError,
     Decision,
     finish,
+    finish_cited,
     record_call,
     renumber,
 )
@@ -238,10 +239,8 @@ class LlmSynthesis:
         answer = guarded(record, result.text, hits)
         if answer is None:
             return False
-        used = prompts.cited(answer, len(hits))
-        text = renumber(answer, used) if used else answer
         best = max((h.dense_score for h in hits), default=0.0)
-        finish(ctx, "llm_synthesis", text, [hits[n - 1] for n in used] or list(hits), best)
+        finish_cited(ctx, "llm_synthesis", answer, hits, best)
         return True
 
     def _outbound(self, record: PartTrace, question: str) -> str:

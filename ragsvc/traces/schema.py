@@ -215,7 +215,3 @@ class Trace(PartTrace):
     def all_model_calls(self) -> list[ModelCall]:
         """The message's own calls (e.g. its analysis) and every part's."""
         return [*self.model_calls, *(call for part in self.parts for call in part.model_calls)]
-
-    def answered_routes(self) -> list[Route]:
-        """The route of each answered unit: the message's own, or each part's."""
-        return [part.route for part in self.parts] or [self.route]
