@@ -77,6 +77,14 @@ _EN_SUBORDINATE = re.compile(
     rf"(?!\s+(?:{_AUX})\b)",
     re.IGNORECASE,
 )
+_EN_LEAD_IN = re.compile(
+    r"^(?:when|if|because|since|after|before|as|while|though|although|whenever|in|on|at|for|"
+    r"with|without|using|during|from)\b",
+    re.IGNORECASE,
+)
+"""A clause or phrase that sets up what follows ("If I get another card, ...", "in austin, ...",
+"As a college student ..."): never a part on its own unless it asks something itself."""
+_EN_WH_ANYWHERE = re.compile(rf"\b(?:{_WH})\b", re.IGNORECASE)
 _EN_FOLLOW_UP = re.compile(
     r"^(?:if (?:yes|not|so)|then|or|so|but|otherwise|why|thanks|thank you|please help|"
     r"any (?:advice|ideas|help|suggestions|tips))\b",
@@ -180,6 +188,8 @@ class QuestionSplitter:
             return "too short or a follow-up"
         if segment.cue in LIST_CUES:
             return ""
+        if language != "ja" and (why := _english_context(previous.text)):
+            return why
         is_question = _is_question_ja if language == "ja" else _is_question_en
         if is_question(previous.text) and is_question(segment.text) and not segment.weak:
             return ""
@@ -277,6 +287,15 @@ def _split_ja_clause(sentence: str) -> list[_Segment]:
 def _is_question_en(text: str) -> bool:
     text = text.strip()
     return bool(_EN_QUESTION.search(text)) and not _EN_SUBORDINATE.match(text)
+
+
+def _english_context(previous: str) -> str:
+    """Why ``previous`` is context for what follows in English, whatever the embedder says.
+    (Measured and not kept, on 600 real singles and 600 joined messages: a short statement before
+    a question, a statement after a question, no bare "and" inside a question: each split fewer
+    singles, 0.2-0.7 points, and lost 2-11 points of joined messages split.)"""
+    asks = _is_question_en(previous) or _EN_WH_ANYWHERE.search(previous)
+    return "context: a lead-in to what follows" if _EN_LEAD_IN.match(previous) and not asks else ""
 
 
 def _is_question_ja(text: str) -> bool:

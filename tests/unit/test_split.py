@@ -87,3 +87,18 @@ def test_japanese_topic_comma_is_split_only_on_two_topics() -> None:
     assert len(split_question(message, "ja")) == 1
     splitter = QuestionSplitter(_similarity(0.7), {"ja": 0.8})
     assert len(splitter.split(message, "ja").parts) == 2
+
+
+@pytest.mark.parametrize(
+    "single",
+    [
+        "If I get another card, what kind of fees am I looking at?",
+        "in austin, what are some tourist things to do",
+        "using my salary as a basis, what taxes will i owe",
+        "As a student i cannot afford microsoft office, are google docs an alternative?",
+    ],
+)
+def test_a_lead_in_stays_with_the_question_it_sets_up(single: str) -> None:
+    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    split = far.split(single, "en")
+    assert split.parts == [split.parts[0]] and "lead-in" in split.merged[0]
