@@ -33,6 +33,8 @@ class Outcome(BaseModel):
     llm_tokens: tuple[int, int] = (0, 0)
     slm_tokens: tuple[int, int] = (0, 0)
     trace_id: str | None = None
+    llm_calls: list[tuple[float | None, float]] = Field(default_factory=list)
+    """Each LLM synthesis call's time to the first token and in all, ms."""
     part_routes: list[str] = Field(default_factory=list)
     """A joined message's parts' routes, as asked (empty: answered whole, by ``route``)."""
 

@@ -42,6 +42,7 @@ class PolicySummary:
     latency_p95_ms: float
     cost_per_1k: dict[str, float]
     degraded: int
+    llm_calls: list[tuple[float | None, float]] = field(default_factory=list)
     routing_accuracy: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -99,6 +100,7 @@ def summarise(
             for preset, price in presets.items()
         },
         degraded=sum(o.degraded for o in outcomes),
+        llm_calls=[call for o in outcomes for call in o.llm_calls],
         routing_accuracy=statistics.fmean(
             expected_route_ok(q, o.route, o.part_routes) for q, o in pairs
         )
@@ -162,10 +164,23 @@ def render_table(summaries: Sequence[PolicySummary]) -> str:
         for route in ROUTES
     ]
     rows.append(("degraded answers", [str(s.degraded) for s in summaries]))
+    rows += [
+        ("LLM calls", [str(len(s.llm_calls)) for s in summaries]),
+        (
+            "LLM first token p50 / p95 ms",
+            [_p50_p95([c[0] for c in s.llm_calls]) for s in summaries],
+        ),
+        ("LLM call p50 / p95 ms", [_p50_p95([c[1] for c in s.llm_calls]) for s in summaries]),
+    ]
     header = "| metric | " + " | ".join(s.name for s in summaries) + " |"
     lines = [header, "|---" * (len(summaries) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
     return "\n".join(lines)
+
+
+def _p50_p95(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{percentile(known, 50):.0f} / {percentile(known, 95):.0f}" if known else "—"
 
 
 def _share(count: int, total: int) -> str:

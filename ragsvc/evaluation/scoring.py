@@ -114,6 +114,7 @@ def outcome_of(
     return outcome.model_copy(
         update={
             "part_routes": [part.route for part in trace.parts],
+            "llm_calls": [(c.first_token_ms, c.latency_ms) for c in llm if not c.error],
             "degraded": trace.degraded,
             "latency_ms": trace.latency_ms,
             "llm_tokens": _tokens(llm),

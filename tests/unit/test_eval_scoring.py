@@ -256,6 +256,14 @@ def test_summary_counts_each_parts_route_and_scope_apart():
     assert "| part route: faq_direct | 1 (33%) |" in render_table([s])
 
 
+def test_the_llm_calls_time_to_first_token_is_reported():
+    timed = outcome("llm_synthesis", 1, 900).model_copy(
+        update={"llm_calls": [(100.0, 800.0), (300.0, 1000.0)]}
+    )
+    table = render_table([summarise("routed", [FAQ], [timed], {})])
+    assert "| LLM calls | 2 |" in table and "| LLM first token p50 / p95 ms | 200 / 290 |" in table
+
+
 def test_rescore_scores_every_outcome_again_from_its_trace(tmp_path: Path) -> None:
     answer = "I don't know of a built-in way, but a zip archive works."
     trace = Trace(
