@@ -13,12 +13,14 @@ from typing import Any
 from litestar.testing import TestClient
 
 from ragsvc.api.app import create_app
+from ragsvc.api.schemas import AskResponse
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.index import Index
 from ragsvc.llm.local_server import LocalLlmServer
 from ragsvc.models.ref import ModelRef
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Price, Settings
+from ragsvc.traces.schema import Trace
 from tests.integration.conftest import TINY_LLM
 from tests.live_server import free_port
 
@@ -101,10 +103,10 @@ def test_a_mixed_message_streams_its_cheap_part_first_and_calls_the_llm_once(  #
     settings = configured(demo_settings, llm_server.base_url, routing={"direct_threshold": 0.3})
     with serving(settings, demo_index) as client:
         with client.stream("POST", "/v1/ask/stream", json={"question": MIXED}) as response:
-            events = _events(response.iter_lines())
-        body = events[-1][1]
-        trace = client.get(f"/v1/traces/{body['trace_id']}", headers=operator(client)).json()
-    parts_sent = [(e["n"], e["question"], e["route"]) for kind, e in events if kind == "part"]
+            parts = _part_events(response.iter_lines())
+        trace = client.get(f"/v1/traces/{parts[0]['trace_id']}", headers=operator(client)).json()
+    body = AskResponse.of(Trace.model_validate(trace)).model_dump(mode="json")
+    parts_sent = [(e["n"], e["question"], e["route"]) for e in parts]
     assert parts_sent[0] == (1, "How do I reset my password?", "retrieval_direct")
     assert parts_sent[-1][0] == 2 and parts_sent[-1][2] == "llm_synthesis"
     assert "travel policy and the security policy" in parts_sent[-1][1]
@@ -117,13 +119,15 @@ def test_a_mixed_message_streams_its_cheap_part_first_and_calls_the_llm_once(  #
     assert trace["parts"][1]["timings_ms"]["analysis"] > 0
 
 
-def _events(lines: Iterator[str]) -> list[tuple[str, dict[str, Any]]]:
+def _part_events(lines: Iterator[str]) -> list[dict[str, Any]]:
+    """The ``part`` events' bodies (the model's text in the others may hold line separators
+    that split a data line)."""
     events, kind = [], ""
     for line in lines:
         if line.startswith("event:"):
             kind = line.split(":", 1)[1].strip()
-        elif line.startswith("data:"):
-            events.append((kind, json.loads(line.split(":", 1)[1])))
+        elif line.startswith("data:") and kind == "part":
+            events.append(json.loads(line.split(":", 1)[1]))
     return events
 
 
