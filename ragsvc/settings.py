@@ -189,6 +189,9 @@ class LlmSettings(Group):
     max_retries: int = Field(default=1, ge=0)
     max_tokens: int = Field(default=512, gt=0)
     temperature: float = Field(default=0.1, ge=0, le=2)
+    passage_chars: int = Field(default=900, gt=0)
+    """Each of the ``routing.passages`` passages goes into the synthesis prompt cut to this many
+    characters (``bench/prompt_size.py`` measures quality against prompt size)."""
     local_server: LocalLlmServerSettings = Field(default_factory=LocalLlmServerSettings)
     concurrency: int = Field(default=4, gt=0)
     """LLM calls at once; more wait in a queue of ``queue`` for at most ``queue_wait_s``, and

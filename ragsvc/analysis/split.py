@@ -337,6 +337,9 @@ def _finish(part: str, language: str) -> str:
     if language == "ja":
         return part
     part = part if part.endswith(("?", ".", "!")) else f"{part}?"
+    first = _WORD.match(part)
+    if first is None or first.group(0).lower() not in _FUNCTION_WORDS:
+        return part  # "vpn from home?" stays as written: a name or acronym, not "Vpn"
     return part[:1].upper() + part[1:]
 
 

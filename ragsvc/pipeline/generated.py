@@ -181,7 +181,9 @@ class LlmSynthesis:
         return self.ledger.cost(self.model, tokens, ESTIMATED_ANSWER_TOKENS)
 
     def _messages(self, ctx: Answering, question: str) -> list[dict[str, str]]:
-        return prompts.llm_messages(question, ctx.hits, ctx.language)
+        return prompts.llm_messages(
+            question, ctx.hits, ctx.language, self.settings.llm.passage_chars
+        )
 
     def _synthesise(self, ctx: Answering, llm: ChatModel) -> bool:
         """LLM synthesis within a model slot and a budget reservation; False when the answer

@@ -81,12 +81,15 @@ def slm_messages(question: str, hits: Sequence[Hit], language: str) -> list[dict
     ]
 
 
-def llm_messages(question: str, hits: Sequence[Hit], language: str) -> list[dict[str, str]]:
+def llm_messages(
+    question: str, hits: Sequence[Hit], language: str, passage_chars: int = 900
+) -> list[dict[str, str]]:
+    passages = numbered_passages(hits, passage_chars)
     return [
         {"role": "system", "content": LLM_SYSTEM.format(language=language_name(language))},
         {
             "role": "user",
-            "content": f"Passages:\n{numbered_passages(hits)}\n\n{_question(question)}",
+            "content": f"Passages:\n{passages}\n\n{_question(question)}",
         },
     ]
 
