@@ -1,7 +1,7 @@
 """How much prompt does LLM synthesis need? Answer quality against the synthesis prompt's size.
 
     python bench/prompt_size.py [--data ../shared/data] [--per-category 6]
-                                [--configs 4x900,4x450,3x900,2x900] [--workdir var/eval]
+                                [--configs 4x600,4x900,4x450,2x600] [--workdir var/eval]
 
 The questions that reach the LLM on the routed path (the help-desk mix's ``multi_part``,
 ``policy`` and ``passage_ja`` categories, ``--per-category`` each) are answered by LLM synthesis
@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--per-category", type=int, default=6)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--configs", default="4x900,4x450,3x900,2x900")
+    parser.add_argument("--configs", default="4x600,4x900,4x450,2x600")
     parser.add_argument("--workdir", type=Path, default=Path("var/eval"))
     args = parser.parse_args(argv)
     if not (args.data / "README.md").is_file():

@@ -189,7 +189,7 @@ class LlmSettings(Group):
     max_retries: int = Field(default=1, ge=0)
     max_tokens: int = Field(default=512, gt=0)
     temperature: float = Field(default=0.1, ge=0, le=2)
-    passage_chars: int = Field(default=900, gt=0)
+    passage_chars: int = Field(default=600, gt=0)
     """Each of the ``routing.passages`` passages goes into the synthesis prompt cut to this many
     characters (``bench/prompt_size.py`` measures quality against prompt size)."""
     local_server: LocalLlmServerSettings = Field(default_factory=LocalLlmServerSettings)

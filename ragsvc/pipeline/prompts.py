@@ -82,7 +82,7 @@ def slm_messages(question: str, hits: Sequence[Hit], language: str) -> list[dict
 
 
 def llm_messages(
-    question: str, hits: Sequence[Hit], language: str, passage_chars: int = 900
+    question: str, hits: Sequence[Hit], language: str, passage_chars: int
 ) -> list[dict[str, str]]:
     passages = numbered_passages(hits, passage_chars)
     return [

@@ -37,7 +37,7 @@ def _hit(text: str, n: int = 1) -> Hit:
 
 @pytest.mark.parametrize("line", CORPUS["in_questions"])
 def test_the_users_text_stays_in_the_user_role_and_its_block(line: str) -> None:
-    messages = prompts.llm_messages(line, [_hit("Hotels: 15000 yen.")], "en")
+    messages = prompts.llm_messages(line, [_hit("Hotels: 15000 yen.")], "en", 600)
     system, user = messages
     assert line not in system["content"] and system["role"] == "system"
     assert user["content"].count("</question>") == 1 and user["content"].count("<passage") == 1
