@@ -62,6 +62,7 @@ from ragsvc.retrieval.faq_confidence import (
 )
 from ragsvc.retrieval.hybrid import HybridRetriever, Mode
 from ragsvc.settings import FaqAnswerPoint, Settings, load_settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from ragsvc.text.language import detect_language
 
@@ -171,9 +172,7 @@ def index_set(
     settings: Settings,
     learned: dict[str, list[str]] | None = None,
 ) -> ChunkStore:
-    from qdrant_client import QdrantClient
-
-    store = ChunkStore(QdrantClient(location=":memory:"), "faq", embedder)
+    store = ChunkStore(EdgeBackend.scratch_store("faq"), embedder)
     store.ensure_collection()
     read = ReadResult(kind="faq", title=faq_set.name, faqs=faq_set.entries)
     chunks = build_chunks(
@@ -285,7 +284,7 @@ def run_embedder(
                     cost["queries"] += len(questions)
                     cost["query_s"] += time.perf_counter() - started
                 cells.append(f"{outcome.top1:.3f}")
-            store.client.close()
+            store.close()
         lines.append(f"| {faq_set.name} | {len(questions)} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -354,7 +353,7 @@ def run_embedder(
             f"cosine >= 0.9 {fired_raw:.3f}, calibrated (without clinc150) {fired:.3f}",
             "",
         ]
-        store.client.close()
+        store.close()
 
     # 4. confirmed phrasings ---------------------------------------------------------------------
     intent_sets = [s for s in sets if s.reserve]
@@ -382,7 +381,7 @@ def run_embedder(
                     f"{o.top1:.3f}; "
                     f"{coverage_precision(confidences, o.correct, calibration.threshold)}"
                 )
-                store.client.close()
+                store.close()
             lines.append(f"| {faq_set.name} | " + " | ".join(cells) + " |")
         lines.append("")
 

@@ -64,6 +64,7 @@ from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.faq_confidence import read_calibrations
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings, load_settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from ragsvc.store.schema import SearchFilters
 from ragsvc.text.language import detect_language
@@ -145,7 +146,7 @@ def faq_table(
                 same = top.hit.payload.get("language") == "ja"  # else a model answers from it
                 direct.append(same and top.confidence >= threshold)
                 thresholds.append(threshold)
-            store.client.close()
+            store.close()
             covered = [ok for ok, d in zip(correct, direct, strict=True) if d]
             precision = f"{statistics.fmean(covered):.3f}" if covered else "—"
             cells.append(
@@ -167,9 +168,7 @@ def faq_table(
 def _policy_store(
     spaces: EmbeddingSpaces, settings: Settings, passages: list[Passage]
 ) -> tuple[ChunkStore, HybridRetriever]:
-    from qdrant_client import QdrantClient
-
-    store = ChunkStore(QdrantClient(location=":memory:"), "passages", spaces)
+    store = ChunkStore(EdgeBackend.scratch_store("passages"), spaces)
     _index_passages(store, spaces, settings, passages)
     return store, _retriever(store, settings)
 
@@ -223,7 +222,7 @@ def passage_table(
             settings = _with_weight(base, weight)
             store, retriever = _policy_store(_spaces(primary, multi, settings), settings, passages)
             cells.append(_recall(retriever, asked))
-            store.client.close()
+            store.close()
         lines.append(f"| {name} | {len(asked)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -249,8 +248,8 @@ def english_to_japanese(
         f"served): {_recall(e5_retriever, asked)}.",
         "",
     ]
-    store.client.close()
-    e5_store.client.close()
+    store.close()
+    e5_store.close()
     return lines
 
 
@@ -362,8 +361,8 @@ def threshold_table(
             f"{np.mean(after >= relevance):.3f} / {np.mean(after >= direct):.3f} | "
             f"{q10:.3f} / {q50:.3f} / {q90:.3f} |"
         )
-    policy_store.client.close()
-    jsquad_store.client.close()
+    policy_store.close()
+    jsquad_store.close()
     lines += [
         "",
         "English questions search MiniLM before and after (same figures). Japanese questions were "

@@ -15,8 +15,8 @@ One run, one Markdown table with every embedder side by side. Sets (see ../share
 Columns: rank-bm25 (in-memory reference implementation on the same tokens), bm25 (Qdrant sparse
 vectors + IDF), dense (cosine) and hybrid (the configured fusion and per-language dense weight).
 Ingest: the real ingest job over StackFAQ (as a JSON FAQ file) and the 20 PolicyQA policies (as text
-files) into embedded Qdrant on disk, then again unchanged. Latency: hybrid search, query embedding
-included, on that store.
+files) into the embedded store (Qdrant Edge) on disk, then again unchanged. Latency: hybrid
+search, query embedding included, on that store.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from ragsvc.models.ref import ModelRef
 from ragsvc.retrieval.fusion import Hit, fuse
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings, load_settings
-from ragsvc.store.qdrant_store import ChunkStore, open_client
+from ragsvc.store.qdrant_store import ChunkStore, open_backend
 from ragsvc.store.schema import Chunk, SearchFilters
 from ragsvc.text.lexical import tokenize
 
@@ -132,15 +132,12 @@ def _write_corpus(folder: Path, faqs: list[FaqItem], policies: list[Passage]) ->
     write_documents(policies, folder)
 
 
-def _index_passages(
-    store: ChunkStore, embedder: Embedder, settings: Settings, passages: list[Passage]
-) -> None:
+def passage_chunks(passages: list[Passage]) -> list[Chunk]:
     """Each gold paragraph is one chunk (recall@k counts paragraphs, not chunking luck).
 
     A document's paragraphs are chunks ``0..n`` of the document ``title`` (so a hit's
     ``doc_id#chunk_no`` is the passage id), tagged with the title so a search can stay inside it.
     """
-    store.ensure_collection()
     chunks: list[Chunk] = []
     for p in passages:
         title, _, number = p.passage_id.rpartition("#")
@@ -163,6 +160,14 @@ def _index_passages(
                 lexical_text=text,
             )
         )
+    return chunks
+
+
+def _index_passages(
+    store: ChunkStore, embedder: Embedder, settings: Settings, passages: list[Passage]
+) -> None:
+    store.ensure_collection()
+    chunks = passage_chunks(passages)
     for start in range(0, len(chunks), 128):
         batch = chunks[start : start + 128]
         store.stage(batch, *embed_chunks(batch, embedder, settings.lexical))
@@ -171,7 +176,7 @@ def _index_passages(
 
 
 # -- rankings -----------------------------------------------------------------------------------
-def _rankings(
+def rankings(
     retriever: HybridRetriever,
     queries: Sequence[str],
     filters: Sequence[SearchFilters],
@@ -228,7 +233,7 @@ def _rank_bm25_scoped(passages: list[Passage], picked: list[GoldQuestion]) -> Ra
 
 
 # -- metrics ------------------------------------------------------------------------------------
-def _top1(ranked: Ranked, gold: Gold) -> float:
+def top1(ranked: Ranked, gold: Gold) -> float:
     return statistics.mean(float(bool(r) and r[0] in g) for r, g in zip(ranked, gold, strict=True))
 
 
@@ -241,12 +246,12 @@ def _mrr(ranked: Ranked, gold: Gold) -> float:
     return statistics.mean(0.0 if i is None else 1.0 / (i + 1) for i in ranks)
 
 
-def _recall(ranked: Ranked, gold: Gold, k: int = 5) -> float:
+def recall(ranked: Ranked, gold: Gold, k: int = 5) -> float:
     ranks = (_first_hit(r, g) for r, g in zip(ranked, gold, strict=True))
     return statistics.mean(float(i is not None and i < k) for i in ranks)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
@@ -262,7 +267,6 @@ def run_embedder(
     settings = _settings(name, workdir / "qdrant", dense_weight)
     embedder = build_embedder(settings.embedder, settings.model_cache_dir)
     embedder.warm_up()
-    client = open_client(settings.store)
     result = Result(name)
     faqs = load_stackfaq(data / STACKFAQ)
     policy_passages, policy_questions = squad_passages(data / POLICYQA)
@@ -271,7 +275,7 @@ def run_embedder(
     # -- ingest: the real job over files ---------------------------------------------------------
     corpus = workdir / "corpus"
     _write_corpus(corpus, faqs, policy_passages)
-    store = ChunkStore(client, "bench_ingest", embedder)
+    store = ChunkStore(open_backend(settings.store, "bench_ingest"), embedder)
     job = IngestJob(store, settings)
     first = job.run([corpus])
     again = job.run([corpus])
@@ -290,10 +294,10 @@ def run_embedder(
     gold = [frozenset([f.faq_id]) for f in faqs for _ in f.queries]
     faq_key: Callable[[Hit], str] = lambda h: str(h.payload["faq"]["faq_id"])  # noqa: E731
     faq_filters = [SearchFilters(kind="faq")] * len(queries)
-    ranked = _rankings(retriever, queries, faq_filters, faq_key, sweep)
+    ranked = rankings(retriever, queries, faq_filters, faq_key, sweep)
     ranked["rank-bm25"] = _rank_bm25({f.faq_id: f"{f.question}\n{f.answer}" for f in faqs}, queries)
     label = f"StackFAQ top-1 (n={len(queries)})"
-    result.rows[label] = {m: _top1(r, gold) for m, r in ranked.items()}
+    result.rows[label] = {m: top1(r, gold) for m, r in ranked.items()}
     result.rows["StackFAQ MRR@10"] = {m: _mrr(r, gold) for m, r in ranked.items()}
 
     # -- latency: hybrid search, embedding included, on the ingested corpus ----------------------
@@ -304,9 +308,10 @@ def run_embedder(
         latencies.append(1000 * (time.perf_counter() - started))
     result.perf |= {
         "points": store.count(),
-        "p50_ms": _percentile(latencies, 50),
-        "p95_ms": _percentile(latencies, 95),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
     }
+    store.close()
 
     # -- passage recall@5 on PolicyQA (en, within the asked policy) and JSQuAD (ja) --------------
     doc_key: Callable[[Hit], str] = lambda h: f"{h.payload['doc_id']}#{h.payload['chunk_no']}"  # noqa: E731
@@ -314,21 +319,21 @@ def run_embedder(
         ("PolicyQA recall@5", policy_passages, policy_questions, "bench_policyqa", True),
         ("JSQuAD recall@5", ja_passages, ja_questions, "bench_jsquad", False),
     ):
-        store = ChunkStore(client, collection, embedder)
+        store = ChunkStore(open_backend(settings.store, collection), embedder)
         _index_passages(store, embedder, settings, passages)
         retriever = HybridRetriever(store, settings.retrieval)
         picked = sample(gold_questions(questions), sample_size)
         texts = [q.question for q in picked]
         gold = [q.passage_ids for q in picked]
         filters = [SearchFilters(tags=(q.title,) if scoped else ()) for q in picked]
-        ranked = _rankings(retriever, texts, filters, doc_key, sweep)
+        ranked = rankings(retriever, texts, filters, doc_key, sweep)
         if scoped:
             ranked["rank-bm25"] = _rank_bm25_scoped(passages, picked)
         else:
             corpus_texts = {p.passage_id: f"{p.title}\n{p.text}" for p in passages}
             ranked["rank-bm25"] = _rank_bm25(corpus_texts, texts)
-        result.rows[f"{label} (n={len(picked)})"] = {m: _recall(r, gold) for m, r in ranked.items()}
-    client.close()
+        result.rows[f"{label} (n={len(picked)})"] = {m: recall(r, gold) for m, r in ranked.items()}
+        store.close()
     return result
 
 
@@ -451,7 +456,7 @@ def main() -> int:
     for line in _bm25_mismatch(results):
         print(line)
     print()
-    print("### Ingest and latency (embedded Qdrant on disk; StackFAQ + 20 PolicyQA policies)")
+    print("### Ingest and latency (embedded Qdrant Edge on disk; StackFAQ + 20 PolicyQA policies)")
     print()
     print(render_perf(results))
     print()

@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
         for arm, splitter in arms.items():
             results[arm] += run_arm(splitter, matcher, spaces, messages, args.top_k)
-        store.client.close()
+        store.close()
     print(f"sets: {args.sets}; {args.per_set} singles and {args.per_set} joined per set; ")
     print(f"top-k {args.top_k}; seed {args.seed}; embedder {spaces.name}\n")
     print(

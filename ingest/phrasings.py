@@ -17,12 +17,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qdrant_client import models
-
 from ingest.build import embed_chunks, learned_chunk
 from ragsvc.errors import InvalidRequestError, NotFoundError
 from ragsvc.settings import LexicalSettings
-from ragsvc.store.qdrant_store import ChunkStore, live_filter, match_value
+from ragsvc.store.points import Match, any_of, equals
+from ragsvc.store.qdrant_store import ChunkStore, live_filter
 from ragsvc.store.schema import Chunk, StoredPoint
 
 log = logging.getLogger(__name__)
@@ -48,15 +47,15 @@ def _key(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def _live_points(store: ChunkStore, *conditions: models.Condition) -> list[StoredPoint]:
+def _live_points(store: ChunkStore, *conditions: Match) -> list[StoredPoint]:
     return list(store.scroll(live_filter(*conditions)))
 
 
 def _entry(store: ChunkStore, faq_id: str, doc_id: str | None) -> tuple[list[StoredPoint], str]:
     """The published points of FAQ entry ``faq_id`` and the file they are in."""
-    conditions = [match_value("kind", "faq"), match_value("faq.faq_id", faq_id)]
+    conditions = [equals("kind", "faq"), equals("faq.faq_id", faq_id)]
     if doc_id is not None:
-        conditions.append(match_value("doc_id", doc_id))
+        conditions.append(equals("doc_id", doc_id))
     entry = _live_points(store, *conditions)
     docs = sorted({str(p.payload["doc_id"]) for p in entry})
     if not docs:
@@ -102,12 +101,10 @@ def remove_phrasing(
             f"{phrasing[:200]!r} is the entry's {given[0]} in {doc}: edit the FAQ file to change it"
         )
     flt = live_filter(
-        match_value("doc_id", doc),
-        match_value("faq.faq_id", faq_id),
-        match_value("faq.field", "learned"),
-        models.FieldCondition(
-            key="faq.phrasing", match=models.MatchAny(any=[p for p, _ in matching])
-        ),
+        equals("doc_id", doc),
+        equals("faq.faq_id", faq_id),
+        equals("faq.field", "learned"),
+        any_of("faq.phrasing", [p for p, _ in matching]),
     )
     store.delete_where(flt)
     log.info("FAQ %s of %s: a learned phrasing removed", faq_id, doc)
@@ -121,7 +118,7 @@ def learned_chunk_no(faq_id: str, phrasing: str) -> int:
 
 def learned_phrasings(store: ChunkStore, doc_id: str) -> dict[str, list[str]]:
     """The learned phrasings of each FAQ entry of ``doc_id``'s published version."""
-    points = _live_points(store, match_value("doc_id", doc_id), match_value("faq.field", "learned"))
+    points = _live_points(store, equals("doc_id", doc_id), equals("faq.field", "learned"))
     by_entry: dict[str, list[str]] = defaultdict(list)
     for point in points:
         faq = point.payload["faq"]

@@ -118,6 +118,23 @@ def _calibrate(args: argparse.Namespace) -> int:
     return run_calibrate(args)
 
 
+def _index_migrate(args: argparse.Namespace) -> int:
+    from ragsvc.errors import ConfigError
+    from ragsvc.settings import load_settings
+    from ragsvc.store.legacy import migrate
+
+    store = load_settings(args.config).store
+    if store.url:
+        raise ConfigError("store.url is set: a Qdrant server's collections need no migration")
+    copied = migrate(store.path, store.collection)
+    print(
+        f"copied {copied} points of {store.collection!r} into the Qdrant Edge store "
+        f"{store.path / store.collection}; the former files ({store.path / 'collection'}, "
+        f"{store.path / 'meta.json'}) can be deleted"
+    )
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
 
@@ -185,7 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("roles", nargs="+", choices=["embedder", "slm", "llm"])
     prepare.set_defaults(handler=_models_prepare)
 
-    leaves = (search, analyze, serve, evaluate, calibrate, show, prepare)
+    index = commands.add_parser("index", help="the index's own maintenance")
+    index_commands = index.add_subparsers(dest="index_command", required=True)
+    migrate = index_commands.add_parser(
+        "migrate",
+        help="copy an index of the former embedded store (qdrant-client local mode) into the "
+        "Qdrant Edge store (stop the service first)",
+    )
+    migrate.set_defaults(handler=_index_migrate)
+
+    leaves = (search, analyze, serve, evaluate, calibrate, show, prepare, migrate)
     for sub in (*leaves, *traces_commands, *faq_commands):
         sub.add_argument(
             "--config", type=Path, help="settings file (default: configs/default.yaml)"

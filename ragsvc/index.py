@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragsvc.embedding import Embedder, build_embedder
@@ -15,14 +14,14 @@ from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.faq_confidence import read_calibrations
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
-from ragsvc.store.qdrant_store import ChunkStore, open_client
+from ragsvc.store.points import PointBackend
+from ragsvc.store.qdrant_store import ChunkStore, open_backend
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class Index:
-    client: QdrantClient
     embedder: Embedder
     """The primary embedder (English retrieval, the analysis' classifier)."""
     store: ChunkStore
@@ -30,7 +29,7 @@ class Index:
     faq: FaqMatcher
 
     def close(self) -> None:
-        self.client.close()
+        self.store.close()
 
 
 def build_spaces(settings: Settings, embedder: Embedder | None = None) -> EmbeddingSpaces:
@@ -46,22 +45,22 @@ def build_spaces(settings: Settings, embedder: Embedder | None = None) -> Embedd
     )
 
 
-def _open_store(client: QdrantClient, settings: Settings, spaces: EmbeddingSpaces) -> ChunkStore:
+def _open_store(backend: PointBackend, spaces: EmbeddingSpaces) -> ChunkStore:
     """The store; an index built before the multilingual space is served as it was (Japanese
     questions search the primary space), with a warning, rather than refused: re-indexing it
     into a new collection is the operator's call (learned phrasings live in the index)."""
-    store = ChunkStore(client, settings.store.collection, spaces)
+    store = ChunkStore(backend, spaces)
     try:
         store.ensure_collection()
     except IndexSchemaError:
-        single = ChunkStore(client, settings.store.collection, spaces.primary)
+        single = ChunkStore(backend, spaces.primary)
         if spaces.multilingual is None or not single.is_compatible():
             raise
         log.warning(
             "the index %r was built without the multilingual space: Japanese questions search "
             "the primary space (%s) as before; re-index into a new collection "
             "(store.collection) to add it, or set multilingual.enabled: false",
-            settings.store.collection,
+            backend.collection,
             spaces.primary.name,
         )
         return single
@@ -73,18 +72,18 @@ def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None =
     ``embedder``: a primary embedder to use instead of the configured one, or all the spaces."""
     spaces = embedder if isinstance(embedder, EmbeddingSpaces) else build_spaces(settings, embedder)
     spaces.warm_up()
-    client = open_client(settings.store)
+    backend = open_backend(settings.store)
     try:
-        store = _open_store(client, settings, spaces)
+        store = _open_store(backend, spaces)
         store.repair_versions()  # logs what it repaired
     except (ResponseHandlingException, UnexpectedResponse) as exc:
-        client.close()
+        backend.close()
         raise ConfigError(
             f"Qdrant at {settings.store.url or settings.store.path} cannot be used: {exc}. Start "
             "it, or fix store.url / store.api_key; the service retries when it is restarted"
         ) from exc
     except Exception:
-        client.close()
+        backend.close()
         raise
     retriever = HybridRetriever(
         store, settings.retrieval, settings.multilingual.cross_language_offset
@@ -95,4 +94,4 @@ def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None =
         read_calibrations(routing.faq_calibration),
         threshold=routing.faq_threshold,
     )
-    return Index(client, spaces.primary, store, retriever, matcher)
+    return Index(spaces.primary, store, retriever, matcher)

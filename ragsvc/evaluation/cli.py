@@ -76,19 +76,18 @@ def run_rescore(args: argparse.Namespace) -> int:
     from ragsvc.evaluation.rescore import rescore
     from ragsvc.evaluation.runner import eval_settings
     from ragsvc.settings import load_settings
-    from ragsvc.store.qdrant_store import open_client
-    from ragsvc.store.scroll import texts_of
+    from ragsvc.store.qdrant_store import open_backend, texts_of
     from ragsvc.traces.store import TraceStore
 
     source: Path = args.rescore
     run = EvalRun.model_validate_json(source.read_text())
     settings = eval_settings(load_settings(args.config), source.parent)
-    traces, client = TraceStore(settings.traces), open_client(settings.store)
+    traces, backend = TraceStore(settings.traces), open_backend(settings.store)
     try:
-        result = rescore(run, traces, lambda ids: texts_of(client, settings.store.collection, ids))
+        result = rescore(run, traces, lambda ids: texts_of(backend, ids))
     finally:
         traces.close()
-        client.close()
+        backend.close()
     report = args.report or source.with_name(f"{source.stem}-rescored.json")
     report.write_text(result.model_dump_json(indent=1))
     print(render_run(result, settings.evaluation, report))

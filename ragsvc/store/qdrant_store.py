@@ -1,81 +1,59 @@
-"""All Qdrant calls of ragsvc. Embedded on-disk mode by default, a server by URL with the same code.
+"""The index of chunks: collection schema, staged writes and their publication, searches.
 
-Writes are staged then published per document: new chunks are upserted with ``live=false`` (queries
-filter on ``live=true``), then one batch flips them live and deletes the document's other versions.
-Points still staged when an ingest starts belong to a run that died part-way and are deleted. The
-batch is two operations, not a transaction: a process killed between them leaves two live versions
-of the document, which :meth:`ChunkStore.repair_versions` finds and reduces to the newest.
+Embedded on a Qdrant Edge shard by default, on a Qdrant server by URL; the same code over either
+(:mod:`ragsvc.store.points`). Writes are staged then published per document: new chunks are
+upserted in state ``staged`` (queries select state ``live``), then the document's new version is
+set live and its other versions deleted. The two steps are not a transaction: a process killed
+between them leaves two live versions of the document, which :meth:`ChunkStore.repair_versions`
+finds and reduces to the newest. Points still staged when an ingest starts belong to a run that
+died part-way and are deleted.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
-from qdrant_client import QdrantClient, models
+from qdrant_client import QdrantClient
 
 from ragsvc.embedding.base import Embedder, Vectors
 from ragsvc.embedding.spaces import PRIMARY, EmbeddingSpaces, spaces_of
-from ragsvc.errors import ConfigError, IndexSchemaError
+from ragsvc.errors import IndexSchemaError
 from ragsvc.settings import StoreSettings
-from ragsvc.store.mirror import SearchMirror
+from ragsvc.store.edge import EdgeBackend
+from ragsvc.store.legacy import check_not_legacy
+from ragsvc.store.points import Match, PointBackend, PointData, Where, any_of, equals
 from ragsvc.store.schema import (
-    LEXICAL_VECTOR,
+    LIVE,
     SCHEMA_VERSION,
+    STAGED,
+    STATE,
     Chunk,
     SearchFilters,
     StoredPoint,
 )
-from ragsvc.store.scroll import scroll_records, texts_of
+from ragsvc.store.server import ServerBackend
 from ragsvc.text.lexical import SparseTerms
 
 log = logging.getLogger(__name__)
 
-KEYWORD_FIELDS = ("doc_id", "doc_hash", "kind", "language", "tags", "source_root", "faq.faq_id")
 
-
-class _SerializedClient:
-    """Embedded Qdrant keeps its collections in plain Python structures: reads racing with the
-    in-service ingest job's writes are not safe. Every call goes through one lock (searches take
-    milliseconds, so the service's threads queue briefly). A Qdrant server needs no such lock."""
-
-    def __init__(self, client: QdrantClient) -> None:
-        self._client = client
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attribute(*args, **kwargs)
-
-        return locked
-
-
-def open_client(settings: StoreSettings) -> QdrantClient:
-    """A client for the configured Qdrant: server when ``url`` is set, else embedded on disk."""
+def open_backend(settings: StoreSettings, collection: str | None = None) -> PointBackend:
+    """The configured engine's ``collection`` (default ``store.collection``): a Qdrant server
+    when ``store.url`` is set, else the embedded Qdrant Edge store under ``store.path``."""
+    name = collection or settings.collection
     if settings.url:
         key = settings.api_key.get_secret_value() if settings.api_key else None
-        return QdrantClient(url=settings.url, api_key=key, timeout=settings.timeout_s)
+        client = QdrantClient(url=settings.url, api_key=key, timeout=settings.timeout_s)
+        return ServerBackend(client, name)
     settings.path.mkdir(parents=True, exist_ok=True)
-    try:
-        return cast(QdrantClient, _SerializedClient(QdrantClient(path=str(settings.path))))
-    except RuntimeError as exc:
-        if "already accessed" in str(exc):
-            raise ConfigError(
-                f"the embedded Qdrant store {settings.path} is open in another process (is the "
-                "service running?). Hand the job to the service, stop it, or run Qdrant as a "
-                "server (store.url)"
-            ) from exc
-        raise
+    backend = EdgeBackend(settings.path, name)
+    if not backend.exists():
+        check_not_legacy(settings.path, name)
+    return backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,73 +66,56 @@ class IndexedDocument:
     kind: str
 
 
-def match_value(key: str, value: Any) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def search_filter(filters: SearchFilters | None = None) -> models.Filter:
-    """Qdrant's filter for ``filters``: only published points, then kind, language and tags."""
+def search_filter(filters: SearchFilters | None = None) -> Where:
+    """What a search selects: only published points, then kind, language and tags."""
     filters = filters or SearchFilters()
-    must: list[models.Condition] = [match_value("live", True)]
+    must = [equals(STATE, LIVE)]
     if filters.kind:
-        must.append(match_value("kind", filters.kind))
+        must.append(equals("kind", filters.kind))
     if filters.language:
-        must.append(match_value("language", filters.language))
+        must.append(equals("language", filters.language))
     if filters.tags:
-        must.append(
-            models.FieldCondition(key="tags", match=models.MatchAny(any=list(filters.tags)))
-        )
-    return models.Filter(must=must)
+        must.append(any_of("tags", filters.tags))
+    return Where(tuple(must))
 
 
-def live_filter(*conditions: models.Condition) -> models.Filter:
+def live_filter(*conditions: Match) -> Where:
     """The published points that also meet ``conditions``."""
-    flt = search_filter()
-    assert isinstance(flt.must, list)
-    flt.must.extend(conditions)
-    return flt
+    return search_filter().also(*conditions)
 
 
-def _first_chunks(source_root: str | None = None) -> models.Filter:
+def _first_chunks(source_root: str | None = None) -> Where:
     """The live points with ``chunk_no=0``: one per published document version."""
-    conditions = [match_value("chunk_no", 0)]
+    conditions = [equals("chunk_no", 0)]
     if source_root is not None:
-        conditions.append(match_value("source_root", source_root))
+        conditions.append(equals("source_root", source_root))
     return live_filter(*conditions)
 
 
-def is_embedded(client: QdrantClient) -> bool:
-    return bool(client.init_options.get("path") or client.init_options.get("location"))
+def texts_of(backend: PointBackend, ids: Collection[str]) -> dict[str, str]:
+    """The text of each point of ``ids`` that exists, by id."""
+    found = backend.payloads(list(ids), ["text"])
+    return {point_id: str(payload.get("text", "")) for point_id, payload in found.items()}
 
 
 class ChunkStore:
-    """Searches of an embedded store are answered by a :class:`SearchMirror` (same scores, in
-    milliseconds) unless ``mirror=False``; a Qdrant server answers its own. Each dense space of
-    ``spaces`` is a named vector of every point (see :mod:`ragsvc.embedding.spaces`)."""
+    """Each dense space of ``spaces`` is a named vector of every point (see
+    :mod:`ragsvc.embedding.spaces`); ``backend`` is the collection on its engine."""
 
-    def __init__(
-        self,
-        client: QdrantClient,
-        collection: str,
-        spaces: EmbeddingSpaces | Embedder,
-        mirror: bool = True,
-    ) -> None:
+    def __init__(self, backend: PointBackend, spaces: EmbeddingSpaces | Embedder) -> None:
         self.spaces = spaces_of(spaces)
         self.dimensions = {name: e.dimension for name, e in self.spaces.embedders().items()}
         for name, dimension in self.dimensions.items():
             if dimension <= 0:
                 raise ValueError(f"the {name} dimension must be greater than 0, got {dimension}")
-        self.client = client
-        self.collection = collection
-        self.mirror = (
-            SearchMirror(client, collection, self.dimensions)
-            if mirror and is_embedded(client)
-            else None
-        )
+        self.backend = backend
 
-    def _changed(self) -> None:
-        if self.mirror is not None:
-            self.mirror.invalidate()
+    @property
+    def collection(self) -> str:
+        return self.backend.collection
+
+    def close(self) -> None:
+        self.backend.close()
 
     # -- schema ---------------------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
@@ -174,19 +135,8 @@ class ChunkStore:
 
     def ensure_collection(self) -> None:
         """Create the collection when missing; refuse one written with another schema or model."""
-        if not self.client.collection_exists(self.collection):
-            self.client.create_collection(
-                self.collection,
-                vectors_config={
-                    name: models.VectorParams(size=size, distance=models.Distance.COSINE)
-                    for name, size in self.dimensions.items()
-                },
-                sparse_vectors_config={
-                    LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
-                },
-                metadata=self._metadata(),
-            )
-            self._create_payload_indexes()
+        if not self.backend.exists():
+            self.backend.create(self.dimensions, self._metadata())
             return
         self.check_compatible()
 
@@ -199,11 +149,11 @@ class ChunkStore:
         return True
 
     def check_compatible(self) -> None:
-        if not self.client.collection_exists(self.collection):
+        if not self.backend.exists():
             raise IndexSchemaError(
                 f"collection {self.collection!r} does not exist; run 'ragsvc ingest' first"
             )
-        found = self.client.get_collection(self.collection).config.metadata or {}
+        found = self.backend.metadata()
         expected = self._metadata()
         if found != expected:
             raise IndexSchemaError(
@@ -212,15 +162,6 @@ class ChunkStore:
                 "(store.collection) or delete this one and run 'ragsvc ingest' again"
             )
 
-    def _create_payload_indexes(self) -> None:
-        if is_embedded(self.client):
-            return  # embedded mode keeps no payload indexes
-        for field in KEYWORD_FIELDS:
-            self.client.create_payload_index(
-                self.collection, field, models.PayloadSchemaType.KEYWORD
-            )
-        self.client.create_payload_index(self.collection, "live", models.PayloadSchemaType.BOOL)
-
     # -- writes ---------------------------------------------------------------------------------
     def stage(
         self,
@@ -228,7 +169,7 @@ class ChunkStore:
         dense: Mapping[str, Vectors],
         lexical: Sequence[SparseTerms],
     ) -> None:
-        """Write chunks invisibly (``live=false``) until :meth:`publish`; ``dense`` holds each
+        """Write chunks invisibly (state ``staged``) until :meth:`publish`; ``dense`` holds each
         space's vectors, by space name."""
         self._upsert(chunks, dense, lexical, live=False)
 
@@ -253,61 +194,43 @@ class ChunkStore:
             raise ValueError(
                 f"vectors for {sorted(dense)} given, the index has {sorted(self.dimensions)}"
             )
-        points = [
-            models.PointStruct(
-                id=chunk.id,
-                vector={
-                    **{name: vectors[row].tolist() for name, vectors in dense.items()},
-                    LEXICAL_VECTOR: models.SparseVector(indices=terms.indices, values=terms.values),
-                },
-                payload=chunk.payload(live=live),
-            )
-            for row, (chunk, terms) in enumerate(zip(chunks, lexical, strict=True))
-        ]
-        try:
-            self.client.upsert(self.collection, points, wait=True)
-        finally:
-            self._changed()
+        self.backend.upsert(
+            [
+                PointData(
+                    chunk.id,
+                    {name: vectors[row] for name, vectors in dense.items()},
+                    terms,
+                    chunk.payload(live=live),
+                )
+                for row, (chunk, terms) in enumerate(zip(chunks, lexical, strict=True))
+            ]
+        )
 
     def publish(self, doc_id: str, doc_hash: str) -> None:
         """Make ``doc_hash`` the visible version of ``doc_id`` and drop every other version."""
-        new_version = models.Filter(
-            must=[match_value("doc_id", doc_id), match_value("doc_hash", doc_hash)]
+        self.backend.set_payload(
+            {STATE: LIVE}, Where((equals("doc_id", doc_id), equals("doc_hash", doc_hash)))
         )
-        old_versions = models.Filter(
-            must=[match_value("doc_id", doc_id)], must_not=[match_value("doc_hash", doc_hash)]
-        )
-        self.client.batch_update_points(
-            self.collection,
-            [
-                models.SetPayloadOperation(
-                    set_payload=models.SetPayload(payload={"live": True}, filter=new_version)
-                ),
-                models.DeleteOperation(delete=models.FilterSelector(filter=old_versions)),
-            ],
-            wait=True,
-        )
-        self._changed()
+        self.backend.delete(Where((equals("doc_id", doc_id),), (equals("doc_hash", doc_hash),)))
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every point of ``doc_id``; returns how many there were (0: no such document)."""
-        return self.delete_where(models.Filter(must=[match_value("doc_id", doc_id)]))
+        return self.delete_where(Where((equals("doc_id", doc_id),)))
 
     def delete_staged(self) -> int:
         """Remove points left unpublished by an ingest that died part-way; returns how many."""
-        return self.delete_where(models.Filter(must=[match_value("live", False)]))
+        return self.delete_where(Where((equals(STATE, STAGED),)))
 
-    def delete_where(self, flt: models.Filter) -> int:
-        """Remove the points ``flt`` selects; returns how many there were."""
-        count = self.client.count(self.collection, count_filter=flt, exact=True).count
+    def delete_where(self, where: Where) -> int:
+        """Remove the points ``where`` selects; returns how many there were."""
+        count = self.backend.count(where)
         if count:
-            self.client.delete(self.collection, models.FilterSelector(filter=flt), wait=True)
-            self._changed()
+            self.backend.delete(where)
         return count
 
     def repair_versions(self) -> list[str]:
         """Reduce documents with more than one live version (a :meth:`publish` cut short between
-        its two operations) to the version ingested last; returns the doc ids repaired."""
+        its two steps) to the version ingested last; returns the doc ids repaired."""
         ingested: dict[str, dict[str, datetime]] = {}
         for point in self.scroll(_first_chunks()):
             p = point.payload
@@ -319,13 +242,7 @@ class ChunkStore:
                 continue
             newest = max(versions, key=versions.__getitem__)
             older = [doc_hash for doc_hash in versions if doc_hash != newest]
-            superseded = models.Filter(
-                must=[
-                    match_value("doc_id", doc_id),
-                    models.FieldCondition(key="doc_hash", match=models.MatchAny(any=older)),
-                ]
-            )
-            self.client.delete(self.collection, models.FilterSelector(filter=superseded), wait=True)
+            self.backend.delete(Where((equals("doc_id", doc_id), any_of("doc_hash", older))))
             log.warning(
                 "%s had %d live versions (a publish was cut short); kept %s, removed %s",
                 doc_id,
@@ -334,22 +251,18 @@ class ChunkStore:
                 ", ".join(older),
             )
             repaired.append(doc_id)
-        if repaired:
-            self._changed()
         return repaired
 
     # -- reads ----------------------------------------------------------------------------------
     def count(self, live_only: bool = True) -> int:
-        flt = search_filter() if live_only else None
-        return self.client.count(self.collection, count_filter=flt, exact=True).count
+        return self.backend.count(search_filter() if live_only else None)
 
-    def scroll(self, flt: models.Filter | None = None) -> Iterator[StoredPoint]:
-        for record in scroll_records(self.client, self.collection, flt):
-            yield StoredPoint(str(record.id), 0.0, dict(record.payload or {}))
+    def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
+        return self.backend.scroll(where)
 
     def texts(self, ids: Collection[str]) -> dict[str, str]:
         """The text of each point of ``ids`` that exists, by id."""
-        return texts_of(self.client, self.collection, ids)
+        return texts_of(self.backend, ids)
 
     def documents(self, source_root: str | None = None) -> dict[str, IndexedDocument]:
         """The published documents, by doc id (one scroll over the points with ``chunk_no=0``)."""
@@ -369,17 +282,7 @@ class ChunkStore:
     def search_dense(
         self, vector: Vectors, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:
-        if self.mirror is not None:
-            return self.mirror.search_dense(vector, filters, limit, space)
-        result = self.client.query_points(
-            self.collection,
-            query=vector.tolist(),
-            using=space,
-            query_filter=search_filter(filters),
-            limit=limit,
-            with_payload=True,
-        )
-        return [StoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in result.points]
+        return self.backend.search_dense(vector, space, search_filter(filters), limit)
 
     def search_lexical(
         self, terms: SparseTerms, filters: SearchFilters, limit: int, space: str = PRIMARY
@@ -387,24 +290,4 @@ class ChunkStore:
         """BM25 hits, each with its vector in ``space`` so the caller can score it densely too."""
         if not terms.indices:
             return []
-        if self.mirror is not None:
-            return self.mirror.search_lexical(terms, filters, limit, space)
-        result = self.client.query_points(
-            self.collection,
-            query=models.SparseVector(indices=terms.indices, values=terms.values),
-            using=LEXICAL_VECTOR,
-            query_filter=search_filter(filters),
-            limit=limit,
-            with_payload=True,
-            with_vectors=[space],
-        )
-        return [
-            StoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense_of(p.vector, space))
-            for p in result.points
-        ]
-
-
-def _dense_of(vector: Any, space: str) -> Vectors | None:
-    if isinstance(vector, dict) and space in vector:
-        return np.asarray(vector[space], dtype=np.float32)
-    return None
+        return self.backend.search_lexical(terms, search_filter(filters), limit, space)

@@ -9,8 +9,26 @@ from typing import Any, Literal
 
 from ragsvc.embedding.base import Vectors
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LEXICAL_VECTOR = "lexical"
+# A point's publication state: a keyword, not a boolean (Qdrant Edge 0.9 did not match a boolean
+# payload value). Schema 1 had ``live: bool``.
+STATE = "state"
+LIVE = "live"
+STAGED = "staged"
+# Payload fields that filters select on: each gets a keyword index.
+KEYWORD_FIELDS = (
+    STATE,
+    "doc_id",
+    "doc_hash",
+    "kind",
+    "language",
+    "tags",
+    "source_root",
+    "faq.faq_id",
+    "faq.field",
+)
+INTEGER_FIELDS = ("chunk_no",)
 POINT_NAMESPACE = uuid.UUID("6f1c1b8e-6a43-4f4e-9d55-0d7f3f1c2a90")
 
 Kind = Literal["faq", "doc"]
@@ -90,7 +108,7 @@ class Chunk:
             "content_hash": self.content_hash,
             "ingested_at": self.ingested_at,
             "doc_chunks": self.doc_chunks,
-            "live": live,
+            STATE: LIVE if live else STAGED,
         }
         if self.faq is not None:
             data["faq"] = self.faq

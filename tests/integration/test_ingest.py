@@ -28,7 +28,7 @@ from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
-from ragsvc.store.qdrant_store import ChunkStore, open_client
+from ragsvc.store.qdrant_store import ChunkStore, open_backend
 from ragsvc.store.schema import SearchFilters
 from ragsvc.text.lexical import document_terms
 from tests.conftest import DEMO_CORPUS, make_settings
@@ -49,12 +49,12 @@ NEW_PARAGRAPH = (
 
 @contextmanager
 def opened(settings: Settings, embedder: Embedder) -> Iterator[ChunkStore]:
-    """The store as ``ragsvc/index.py`` builds it; the client is closed on the way out."""
-    client = open_client(settings.store)
+    """The store as ``ragsvc/index.py`` builds it; closed on the way out."""
+    store = ChunkStore(open_backend(settings.store), embedder)
     try:
-        yield ChunkStore(client, settings.store.collection, embedder)
+        yield store
     finally:
-        client.close()
+        store.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def _ids_by_source(store: ChunkStore) -> dict[str, set[str]]:
 
 def _assert_one_live_point_per_chunk(store: ChunkStore) -> None:
     points = list(store.scroll())
-    assert all(p.payload["live"] for p in points)
+    assert all(p.payload["state"] == "live" for p in points)
     per_chunk = Counter((p.payload["doc_id"], p.payload["chunk_no"]) for p in points)
     assert [key for key, n in per_chunk.items() if n > 1] == []
 

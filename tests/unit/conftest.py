@@ -1,4 +1,4 @@
-"""Unit fixtures: a tiny corpus indexed with the fake embedder into Qdrant ``:memory:``."""
+"""Unit fixtures: a tiny corpus indexed with the fake embedder into a Qdrant Edge store."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient
 
 from ingest.job import IngestJob
 from ragsvc.index import Index
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from tests.fakes import FakeEmbedder
 
@@ -51,12 +51,11 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def memory_index(settings: Settings, corpus: Path) -> Iterator[Index]:
+def memory_index(settings: Settings, corpus: Path, tmp_path: Path) -> Iterator[Index]:
     embedder = FakeEmbedder()
-    client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder)
+    store = ChunkStore(EdgeBackend(tmp_path / "index", "test"), embedder)
     report = IngestJob(store, settings).run([corpus])
     assert report.ok, report.failed
     retriever = HybridRetriever(store, settings.retrieval)
-    yield Index(client, embedder, store, retriever, FaqMatcher(retriever))
-    client.close()
+    yield Index(embedder, store, retriever, FaqMatcher(retriever))
+    store.close()

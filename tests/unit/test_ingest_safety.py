@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient
 
 from ingest.build import build_chunks
 from ingest.job import IngestJob, discover
@@ -23,6 +22,7 @@ from ingest.worker import ReadWorker
 from ragsvc.errors import InvalidRequestError
 from ragsvc.ingest_jobs import IngestRunner
 from ragsvc.settings import IngestSettings, Settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
@@ -33,11 +33,11 @@ SLOW_YAML = "- a\n" * 300_000  # pure-Python YAML: seconds to parse
 
 
 @pytest.fixture
-def store() -> Iterator[ChunkStore]:
-    embedder = FakeEmbedder()
-    client = QdrantClient(":memory:")
-    yield ChunkStore(client, "test", embedder)
-    client.close()
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChunkStore]:
+    directory = tmp_path_factory.mktemp("index")  # outside tmp_path, which tests ingest
+    chunk_store = ChunkStore(EdgeBackend(directory, "test"), FakeEmbedder())
+    yield chunk_store
+    chunk_store.close()
 
 
 def _ingest(

@@ -5,11 +5,9 @@ elsewhere; an injected document changes no route."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from qdrant_client import QdrantClient
 
 from ingest.job import IngestJob
 from ragsvc.index import Index
@@ -19,6 +17,7 @@ from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from tests.fakes import FakeEmbedder, FakeLlm, llm_service
 
@@ -71,19 +70,20 @@ def test_an_answer_cites_and_links_only_what_was_retrieved(
     assert len(trace.sources) == 1 and any(e.kind == "guard" for e in trace.events)
 
 
-def _index_of(settings: Settings, corpus: Path) -> tuple[Index, Any]:
+def _index_of(settings: Settings, corpus: Path, directory: Path) -> Index:
     embedder = FakeEmbedder()
-    client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder)
+    store = ChunkStore(EdgeBackend(directory, "test"), embedder)
     assert IngestJob(store, settings).run([corpus]).ok
     retriever = HybridRetriever(store, settings.retrieval)
-    return Index(client, embedder, store, retriever, FaqMatcher(retriever)), client
+    return Index(embedder, store, retriever, FaqMatcher(retriever))
 
 
-def test_an_injected_document_changes_no_route(settings: Settings, corpus: Path) -> None:
-    clean, clean_client = _index_of(settings, corpus)
+def test_an_injected_document_changes_no_route(
+    settings: Settings, corpus: Path, tmp_path: Path
+) -> None:
+    clean = _index_of(settings, corpus, tmp_path / "clean")
     (corpus / "planted.md").write_text("# Notice\n\n" + "\n\n".join(CORPUS["in_documents"]))
-    planted, planted_client = _index_of(settings, corpus)
+    planted = _index_of(settings, corpus, tmp_path / "planted")
     llm = FakeLlm()
     try:
         for question in QUESTIONS:
@@ -91,5 +91,5 @@ def test_an_injected_document_changes_no_route(settings: Settings, corpus: Path)
             after = llm_service(settings, planted, llm).ask(AskInput(question))
             assert after.route == before.route, question
     finally:
-        clean_client.close()
-        planted_client.close()
+        clean.close()
+        planted.close()

@@ -1,8 +1,8 @@
 """A publish cut short between its two operations (set the new version live, delete the old ones)
 leaves two live versions of a document; the repair keeps the one ingested last.
 
-Simulated in memory (only the first half applied), then for real: a process killed by SIGKILL in
-the middle of a publish to an embedded store on disk.
+Simulated (only the first step applied), then for real: a process killed by SIGKILL in the
+middle of a publish to the embedded Qdrant Edge store on disk.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient, models
 
 from ingest.job import IngestJob
 from ragsvc.index import open_index
 from ragsvc.settings import Settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from tests.conftest import ROOT, make_settings
 from tests.fakes import FakeEmbedder
@@ -30,23 +30,16 @@ def _live_versions(store: ChunkStore) -> Counter[str]:
     return Counter(d.payload["doc_id"] for d in store.scroll() if d.payload["chunk_no"] == 0)
 
 
-def _half_publish(monkeypatch: pytest.MonkeyPatch, client: QdrantClient) -> None:
-    """Make the client apply only the first operation of a publish (until ``monkeypatch.undo``)."""
-    apply = client.batch_update_points
-
-    def first_half(collection_name: str, update_operations: list[models.UpdateOperation], **kw):  # type: ignore[no-untyped-def]
-        assert isinstance(update_operations[0], models.SetPayloadOperation)
-        return apply(collection_name, update_operations[:1], **kw)
-
-    monkeypatch.setattr(client, "batch_update_points", first_half)
+def _half_publish(monkeypatch: pytest.MonkeyPatch, store: ChunkStore) -> None:
+    """Make a publish stop after its first step, setting the new version live, without deleting
+    the old one (until ``monkeypatch.undo``)."""
+    monkeypatch.setattr(store.backend, "delete", lambda where: None)
 
 
 def test_repair_keeps_the_version_ingested_last(
-    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    embedder = FakeEmbedder()
-    client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder)
+    store = ChunkStore(EdgeBackend(tmp_path / "index", "test"), FakeEmbedder())
     first = IngestJob(store, settings).run([corpus])
     assert first.repaired == []
     travel = corpus / "travel.md"
@@ -54,9 +47,10 @@ def test_repair_keeps_the_version_ingested_last(
 
     with travel.open("a") as fh:
         fh.write(NEW_SECTION)
-    _half_publish(monkeypatch, client)
+    _half_publish(monkeypatch, store)
     IngestJob(store, settings).run([corpus])
     assert _live_versions(store)[str(travel)] == 2
+    monkeypatch.undo()
 
     assert store.repair_versions() == [str(travel)]
     assert store.repair_versions() == []
@@ -64,19 +58,17 @@ def test_repair_keeps_the_version_ingested_last(
     kept = {p.payload["doc_hash"] for p in store.scroll() if p.payload["doc_id"] == str(travel)}
     assert old_hash not in kept and len(kept) == 1
     assert any("Parking permits" in p.payload["text"] for p in store.scroll())
-    client.close()
+    store.close()
 
 
 def test_the_ingest_job_repairs_before_it_starts(
-    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    embedder = FakeEmbedder()
-    client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", embedder)
+    store = ChunkStore(EdgeBackend(tmp_path / "index", "test"), FakeEmbedder())
     IngestJob(store, settings).run([corpus])
     with (corpus / "travel.md").open("a") as fh:
         fh.write(NEW_SECTION)
-    _half_publish(monkeypatch, client)
+    _half_publish(monkeypatch, store)
     IngestJob(store, settings).run([corpus])
     monkeypatch.undo()
 
@@ -84,7 +76,7 @@ def test_the_ingest_job_repairs_before_it_starts(
     assert report.repaired == [str(corpus / "travel.md")]
     assert sorted(report.unchanged) == ["faq.yaml", "travel.md"]  # the edit is the version kept
     assert set(_live_versions(store).values()) == {1}
-    client.close()
+    store.close()
 
 
 KILLED_MID_PUBLISH = """\
@@ -93,24 +85,20 @@ from pathlib import Path
 
 from ingest.job import IngestJob
 from ragsvc.settings import Settings
-from ragsvc.store.qdrant_store import ChunkStore, open_client
+from ragsvc.store.qdrant_store import ChunkStore, open_backend
 from tests.fakes import FakeEmbedder
 
 settings = Settings.model_validate_json(Path(sys.argv[1]).read_text())
 corpus = Path(sys.argv[2])
-embedder = FakeEmbedder()
-client = open_client(settings.store)
-store = ChunkStore(client, settings.store.collection, embedder)
+store = ChunkStore(open_backend(settings.store), FakeEmbedder())
 IngestJob(store, settings).run([corpus])
 with (corpus / "travel.md").open("a") as fh:
     fh.write(sys.argv[3])
-apply = client.batch_update_points
 
-def first_half_then_die(collection_name, update_operations, **kwargs):
-    apply(collection_name, update_operations[:1], **kwargs)  # set the new version live
-    os.kill(os.getpid(), signal.SIGKILL)  # ... and die before deleting the old one
+def die(where):  # the new version is live; die before deleting the old one
+    os.kill(os.getpid(), signal.SIGKILL)
 
-client.batch_update_points = first_half_then_die
+store.backend.delete = die
 IngestJob(store, settings).run([corpus])
 """
 
@@ -131,10 +119,9 @@ def test_a_process_killed_mid_publish_is_repaired_when_the_index_opens(
     assert killed.returncode == -9, killed.stderr
 
     embedder = FakeEmbedder()
-    client = QdrantClient(path=str(settings.store.path))
-    store = ChunkStore(client, settings.store.collection, embedder)
+    store = ChunkStore(EdgeBackend(settings.store.path, settings.store.collection), embedder)
     assert _live_versions(store)[str(corpus / "travel.md")] == 2  # the kill came mid-publish
-    client.close()
+    store.close()
 
     index = open_index(settings, embedder)  # as the service starts
     try:

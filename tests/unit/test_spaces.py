@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
 from ingest.job import IngestJob
 from ragsvc.cost.ledger import CostLedger
@@ -24,6 +23,7 @@ from ragsvc.retrieval.faq_confidence import FaqCalibration, fit_calibration
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings
+from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from ragsvc.store.schema import SearchFilters
 from ragsvc.traces.store import TraceStore
@@ -92,16 +92,17 @@ def spaces() -> EmbeddingSpaces:
 
 
 @pytest.fixture
-def two_space_index(settings: Settings, corpus: Path, spaces: EmbeddingSpaces) -> Iterator[Index]:
+def two_space_index(
+    settings: Settings, corpus: Path, spaces: EmbeddingSpaces, tmp_path: Path
+) -> Iterator[Index]:
     (corpus / "faq-ja.yaml").write_text(JA_FAQ)
-    client = QdrantClient(":memory:")
-    store = ChunkStore(client, "test", spaces)
+    store = ChunkStore(EdgeBackend(tmp_path / "index", "test"), spaces)
     assert IngestJob(store, settings).run([corpus]).ok
     offset = settings.multilingual.cross_language_offset
     retriever = HybridRetriever(store, settings.retrieval, offset)
     calibrations = [_calibration("fake-embedder", 0.8), _calibration("fake-multilingual", 0.7)]
-    yield Index(client, spaces.primary, store, retriever, FaqMatcher(retriever, calibrations))
-    client.close()
+    yield Index(spaces.primary, store, retriever, FaqMatcher(retriever, calibrations))
+    store.close()
 
 
 def test_each_language_is_embedded_in_its_space(spaces: EmbeddingSpaces) -> None:

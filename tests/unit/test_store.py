@@ -1,20 +1,25 @@
-"""The Qdrant store (``:memory:``): schema check, staged writes, atomic publication."""
+"""The chunk store on both engines (Qdrant Edge, and qdrant-client's local mode standing in for a
+server): schema check, staged writes, publication, searches."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import QdrantClient
 
 from ragsvc.embedding.base import Vectors, normalise
 from ragsvc.embedding.spaces import PRIMARY, EmbeddingSpaces
-from ragsvc.errors import IndexSchemaError
+from ragsvc.errors import ConfigError, IndexSchemaError
 from ragsvc.settings import LexicalSettings
+from ragsvc.store.edge import METADATA_FILE, EdgeBackend
+from ragsvc.store.points import PointBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from ragsvc.store.schema import Chunk, SearchFilters, point_id
+from ragsvc.store.server import ServerBackend
 from ragsvc.text.lexical import document_terms, query_terms, tokenize
 
 COLLECTION = "test"
@@ -46,17 +51,21 @@ EMBEDDER = HashEmbedder()
 MULTI = HashEmbedder(16, "hash-embedder-16")
 
 
+@pytest.fixture(params=["edge", "server"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PointBackend]:
+    """Every store test runs on Qdrant Edge and on the server API (qdrant-client local mode)."""
+    engine: PointBackend = (
+        EdgeBackend(tmp_path, COLLECTION)
+        if request.param == "edge"
+        else ServerBackend(QdrantClient(":memory:"), COLLECTION)
+    )
+    yield engine
+    engine.close()
+
+
 @pytest.fixture
-def client() -> Iterator[QdrantClient]:
-    qdrant = QdrantClient(":memory:")
-    yield qdrant
-    qdrant.close()
-
-
-@pytest.fixture(params=[True, False], ids=["mirror", "qdrant"])
-def store(client: QdrantClient, request: pytest.FixtureRequest) -> ChunkStore:
-    """Every store test runs against the search mirror and against Qdrant's own search."""
-    chunk_store = ChunkStore(client, COLLECTION, EMBEDDER, mirror=request.param)
+def store(backend: PointBackend) -> ChunkStore:
+    chunk_store = ChunkStore(backend, EMBEDDER)
     chunk_store.ensure_collection()
     return chunk_store
 
@@ -108,20 +117,20 @@ HOTEL_V2 = ["The hotel limit is 18000 yen per night.", "Book on the portal.", "K
 # -- schema -----------------------------------------------------------------------------------
 
 
-def test_new_collection_records_schema_and_embedder(client: QdrantClient) -> None:
-    store = ChunkStore(client, COLLECTION, EMBEDDER)
+def test_new_collection_records_schema_and_embedder(backend: PointBackend) -> None:
+    store = ChunkStore(backend, EMBEDDER)
     store.ensure_collection()
     store.ensure_collection()  # idempotent
-    metadata = client.get_collection(COLLECTION).config.metadata
-    assert metadata == {"schema_version": 1, "dimension": 32, "embedder": "hash-embedder-32"}
+    metadata = backend.metadata()
+    assert metadata == {"schema_version": 2, "dimension": 32, "embedder": "hash-embedder-32"}
     store.check_compatible()
 
 
 @pytest.mark.parametrize(("dimension", "embedder"), [(32, "another-model"), (64, EMBEDDER.name)])
 def test_collection_of_another_embedder_or_dimension_is_refused(
-    store: ChunkStore, client: QdrantClient, dimension: int, embedder: str
+    store: ChunkStore, backend: PointBackend, dimension: int, embedder: str
 ) -> None:
-    other = ChunkStore(client, COLLECTION, HashEmbedder(dimension, embedder))
+    other = ChunkStore(backend, HashEmbedder(dimension, embedder))
     with pytest.raises(IndexSchemaError, match="re-index") as error:
         other.ensure_collection()
     assert embedder in str(error.value)
@@ -129,38 +138,55 @@ def test_collection_of_another_embedder_or_dimension_is_refused(
         other.check_compatible()
 
 
-def test_collection_without_schema_metadata_is_refused(client: QdrantClient) -> None:
-    client.create_collection(
-        COLLECTION, vectors_config=models.VectorParams(size=32, distance=models.Distance.COSINE)
-    )
-    store = ChunkStore(client, COLLECTION, EMBEDDER)
-    with pytest.raises(IndexSchemaError, match="no schema metadata"):
+def test_collection_of_schema_1_is_refused(backend: PointBackend) -> None:
+    backend.create({PRIMARY: 32}, {"schema_version": 1, "dimension": 32, "embedder": EMBEDDER.name})
+    store = ChunkStore(backend, EMBEDDER)
+    with pytest.raises(IndexSchemaError, match="re-index") as error:
         store.ensure_collection()
+    assert "'schema_version': 1" in str(error.value)
 
 
-def test_missing_collection_is_reported_by_check_compatible(client: QdrantClient) -> None:
-    store = ChunkStore(client, COLLECTION, EMBEDDER)
+def test_edge_directory_without_ragsvc_metadata_is_refused(tmp_path: Path) -> None:
+    backend = EdgeBackend(tmp_path, COLLECTION)
+    backend.create({PRIMARY: 32}, {})
+    backend.close()
+    (tmp_path / COLLECTION / METADATA_FILE).unlink()
+    with pytest.raises(ConfigError, match="move it away"):
+        EdgeBackend(tmp_path, COLLECTION).create({PRIMARY: 32}, {})
+
+
+def test_edge_store_is_opened_by_one_owner_at_a_time(tmp_path: Path) -> None:
+    backend = EdgeBackend(tmp_path, COLLECTION)
+    ChunkStore(backend, EMBEDDER).ensure_collection()
+    with pytest.raises(ConfigError, match="open in another process"):
+        EdgeBackend(tmp_path, COLLECTION)
+    backend.close()
+    EdgeBackend(tmp_path, COLLECTION).close()
+
+
+def test_missing_collection_is_reported_by_check_compatible(backend: PointBackend) -> None:
+    store = ChunkStore(backend, EMBEDDER)
     with pytest.raises(IndexSchemaError, match="does not exist"):
         store.check_compatible()
 
 
-def test_dimension_must_be_positive(client: QdrantClient) -> None:
+def test_dimension_must_be_positive(backend: PointBackend) -> None:
     with pytest.raises(ValueError, match="got 0"):
-        ChunkStore(client, COLLECTION, HashEmbedder(0))
+        ChunkStore(backend, HashEmbedder(0))
 
 
 def test_collection_without_the_multilingual_space_is_refused(
-    store: ChunkStore, client: QdrantClient
+    store: ChunkStore, backend: PointBackend
 ) -> None:
-    both = ChunkStore(client, COLLECTION, EmbeddingSpaces(EMBEDDER, MULTI, frozenset({"ja"})))
+    both = ChunkStore(backend, EmbeddingSpaces(EMBEDDER, MULTI, frozenset({"ja"})))
     with pytest.raises(IndexSchemaError, match="re-index") as error:
         both.ensure_collection()
     assert MULTI.name in str(error.value)
 
 
-def test_each_space_is_searched_with_its_own_vectors(client: QdrantClient) -> None:
+def test_each_space_is_searched_with_its_own_vectors(backend: PointBackend) -> None:
     spaces = EmbeddingSpaces(EMBEDDER, MULTI, frozenset({"ja"}))
-    store = ChunkStore(client, COLLECTION, spaces)
+    store = ChunkStore(backend, spaces)
     store.ensure_collection()
     chunks = _chunks("policy", "v1", ["hotel limit per night", "meal allowance per day"])
     lexical = [document_terms(c.lexical_text, LexicalSettings()) for c in chunks]

@@ -1,0 +1,173 @@
+"""A collection on a Qdrant server (or cluster) through qdrant-client.
+
+qdrant-client's local mode (``QdrantClient(location=":memory:")`` or ``path=``) speaks the same
+API in pure Python; the tests use it to stand in for a server. It keeps plain Python structures,
+so its calls are serialised by one lock here (a server needs none, but the lock costs nothing
+next to a network round trip), and it keeps no payload indexes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from ragsvc.embedding.base import Vectors
+from ragsvc.store.points import Match, PointData, Where, stored_point
+from ragsvc.store.schema import INTEGER_FIELDS, KEYWORD_FIELDS, LEXICAL_VECTOR, StoredPoint
+from ragsvc.text.lexical import SparseTerms
+
+PAGE = 256
+
+
+def _condition(match: Match) -> models.FieldCondition:
+    if len(match.values) == 1:
+        return models.FieldCondition(key=match.key, match=models.MatchValue(value=match.values[0]))
+    return models.FieldCondition(key=match.key, match=models.MatchAny(any=list(match.values)))
+
+
+def _filter(where: Where | None) -> models.Filter | None:
+    if where is None or not (where.must or where.must_not):
+        return None
+    return models.Filter(
+        must=[_condition(m) for m in where.must] or None,
+        must_not=[_condition(m) for m in where.must_not] or None,
+    )
+
+
+def is_local_mode(client: QdrantClient) -> bool:
+    return bool(client.init_options.get("path") or client.init_options.get("location"))
+
+
+class ServerBackend:
+    """``collection`` of the Qdrant that ``client`` speaks to."""
+
+    def __init__(self, client: QdrantClient, collection: str) -> None:
+        self.client = client
+        self.collection = collection
+        self._lock = threading.RLock()
+
+    @property
+    def location(self) -> str:
+        where = self.client.init_options.get("url") or self.client.init_options.get("path")
+        return f"{where or 'memory'} collection {self.collection!r}"
+
+    def exists(self) -> bool:
+        with self._lock:
+            return self.client.collection_exists(self.collection)
+
+    def create(self, dimensions: Mapping[str, int], metadata: dict[str, Any]) -> None:
+        with self._lock:
+            self.client.create_collection(
+                self.collection,
+                vectors_config={
+                    name: models.VectorParams(size=size, distance=models.Distance.COSINE)
+                    for name, size in dimensions.items()
+                },
+                sparse_vectors_config={
+                    LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+                metadata=metadata,
+            )
+            if is_local_mode(self.client):
+                return  # local mode keeps no payload indexes
+            for field in KEYWORD_FIELDS:
+                self.client.create_payload_index(
+                    self.collection, field, models.PayloadSchemaType.KEYWORD
+                )
+            for field in INTEGER_FIELDS:
+                self.client.create_payload_index(
+                    self.collection, field, models.PayloadSchemaType.INTEGER
+                )
+
+    def metadata(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self.client.get_collection(self.collection).config.metadata or {})
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        structs = [
+            models.PointStruct(
+                id=point.id,
+                vector={
+                    **{name: v.tolist() for name, v in point.dense.items()},
+                    LEXICAL_VECTOR: models.SparseVector(
+                        indices=point.lexical.indices, values=point.lexical.values
+                    ),
+                },
+                payload=point.payload,
+            )
+            for point in points
+        ]
+        with self._lock:
+            self.client.upsert(self.collection, structs, wait=True)
+
+    def set_payload(self, payload: dict[str, Any], where: Where) -> None:
+        with self._lock:
+            self.client.set_payload(
+                self.collection, payload, points=_filter(where) or models.Filter(), wait=True
+            )
+
+    def delete(self, where: Where) -> None:
+        selector = models.FilterSelector(filter=_filter(where) or models.Filter())
+        with self._lock:
+            self.client.delete(self.collection, selector, wait=True)
+
+    def count(self, where: Where | None = None) -> int:
+        with self._lock:
+            return self.client.count(self.collection, count_filter=_filter(where), exact=True).count
+
+    def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
+        offset: Any = None
+        while True:
+            with self._lock:
+                records, offset = self.client.scroll(
+                    self.collection,
+                    scroll_filter=_filter(where),
+                    limit=PAGE,
+                    offset=offset,
+                    with_payload=True,
+                )
+            yield from (stored_point(r) for r in records)
+            if offset is None:
+                return
+
+    def payloads(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        with self._lock:
+            records = self.client.retrieve(self.collection, list(ids), with_payload=list(fields))
+        return {str(r.id): dict(r.payload or {}) for r in records}
+
+    def search_dense(
+        self, vector: Vectors, space: str, where: Where, limit: int
+    ) -> list[StoredPoint]:
+        with self._lock:
+            result = self.client.query_points(
+                self.collection,
+                query=vector.tolist(),
+                using=space,
+                query_filter=_filter(where),
+                limit=limit,
+                with_payload=True,
+            )
+        return [stored_point(p) for p in result.points]
+
+    def search_lexical(
+        self, terms: SparseTerms, where: Where, limit: int, with_space: str
+    ) -> list[StoredPoint]:
+        with self._lock:
+            result = self.client.query_points(
+                self.collection,
+                query=models.SparseVector(indices=terms.indices, values=terms.values),
+                using=LEXICAL_VECTOR,
+                query_filter=_filter(where),
+                limit=limit,
+                with_payload=True,
+                with_vectors=[with_space],
+            )
+        return [stored_point(p, with_space) for p in result.points]
+
+    def close(self) -> None:
+        self.client.close()
