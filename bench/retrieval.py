@@ -60,6 +60,7 @@ from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.settings import Settings, load_settings
 from ragsvc.store.qdrant_store import ChunkStore, open_backend
 from ragsvc.store.schema import Chunk, SearchFilters
+from ragsvc.text.language import detect_language
 from ragsvc.text.lexical import tokenize
 
 EMBEDDERS = {
@@ -188,7 +189,8 @@ def rankings(
     bm25 ranks only the hits BM25 found; dense and hybrid rank the union of both candidate lists,
     exactly as :meth:`HybridRetriever.search` does.
     """
-    vectors = retriever.embedder.embed_queries(list(queries))
+    languages = [detect_language(q) for q in queries]
+    vectors = retriever.spaces.embed_queries(list(queries), languages)
     out: dict[str, Ranked] = {m: [] for m in ("bm25", "dense", "hybrid", *_sweep_names(sweep))}
     for query, vector, flt in zip(queries, vectors, filters, strict=True):
         hits = retriever.candidates(query, flt, CANDIDATES, query_vector=vector)

@@ -4,6 +4,8 @@ server): schema check, staged writes, publication, searches."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -324,3 +326,39 @@ def test_documents_can_be_narrowed_to_one_source_root(store: ChunkStore) -> None
         store.publish(doc_id, "h")
     assert set(store.documents()) == {"a", "b"}
     assert set(store.documents(source_root="/other")) == {"b"}
+
+
+def test_queries_racing_with_writes_see_one_whole_version(store: ChunkStore) -> None:
+    """The in-service ingest job writes while the service's threads search: no error, and every
+    search sees whole versions of the document only, never a staged or half-published one (two
+    whole versions for the moment between a publish's two steps)."""
+    versions = [_chunks("travel", f"v{n}", HOTEL_V1 if n % 2 else HOTEL_V2) for n in range(12)]
+    _stage(store, versions[0])
+    store.publish("travel", "v0")
+    size = {v[0].doc_hash: len(v) for v in versions}
+    seen: list[Counter[str]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def search() -> None:
+        query = EMBEDDER.embed_queries(["hotel limit per night"])[0]
+        while not done.is_set():
+            try:
+                hits = store.search_dense(query, SearchFilters(), limit=100)
+                seen.append(Counter(p.payload["doc_hash"] for p in hits))
+            except BaseException as exc:
+                errors.append(exc)
+
+    readers = [threading.Thread(target=search) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for version in versions[1:]:
+        _stage(store, version)
+        store.publish("travel", version[0].doc_hash)
+    done.set()
+    for reader in readers:
+        reader.join()
+    assert errors == [] and seen
+    assert all(1 <= len(found) <= 2 for found in seen)
+    assert all(n == size[doc_hash] for found in seen for doc_hash, n in found.items())
+    assert _all_ids(store) == {c.id for c in versions[-1]}
