@@ -2,14 +2,15 @@
 
 qdrant-client's local mode (``QdrantClient(location=":memory:")`` or ``path=``) speaks the same
 API in pure Python; the tests use it to stand in for a server. It keeps plain Python structures,
-so its calls are serialised by one lock here (a server needs none, but the lock costs nothing
-next to a network round trip), and it keeps no payload indexes.
+so its calls are serialised by one lock here, and it keeps no payload indexes. A server's calls
+run concurrently (the client is thread-safe).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -47,7 +48,9 @@ class ServerBackend:
     def __init__(self, client: QdrantClient, collection: str) -> None:
         self.client = client
         self.collection = collection
-        self._lock = threading.RLock()
+        self._lock: AbstractContextManager[object] = (
+            threading.RLock() if is_local_mode(client) else nullcontext()
+        )
 
     @property
     def location(self) -> str:
