@@ -20,7 +20,15 @@ import qdrant_edge as edge
 
 from ragsvc.embedding.base import Vectors
 from ragsvc.errors import ConfigError
-from ragsvc.store.points import Match, PointData, Where, stored_point
+from ragsvc.store.points import (
+    Match,
+    PointData,
+    Where,
+    filter_of,
+    named_vectors,
+    paged,
+    stored_point,
+)
 from ragsvc.store.schema import INTEGER_FIELDS, KEYWORD_FIELDS, LEXICAL_VECTOR, StoredPoint
 from ragsvc.text.lexical import SparseTerms
 
@@ -35,12 +43,7 @@ def _condition(match: Match) -> edge.FieldCondition:
 
 
 def _filter(where: Where | None) -> edge.Filter | None:
-    if where is None or not (where.must or where.must_not):
-        return None
-    return edge.Filter(
-        must=[_condition(m) for m in where.must] or None,
-        must_not=[_condition(m) for m in where.must_not] or None,
-    )
+    return filter_of(where, _condition, edge.Filter)  # type: ignore[no-any-return]
 
 
 class EdgeBackend:
@@ -127,12 +130,7 @@ class EdgeBackend:
                 [
                     edge.Point(
                         id=point.id,
-                        vector={
-                            **{name: v.tolist() for name, v in point.dense.items()},
-                            LEXICAL_VECTOR: edge.SparseVector(
-                                indices=point.lexical.indices, values=point.lexical.values
-                            ),
-                        },
+                        vector=named_vectors(point, edge.SparseVector),
                         payload=point.payload,
                     )
                     for point in points
@@ -154,16 +152,13 @@ class EdgeBackend:
         return self.shard.count(edge.CountRequest(exact=True, filter=_filter(where)))
 
     def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
-        offset: Any = None
-        while True:
-            records, offset = self.shard.scroll(
-                edge.ScrollRequest(
-                    offset=offset, limit=PAGE, filter=_filter(where), with_payload=True
-                )
+        request = _filter(where)
+        pages = paged(
+            lambda offset: self.shard.scroll(
+                edge.ScrollRequest(offset=offset, limit=PAGE, filter=request, with_payload=True)
             )
-            yield from (stored_point(r) for r in records)
-            if offset is None:
-                return
+        )
+        return (stored_point(record) for record in pages)
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -10,7 +10,6 @@ operator to delete.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from ragsvc.errors import ConfigError, IndexSchemaError
 from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.points import PointData
 from ragsvc.store.schema import LEXICAL_VECTOR, LIVE, SCHEMA_VERSION, STAGED, STATE
+from ragsvc.store.server import ServerBackend
 from ragsvc.text.lexical import SparseTerms
 
 PAGE = 256
@@ -58,17 +58,6 @@ def _converted(record: models.Record) -> PointData:
     )
 
 
-def _records(client: QdrantClient, collection: str) -> Iterator[models.Record]:
-    offset: Any = None
-    while True:
-        records, offset = client.scroll(
-            collection, limit=PAGE, offset=offset, with_payload=True, with_vectors=True
-        )
-        yield from records
-        if offset is None:
-            return
-
-
 def migrate(root: Path, collection: str) -> int:
     """Copy the local-mode ``collection`` under ``root`` into a Qdrant Edge shard; returns the
     number of points copied."""
@@ -77,16 +66,16 @@ def migrate(root: Path, collection: str) -> int:
     target = EdgeBackend(root, collection)
     if target.exists():
         raise ConfigError(f"{target.location} exists already: nothing to migrate")
-    client = QdrantClient(path=str(root))
+    source = ServerBackend(QdrantClient(path=str(root)), collection)
     try:
-        config = client.get_collection(collection).config
+        config = source.client.get_collection(collection).config
         vectors = config.params.vectors
         assert isinstance(vectors, dict)
         metadata = {**(config.metadata or {}), "schema_version": SCHEMA_VERSION}
         target.create({name: p.size for name, p in vectors.items()}, metadata)
         copied = 0
         page: list[PointData] = []
-        for record in _records(client, collection):
+        for record in source.records(None, with_vectors=True):
             page.append(_converted(record))
             if len(page) == PAGE:
                 target.upsert(page)
@@ -94,5 +83,5 @@ def migrate(root: Path, collection: str) -> int:
         target.upsert(page)
         return copied + len(page)
     finally:
-        client.close()
+        source.close()
         target.close()

@@ -8,14 +8,14 @@ schema, ids, payloads and filters; each translates a :class:`Where` into its own
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from ragsvc.embedding.base import Vectors
-from ragsvc.store.schema import StoredPoint
+from ragsvc.store.schema import LEXICAL_VECTOR, StoredPoint
 from ragsvc.text.lexical import SparseTerms
 
 
@@ -65,6 +65,38 @@ def stored_point(point: Any, space: str | None = None) -> StoredPoint:
     return StoredPoint(
         str(point.id), float(getattr(point, "score", 0.0)), dict(point.payload or {}), dense
     )
+
+
+def named_vectors(point: PointData, sparse: Callable[..., Any]) -> dict[str, Any]:
+    """``point``'s vectors as an engine takes them: lists by space, and ``sparse(indices=,
+    values=)`` (the engine's sparse vector type) for the lexical vector."""
+    vectors: dict[str, Any] = {name: v.tolist() for name, v in point.dense.items()}
+    vectors[LEXICAL_VECTOR] = sparse(indices=point.lexical.indices, values=point.lexical.values)
+    return vectors
+
+
+def filter_of(
+    where: Where | None, condition: Callable[[Match], Any], filter_type: Callable[..., Any]
+) -> Any:
+    """``where`` as an engine's filter (``filter_type(must=, must_not=)`` of ``condition(m)``),
+    or None when it selects everything."""
+    if where is None or not (where.must or where.must_not):
+        return None
+    return filter_type(
+        must=[condition(m) for m in where.must] or None,
+        must_not=[condition(m) for m in where.must_not] or None,
+    )
+
+
+def paged(fetch: Callable[[Any], tuple[Sequence[Any], Any]]) -> Iterator[Any]:
+    """Every record of a scroll: ``fetch(offset)`` returns a page and the next offset (None at
+    the end)."""
+    offset: Any = None
+    while True:
+        records, offset = fetch(offset)
+        yield from records
+        if offset is None:
+            return
 
 
 class PointBackend(Protocol):

@@ -16,7 +16,15 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from ragsvc.embedding.base import Vectors
-from ragsvc.store.points import Match, PointData, Where, stored_point
+from ragsvc.store.points import (
+    Match,
+    PointData,
+    Where,
+    filter_of,
+    named_vectors,
+    paged,
+    stored_point,
+)
 from ragsvc.store.schema import INTEGER_FIELDS, KEYWORD_FIELDS, LEXICAL_VECTOR, StoredPoint
 from ragsvc.text.lexical import SparseTerms
 
@@ -30,12 +38,7 @@ def _condition(match: Match) -> models.FieldCondition:
 
 
 def _filter(where: Where | None) -> models.Filter | None:
-    if where is None or not (where.must or where.must_not):
-        return None
-    return models.Filter(
-        must=[_condition(m) for m in where.must] or None,
-        must_not=[_condition(m) for m in where.must_not] or None,
-    )
+    return filter_of(where, _condition, models.Filter)  # type: ignore[no-any-return]
 
 
 def is_local_mode(client: QdrantClient) -> bool:
@@ -92,14 +95,7 @@ class ServerBackend:
     def upsert(self, points: Sequence[PointData]) -> None:
         structs = [
             models.PointStruct(
-                id=point.id,
-                vector={
-                    **{name: v.tolist() for name, v in point.dense.items()},
-                    LEXICAL_VECTOR: models.SparseVector(
-                        indices=point.lexical.indices, values=point.lexical.values
-                    ),
-                },
-                payload=point.payload,
+                id=point.id, vector=named_vectors(point, models.SparseVector), payload=point.payload
             )
             for point in points
         ]
@@ -122,19 +118,23 @@ class ServerBackend:
             return self.client.count(self.collection, count_filter=_filter(where), exact=True).count
 
     def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
-        offset: Any = None
-        while True:
+        return (stored_point(record) for record in self.records(where, with_vectors=False))
+
+    def records(self, where: Where | None, with_vectors: bool) -> Iterator[models.Record]:
+        """Every record ``where`` selects, with payloads, and all vectors if ``with_vectors``."""
+
+        def page(offset: Any) -> tuple[list[models.Record], Any]:
             with self._lock:
-                records, offset = self.client.scroll(
+                return self.client.scroll(
                     self.collection,
                     scroll_filter=_filter(where),
                     limit=PAGE,
                     offset=offset,
                     with_payload=True,
+                    with_vectors=with_vectors,
                 )
-            yield from (stored_point(r) for r in records)
-            if offset is None:
-                return
+
+        return paged(page)
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:
