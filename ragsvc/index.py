@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragsvc.embedding import Embedder, build_embedder
+from ragsvc.embedding.batching import BatchingEmbedder
 from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.errors import ConfigError, IndexSchemaError
 from ragsvc.retrieval.faq import FaqMatcher
@@ -33,14 +34,19 @@ class Index:
 
 
 def build_spaces(settings: Settings, embedder: Embedder | None = None) -> EmbeddingSpaces:
-    """The configured dense spaces (``embedder`` replaces the primary one), not yet warmed up."""
-    primary = embedder or build_embedder(settings.embedder, settings.model_cache_dir)
+    """The configured dense spaces (``embedder`` replaces the primary one), not yet warmed up;
+    concurrent questions share forward passes unless ``server.batch_query_embeddings`` is off."""
+
+    def shared(model: Embedder) -> Embedder:
+        return BatchingEmbedder(model) if settings.server.batch_query_embeddings else model
+
+    primary = shared(embedder or build_embedder(settings.embedder, settings.model_cache_dir))
     multilingual = settings.multilingual
     if not multilingual.enabled:
         return EmbeddingSpaces(primary)
     return EmbeddingSpaces(
         primary,
-        build_embedder(multilingual, settings.model_cache_dir),
+        shared(build_embedder(multilingual, settings.model_cache_dir)),
         frozenset(multilingual.languages),
     )
 

@@ -153,6 +153,8 @@ class ServerSettings(Group):
     cpu_slots: int | None = Field(default=None, gt=0)
     """CPU-heavy steps of non-FAQ questions (analysis, retrieval, extraction) at once (None: one
     per core); the FAQ path and the probes never wait for them."""
+    batch_query_embeddings: bool = True
+    """Concurrent questions share the embedder's forward passes (ragsvc/embedding/batching.py)."""
 
 
 class SlmSettings(Group):

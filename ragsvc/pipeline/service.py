@@ -42,6 +42,7 @@ from ragsvc.pipeline.router import (
     choose_passages,
     choose_route,
     faq_is_confident,
+    is_exact_phrasing,
     is_in_question_language,
     is_one_question,
 )
@@ -189,14 +190,16 @@ class AskService:
         record = ctx.record
         with timed(record, "faq"):
             faq = self._faq_match(ctx)
+        exact = faq is not None and is_exact_phrasing(faq, ctx.question)
         if not (
-            faq_is_confident(record, faq, self.index.faq.threshold_for(faq))
+            faq_is_confident(record, faq, self.index.faq.threshold_for(faq), ctx.question)
             and faq is not None
             and is_in_question_language(record, faq, ctx.language)
-            and (not whole_message or is_one_question(record, self._split(ctx)))
+            and (not whole_message or exact or is_one_question(record, self._split(ctx)))
         ):
             return None
-        record.route_reason = "confident FAQ match; analysis skipped"
+        written = " (the entry's phrasing as written: not split)" if exact else ""
+        record.route_reason = f"confident FAQ match{written}; analysis skipped"
         return Decision("faq_direct", record.route_reason, faq=faq)
 
     def _analyse(self, ctx: Answering) -> QueryAnalysis:

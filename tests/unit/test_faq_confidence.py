@@ -155,7 +155,7 @@ def test_the_trace_shows_the_features_the_confidence_and_the_threshold(
     matcher = FaqMatcher(memory_index.retriever, _calibration(memory_index.embedder.name))
     (top, *_) = matcher.match("reset password")
     trace = Trace(trace_id="t", question="reset password")
-    passed = faq_is_confident(trace, top, 0.99)
+    passed = faq_is_confident(trace, top, 0.99, trace.question)
     (check,) = trace.checks
     assert check.name == "faq_confidence" and check.passed is passed
     assert check.score == top.confidence and check.threshold == 0.99
@@ -163,5 +163,24 @@ def test_the_trace_shows_the_features_the_confidence_and_the_threshold(
     assert "calibrated" in check.note and "pw-1" in check.note
 
     empty = Trace(trace_id="u", question="x")
-    assert not faq_is_confident(empty, None, 0.9)
+    assert not faq_is_confident(empty, None, 0.9, empty.question)
     assert empty.checks[0].note == "no FAQ entry indexed"
+
+
+def test_a_question_written_as_the_entry_passes_below_the_threshold(memory_index: Index) -> None:
+    matcher = FaqMatcher(memory_index.retriever, _calibration(memory_index.embedder.name))
+    question = (
+        "  how do I reset my PASSWORD？"  # the entry's question, case, width and spaces aside
+    )
+    (top, *_) = matcher.match(question)
+    assert top.faq_id == "pw-1" and top.features["dense_margin"] > 0
+    trace = Trace(trace_id="t", question=question)
+    assert faq_is_confident(trace, top, 1.01, question)
+    (check,) = trace.checks
+    assert check.passed and check.details["exact_phrasing"] == 1.0
+    assert "as written" in check.note
+
+    reworded = Trace(trace_id="u", question="reset password")
+    (other, *_) = matcher.match("reset password")
+    assert not faq_is_confident(reworded, other, 1.01, "reset password")
+    assert "exact_phrasing" not in reworded.checks[0].details

@@ -85,6 +85,28 @@ def test_a_joined_message_is_not_answered_by_one_faq_entry(settings, memory_inde
     assert analyzer.calls[0] == joined and [p.question for p in trace.parts] == split
 
 
+@pytest.fixture
+def two_question_entry(corpus: Path) -> str:
+    """An FAQ entry whose question asks two things, answered together by its answer."""
+    question = "How many days of paid leave do I get, and how do I apply?"
+    (corpus / "leave.yaml").write_text(
+        f"faqs:\n  - id: leave-1\n    question: {question}\n"
+        "    answer: Twenty days a year; apply in the HR portal a week ahead.\n"
+    )
+    return question
+
+
+def test_an_entry_asked_as_written_is_answered_whole_though_it_asks_two_things(
+    settings, two_question_entry, memory_index, parts
+):
+    analyzer = FakeAnalyzer()
+    trace = service(settings, memory_index, parts, analyzer).ask(AskInput(two_question_entry))
+    assert trace.route == "faq_direct" and trace.answer.startswith("Twenty days")
+    assert "as written" in trace.route_reason and analyzer.calls == []
+    assert trace.checks[0].details["exact_phrasing"] == 1.0
+    assert not any(c.name == "single_question" for c in trace.checks)
+
+
 def test_the_service_splits_with_its_splitter_and_traces_what_it_kept_together(
     settings, memory_index, parts
 ):
