@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from ingest.job import IngestJob
 from ragsvc.analysis.cascade import build_analyzer
 from ragsvc.analysis.fast import FastClassifier
@@ -156,10 +156,7 @@ def gold_steps(decomposition: str) -> list[set[str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument("--per-class", type=int, default=200)
     parser.add_argument("--slm-per-class", type=int, default=100)
     parser.add_argument("--decompose", type=int, default=60, help="questions per decomposition set")
@@ -167,9 +164,7 @@ def main() -> int:
     parser.add_argument(
         "--oos-per-category", type=int, default=60, help="help-desk mix questions per category"
     )
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     rng = random.Random(args.seed)
     settings = load_settings()
     embedder = build_embedder(settings.embedder, settings.model_cache_dir)

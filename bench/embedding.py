@@ -15,7 +15,6 @@ time (p50), as at search time.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import os
@@ -33,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from bench.retrieval import _write_corpus
 from ingest.build import build_chunks
 from ingest.job import discover
@@ -206,14 +205,9 @@ def query_p50_ms(option: Option, queries: list[str]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=2, help="timing rounds; the best counts")
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch

@@ -17,7 +17,6 @@ Edge's ``avg_len`` is the arm's mean document length in its own tokens (default 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
@@ -30,7 +29,7 @@ import qdrant_edge as edge
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from bench.retrieval import recall, top1
 from ragsvc.evaluation.datasets import (
     JSQUAD,
@@ -160,14 +159,9 @@ def tasks(data: Path, sample_size: int) -> list[Task]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument("--sample", type=int, default=1000, help="questions per passage set")
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     rows: dict[str, dict[str, float]] = {}
     names: list[str] = []
     workdir = Path(tempfile.mkdtemp(prefix="ragsvc-lexical-"))

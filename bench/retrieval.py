@@ -21,7 +21,6 @@ search, query embedding included, on that store.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -36,7 +35,7 @@ from rank_bm25 import BM25Okapi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from ingest.build import embed_chunks
 from ingest.job import IngestJob
 from ragsvc.embedding import build_embedder
@@ -391,10 +390,7 @@ def _bm25_mismatch(results: list[Result]) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument(
         "--sample",
         type=int,
@@ -415,9 +411,7 @@ def main() -> int:
     parser.add_argument(
         "--sweep", default="", help="extra columns: hybrid at these dense weights for every query"
     )
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     names = [n.strip() for n in args.embedders.split(",") if n.strip()]
     unknown = [n for n in names if n not in EMBEDDERS]
     if unknown or not names:

@@ -15,7 +15,6 @@ are the FAQ path the load test drives.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -31,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from bench.harness import bench_config, get_json, ingest, pct, post, running_service
 from ragsvc.evaluation.mix import CATEGORIES, FAQ_FILE, build_mix, write_corpus
 
@@ -177,10 +176,7 @@ def report(rows: list[dict[str, Any]], loaded: dict[str, Any], clients: int) -> 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument("--per-category", type=int, default=25)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument(
@@ -188,9 +184,7 @@ def main() -> int:
     )
     parser.add_argument("--faq-verbatim", type=int, default=20, help="FAQ entries asked as written")
     parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     mix = build_mix(args.data, args.per_category)
     with tempfile.TemporaryDirectory(prefix="ragsvc-serve-") as tmp:
         root = Path(tmp)

@@ -19,7 +19,6 @@ local mode (the embedded store before it; the tests' stand-in for the server API
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ from qdrant_client import QdrantClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from bench.retrieval import passage_chunks, percentile, rankings, recall, top1
 from ingest.build import build_chunks, embed_chunks
 from ingest.records import FaqEntry, ReadResult
@@ -269,10 +268,7 @@ def _table(header: Sequence[str], rows: dict[str, dict[str, str]]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument("--sample", type=int, default=1000, help="questions per passage set")
     parser.add_argument("--queries", type=int, default=200, help="timed searches per figure")
     parser.add_argument("--synthetic", type=int, default=100_000, help="synthetic points")
@@ -280,9 +276,7 @@ def main() -> int:
         "--local-synthetic", type=int, default=100_000, help="synthetic points for local mode"
     )
     parser.add_argument("--engines", default="edge,local")
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     engines = [e for e in args.engines.split(",") if e]
     if unknown := [e for e in engines if e not in ENGINES]:
         parser.error(f"unknown engine {unknown}; valid: {', '.join(ENGINES)}")

@@ -13,7 +13,6 @@ measurement.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import DEFAULT_DATA
+from bench import data_parser, parse_with_data
 from ragsvc.analysis.fast import load_exemplars
 from ragsvc.analysis.head import (
     DEFAULT_HEAD,
@@ -37,16 +36,11 @@ from ragsvc.text.language import detect_language
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser = data_parser(__doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_HEAD)
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--example-weight", type=float, default=20.0)
-    args = parser.parse_args()
-    if not (args.data / "README.md").is_file():
-        parser.error(f"no evaluation data at {args.data}; pass --data ../shared/data")
+    args = parse_with_data(parser)
     settings = load_settings(args.config)
     embedder = build_embedder(settings.embedder, settings.model_cache_dir)
     examples = load_exemplars(settings.analysis.exemplars)
