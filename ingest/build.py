@@ -31,9 +31,10 @@ def build_chunks(
     ingested_at: str,
     chunking: ChunkingSettings,
     learned: Mapping[str, Sequence[str]] | None = None,
+    url: str | None = None,
 ) -> list[Chunk]:
     """``learned``: phrasings confirmed from traffic per FAQ id (``ingest/phrasings.py``),
-    indexed with their entry."""
+    indexed with their entry; ``url``: where the file is published (an entry's own wins)."""
     common: dict[str, Any] = {
         "doc_id": doc_id,
         "doc_hash": doc_hash,
@@ -41,6 +42,7 @@ def build_chunks(
         "source_root": source_root,
         "title": read.title,
         "ingested_at": ingested_at,
+        "url": url,
     }
     chunks: list[Chunk] = []
     if read.kind == "faq":
@@ -109,9 +111,10 @@ def faq_chunks(
     language = entry.language or read.language or detect_language(entry.question)
     display = f"{entry.question}\n{entry.answer}"
     points = faq_points(entry, answer, learned)
+    here = {**common, "url": entry.url or common.get("url")}
     return [
         Chunk(
-            **common,
+            **here,
             chunk_no=first_no + n,
             kind="faq",
             text=display,

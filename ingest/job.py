@@ -26,6 +26,7 @@ from ingest.readers import READERS
 from ingest.records import ReadError, ReadResult
 from ingest.report import FileProblem, IngestReport
 from ingest.roots import expanded, outside_roots
+from ingest.urls import prefixed_url
 from ingest.worker import ReadWorker
 from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.settings import Settings
@@ -109,7 +110,9 @@ def settings_fingerprint(settings: Settings, spaces: EmbeddingSpaces) -> str:
         "embedder": spaces.name,
         "chunking": settings.chunking.model_dump(),
         "lexical": settings.lexical.model_dump(),
-        "pipeline": 3,  # 2: CJK after a Latin word counted per character; 3: FAQ answer points
+        "urls": settings.ingest.source_urls,
+        # 2: CJK after a Latin word counted per character; 3: FAQ answer points; 4: source URLs
+        "pipeline": 4,
     }
     return json.dumps(shaping, sort_keys=True)
 
@@ -212,6 +215,10 @@ class IngestJob:
                 ingested_at=datetime.now(UTC).isoformat(),
                 chunking=self.settings.chunking,
                 learned=learned,
+                url=read.url
+                or prefixed_url(
+                    source_file.source, source_file.root, self.settings.ingest.source_urls
+                ),
             )
         except Exception as exc:  # a bug met by one file's content fails that file, not the job
             log.warning("chunking %s failed", source_file.doc_id, exc_info=True)

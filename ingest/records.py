@@ -34,6 +34,8 @@ class FaqEntry:
     alternatives: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     language: str | None = None
+    url: str | None = None
+    """Where the entry is published (an FAQ ``url`` column); links the citation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +57,6 @@ class ReadResult:
     blocks: list[Block] = field(default_factory=list)
     tags: tuple[str, ...] = ()
     language: str | None = None
+    url: str | None = None
+    """The document's own address (Markdown front matter, an HTML canonical link)."""
     warnings: list[str] = field(default_factory=list)

@@ -193,6 +193,11 @@ class IngestRunner:
         finally:
             self._writing.release()
 
+    def jobs(self) -> list[IngestJobState]:
+        """The jobs since the service started, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+
     def get(self, job_id: str) -> IngestJobState:
         with self._lock:
             job = self._jobs.get(job_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -143,6 +143,21 @@ class IngestSettings(Group):
     parse_timeout_s: float = Field(default=30, gt=0)
     max_yaml_aliases: int = Field(default=100, ge=0)
     max_json_depth: int = Field(default=64, gt=0)
+    source_urls: dict[str, str] = Field(default_factory=dict)
+    """Where the files of an ingest folder are published: ``{folder: URL prefix}``; a file's
+    citation links to the prefix + its path under the folder, unless the file names its own
+    address (an FAQ ``url`` column, Markdown front matter ``url``, an HTML canonical link)."""
+
+    @field_validator("source_urls")
+    @classmethod
+    def _web_prefixes(cls, prefixes: dict[str, str]) -> dict[str, str]:
+        for folder, prefix in prefixes.items():
+            if not prefix.startswith(("http://", "https://", "/")):
+                raise ValueError(
+                    f"ingest.source_urls[{folder!r}] must start with http://, https:// or /, "
+                    f"got {prefix!r}"
+                )
+        return prefixes
 
 
 class ServerSettings(Group):
@@ -309,6 +324,23 @@ class ApiSettings(Group):
     max_tags: int = Field(default=10, ge=0)
     max_tag_chars: int = Field(default=64, gt=0)
     max_feedback_per_trace: int = Field(default=5, gt=0)
+    console_session_minutes: int = Field(default=480, gt=0)
+    """How long a console sign-in lasts; then the operator signs in with the key again."""
+
+
+class WidgetSettings(Group):
+    """The help-desk widget (``/widget.js``); a page's ``data-*`` attributes override these."""
+
+    contact_url: str | None = None
+    """The hand-off link ("contact a person"): a help-desk page, a ticket form, ``mailto:``."""
+    title: dict[str, str] = Field(default_factory=lambda: {"en": "Help desk", "ja": "ヘルプデスク"})
+
+    @field_validator("contact_url")
+    @classmethod
+    def _web_link(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://", "mailto:", "/")):
+            raise ValueError(f"widget.contact_url must be http(s), mailto: or a path, got {url!r}")
+        return url
 
 
 class Settings(BaseSettings):
@@ -331,6 +363,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     traces: TraceSettings = Field(default_factory=TraceSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    widget: WidgetSettings = Field(default_factory=WidgetSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     model_cache_dir: Path = Path("var/models")
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ingest.records import Block, ReadError, ReadLimits, ReadResult
+from ingest.urls import BadUrlError, checked_url
 
 # Each pattern here takes time linear in its input (no nested or adjacent unbounded repeats that
 # can trade characters): a file may be hostile.
@@ -45,10 +46,43 @@ def atx_heading(line: str) -> tuple[int, str] | None:
     return len(opening.group(1)), text
 
 
+_FRONT_MATTER_FENCE = "---"
+_FRONT_MATTER_FIELD = re.compile(r"([A-Za-z_]\w{0,40}):[ \t]*(.*)")
+_MAX_FRONT_MATTER_LINES = 100
+
+
+def front_matter(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A Markdown file's front matter (between ``---`` lines at its top) as ``key: value``
+    scalars, and the lines after it. Only top-level scalars are read (no YAML: a hostile file
+    cannot make the parser expand anything); a file without a closed block has none."""
+    if not lines or lines[0].strip() != _FRONT_MATTER_FENCE:
+        return {}, lines
+    for end, line in enumerate(lines[1 : _MAX_FRONT_MATTER_LINES + 1], start=1):
+        if line.strip() == _FRONT_MATTER_FENCE:
+            fields = {}
+            for entry in lines[1:end]:
+                if found := _FRONT_MATTER_FIELD.fullmatch(entry.rstrip()):
+                    fields[found.group(1).lower()] = found.group(2).strip().strip("'\"")
+            return fields, lines[end + 1 :]
+    return {}, lines
+
+
+def _document_url(value: str | None, warnings: list[str]) -> str | None:
+    try:
+        return checked_url(value)
+    except BadUrlError as exc:
+        warnings.append(f"{exc}; the document is indexed without a link")
+        return None
+
+
 def read_markdown(path: Path, limits: ReadLimits) -> ReadResult:
-    """Headings (``#`` .. ``######``) set the section path; blank lines end a paragraph."""
+    """Headings (``#`` .. ``######``) set the section path; blank lines end a paragraph. Front
+    matter may give the document's ``title`` and ``url`` (or ``canonical_url``)."""
+    fields, lines = front_matter(_read_utf8(path).splitlines())
     heading_path: list[str] = []
-    title = ""
+    title = fields.get("title", "")
+    warnings: list[str] = []
+    url = _document_url(fields.get("url") or fields.get("canonical_url"), warnings)
     blocks: list[Block] = []
     buffer: list[str] = []
     in_fence = False
@@ -59,7 +93,7 @@ def read_markdown(path: Path, limits: ReadLimits) -> ReadResult:
         if text:
             blocks.extend(Block(p, tuple(heading_path)) for p in _paragraphs(text))
 
-    for line in _read_utf8(path).splitlines():
+    for line in lines:
         if _FENCE.match(line):
             in_fence = not in_fence
         heading = None if in_fence else atx_heading(line)
@@ -74,7 +108,9 @@ def read_markdown(path: Path, limits: ReadLimits) -> ReadResult:
             buffer.append(line)
     flush()
     clean = [Block(b.text, tuple(s for s in b.section if s)) for b in blocks]
-    return _require_text(ReadResult(kind="doc", title=title or path.stem, blocks=clean))
+    read = ReadResult(kind="doc", title=title or path.stem, blocks=clean, url=url)
+    read.warnings.extend(warnings)
+    return _require_text(read)
 
 
 def read_text(path: Path, limits: ReadLimits) -> ReadResult:
@@ -111,7 +147,13 @@ def read_html(path: Path, limits: ReadLimits) -> ReadResult:
             blocks.append(Block(text, tuple(heading_path)))
     title_tag = soup.find("title") or soup.find("h1")
     title = title_tag.get_text(strip=True) if title_tag is not None else ""
-    return _require_text(ReadResult(kind="doc", title=title or path.stem, blocks=blocks))
+    canonical = soup.find("link", rel="canonical")
+    warnings: list[str] = []
+    href = canonical.get("href") if canonical is not None else None
+    url = _document_url(href if isinstance(href, str) else None, warnings)
+    read = ReadResult(kind="doc", title=title or path.stem, blocks=blocks, url=url)
+    read.warnings.extend(warnings)
+    return _require_text(read)
 
 
 def read_pdf(path: Path, limits: ReadLimits) -> ReadResult:

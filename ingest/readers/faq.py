@@ -1,7 +1,9 @@
 """FAQ files: CSV, JSON (a list, or an object with ``faqs``), JSONL and YAML.
 
 Each entry: ``question`` and ``answer`` (required), ``alternatives`` (other phrasings: a list, or in
-CSV one cell separated by ``|``), ``tags`` (list, or ``|``/``,`` separated), ``language``, ``id``.
+CSV one cell separated by ``|``), ``tags`` (list, or ``|``/``,`` separated), ``language``, ``id``,
+``url`` (where the entry is published: the citation links there; a bad one is dropped with a
+warning).
 An entry missing its question or answer is skipped with a warning naming its row; the rest of the
 file is ingested.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import yaml
 
 from ingest.records import FaqEntry, ReadError, ReadLimits, ReadResult
+from ingest.urls import BadUrlError, checked_url
 
 # Separators only: items are stripped afterwards. (``\s*[|,]\s*`` would be quadratic on a long
 # run of spaces, as the regex engine retries the leading ``\s*`` from every space in it.)
@@ -34,7 +37,7 @@ def _as_list(value: Any, separator: re.Pattern[str]) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in items if str(v).strip())
 
 
-def _entry(raw: Any, where: str) -> FaqEntry:
+def _entry(raw: Any, where: str, warnings: list[str]) -> FaqEntry:
     if isinstance(raw, str):  # a reader's own description of what is wrong with the row
         raise ValueError(f"{where}: {raw}")
     if not isinstance(raw, dict):
@@ -47,6 +50,11 @@ def _entry(raw: Any, where: str) -> FaqEntry:
     if missing:
         raise ValueError(f"{where}: missing {' and '.join(missing)}")
     faq_id = str(raw.get("id") or hashlib.sha1(question.encode()).hexdigest()[:12])
+    try:
+        url = checked_url(raw.get("url"))
+    except BadUrlError as exc:
+        warnings.append(f"{where}: {exc}; the entry is kept without a link")
+        url = None
     return FaqEntry(
         faq_id=faq_id,
         question=question,
@@ -54,6 +62,7 @@ def _entry(raw: Any, where: str) -> FaqEntry:
         alternatives=_as_list(raw.get("alternatives"), _ALTERNATIVE_SEPARATOR),
         tags=_as_list(raw.get("tags"), _TAG_SEPARATOR),
         language=(str(raw["language"]).strip() or None) if raw.get("language") else None,
+        url=url,
     )
 
 
@@ -61,7 +70,7 @@ def _collect(rows: Iterable[tuple[str, Any]], title: str) -> ReadResult:
     result = ReadResult(kind="faq", title=title)
     for where, raw in rows:
         try:
-            result.faqs.append(_entry(raw, where))
+            result.faqs.append(_entry(raw, where, result.warnings))
         except ValueError as exc:
             result.warnings.append(str(exc))
     if not result.faqs:

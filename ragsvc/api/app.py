@@ -9,8 +9,10 @@ import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.template.config import TemplateConfig
 
 from ragsvc import __version__
 from ragsvc.api.access import role_guard, security_components
@@ -21,8 +23,10 @@ from ragsvc.api.controllers.faq import FaqController
 from ragsvc.api.controllers.ops import healthz, readyz
 from ragsvc.api.controllers.search import SearchController
 from ragsvc.api.controllers.traces import TraceController
+from ragsvc.api.controllers.widget import widget_js
 from ragsvc.api.errors import domain_error, http_error
 from ragsvc.api.limits import RequestLimits, rate_limit
+from ragsvc.console.pages import CONSOLE_TEMPLATES, ConsoleController, ConsoleSignInController
 from ragsvc.errors import RagsvcError
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
@@ -60,6 +64,9 @@ def create_app(
             SearchController,
             healthz,
             readyz,
+            widget_js,
+            ConsoleSignInController,
+            ConsoleController,
         ],
         lifespan=[lifespan],
         guards=[role_guard],
@@ -74,4 +81,5 @@ def create_app(
             components=security_components(),
         ),
         request_max_body_size=api.max_body_kb * 1024,
+        template_config=TemplateConfig(directory=CONSOLE_TEMPLATES, engine=JinjaTemplateEngine),
     )

@@ -26,8 +26,13 @@ _STATUS: dict[type[RagsvcError], int] = {  # subclasses before their bases
 }
 
 
+def status_of(exc: RagsvcError) -> int:
+    """The HTTP status of a domain error: 503 unless it is the client's to fix."""
+    return next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 503)
+
+
 def domain_error(_: Request, exc: RagsvcError) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 503)
+    status = status_of(exc)
     body: dict[str, object] = {"status_code": status, "detail": str(exc)}
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceUnavailableError):

@@ -108,6 +108,12 @@ class AskRequest(BaseModel):
     )
     filters: AskFilters = Field(default_factory=AskFilters)
     conversation_id: str | None = Field(default=None, max_length=128)
+    history: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="the conversation's earlier questions, oldest first, each as the service "
+        "routed it (AskResponse.question): a follow-up is made self-contained from the last one",
+    )
 
     def to_input(self) -> AskInput:
         return AskInput(
@@ -116,6 +122,7 @@ class AskRequest(BaseModel):
             kind=self.filters.kind,
             tags=tuple(self.filters.tags),
             conversation_id=self.conversation_id,
+            history=tuple(self.history),
         )
 
 
@@ -130,6 +137,7 @@ class AnsweredPart(BaseModel):
 
 
 class AskResponse(BaseModel):
+    question: str = Field(description="the question as routed: a follow-up made self-contained")
     answer: str
     route: Route = Field(description="for a joined message, the costliest of its parts' routes")
     sources: list[Source]
@@ -146,6 +154,7 @@ class AskResponse(BaseModel):
     @classmethod
     def of(cls, trace: Trace) -> AskResponse:
         return cls(
+            question=trace.question,
             answer=trace.answer,
             route=trace.route,
             sources=trace.sources,
@@ -387,6 +396,9 @@ class DocumentInfo(BaseModel):
     source_root: str
     kind: str = Field(description="faq or doc")
     chunks: int
+    language: str = ""
+    ingested_at: str = ""
+    url: str | None = Field(default=None, description="where it is published, if known")
 
 
 class DocumentList(BaseModel):

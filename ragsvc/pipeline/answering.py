@@ -37,6 +37,8 @@ class AskInput:
     kind: str | None = None
     tags: tuple[str, ...] = ()
     conversation_id: str | None = None
+    history: tuple[str, ...] = ()
+    """The conversation's earlier questions, oldest first (a follow-up is completed from them)."""
 
 
 @dataclass(slots=True)

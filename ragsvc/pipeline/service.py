@@ -37,6 +37,7 @@ from ragsvc.pipeline.answering import (
 )
 from ragsvc.pipeline.compose import Composition, PartStream, answer_order
 from ragsvc.pipeline.executors import Executors
+from ragsvc.pipeline.followup import standalone
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.router import (
     choose_passages,
@@ -53,7 +54,7 @@ from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import Settings
 from ragsvc.store.schema import SearchFilters
 from ragsvc.text.language import detect_language
-from ragsvc.traces.schema import ModelCall, PartTrace, Retrieval, RetrievedHit, Trace
+from ragsvc.traces.schema import FollowUp, ModelCall, PartTrace, Retrieval, RetrievedHit, Trace
 from ragsvc.traces.store import TraceStore
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,19 @@ class AskService:
         self, request: AskInput, sink: EventSink | None = None, answer: Answerer | None = None
     ) -> Trace:
         """``answer``: the router unless an evaluation baseline is given."""
-        question = self.validate(request)
+        asked = self.validate(request)
         started = time.perf_counter()
+        rewrite = standalone(asked, request.history)
+        question = rewrite.question if rewrite else asked
         language = request.language or detect_language(question)
         trace = Trace(
             trace_id=uuid.uuid4().hex,
             question=question,
             language=language,
             conversation_id=request.conversation_id,
+            follow_up=FollowUp(asked=asked, previous=request.history[-1], rule=rewrite.rule)
+            if rewrite
+            else None,
             filters={"kind": request.kind, "language": request.language, "tags": request.tags},
         )
         log.debug("question %s: %s", trace.trace_id, self._loggable(question))

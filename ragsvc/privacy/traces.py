@@ -11,11 +11,12 @@ REDACTED = "[redacted]"
 def redact_trace(trace: Trace, *, questions: bool, pii: bool) -> Trace:
     """A copy of ``trace`` for storage; ``trace`` itself, and so the live answer, is unchanged.
 
-    ``questions``: the question, every retrieval query, the analysis's sub-queries and the answer
-    become "[redacted]". ``pii``: PII is redacted from every field that may hold user text or an
-    echo of it: those, the analysis stages' details and fallback reason, the route reason, check
-    notes, event details, model call errors and feedback comments. Source snippets are corpus
-    text and are kept. A joined message's parts are redacted alike.
+    ``questions``: the question (a follow-up's words and previous question too), every retrieval
+    query, the analysis's sub-queries and the answer become "[redacted]". ``pii``: PII is redacted
+    from every field that may hold user text or an echo of it: those, the analysis stages' details
+    and fallback reason, the route reason, check notes, event details, model call errors and
+    feedback comments. Source snippets are corpus text and are kept. A joined message's parts are
+    redacted alike.
     """
     stored = trace.model_copy(deep=True)
     for record in (stored, *stored.parts):
@@ -23,6 +24,12 @@ def redact_trace(trace: Trace, *, questions: bool, pii: bool) -> Trace:
             _redact_pii(record)
         if questions:
             _redact_questions(record)
+    if stored.follow_up is not None:
+        follow_up = stored.follow_up
+        if questions:
+            follow_up.asked = follow_up.previous = REDACTED
+        elif pii:
+            follow_up.asked, follow_up.previous = _text(follow_up.asked), _text(follow_up.previous)
     if pii:
         for feedback in stored.feedback:
             feedback.comment = _text(feedback.comment)

@@ -64,6 +64,9 @@ class IndexedDocument:
     source_root: str
     chunks: int
     kind: str
+    language: str = ""
+    ingested_at: str = ""
+    url: str | None = None
 
 
 def search_filter(filters: SearchFilters | None = None) -> Where:
@@ -276,6 +279,9 @@ class ChunkStore:
                 p["source_root"],
                 p.get("doc_chunks", 0),
                 p["kind"],
+                p.get("language", ""),
+                p.get("ingested_at", ""),
+                p.get("url"),
             )
         return docs
 

@@ -86,6 +86,7 @@ class Chunk:
     embed_text: str = ""
     lexical_text: str = ""
     faq: dict[str, Any] | None = None
+    url: str | None = None
 
     @property
     def id(self) -> str:
@@ -108,6 +109,7 @@ class Chunk:
             "content_hash": self.content_hash,
             "ingested_at": self.ingested_at,
             "doc_chunks": self.doc_chunks,
+            "url": self.url,
             STATE: LIVE if live else STAGED,
         }
         if self.faq is not None:

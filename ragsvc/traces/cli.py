@@ -115,15 +115,12 @@ def recent_traces(
 
 
 def _embed(settings: Settings, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """Each distinct wording embedded once: help-desk questions repeat word for word."""
     from ragsvc.embedding import build_embedder
+    from ragsvc.traces.cluster import embed_distinct
 
-    distinct = list(dict.fromkeys(texts))
-    row = {text: i for i, text in enumerate(distinct)}
     embedder = build_embedder(settings.embedder, settings.model_cache_dir)
     embedder.warm_up()
-    vectors: npt.NDArray[np.float32] = embedder.embed_queries(distinct)[[row[t] for t in texts]]
-    return vectors
+    return embed_distinct(embedder, texts)
 
 
 def _print_table(summary: dict[str, Any], clusters: list[QuestionCluster]) -> None:

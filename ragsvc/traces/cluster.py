@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ragsvc.embedding.base import Embedder
 from ragsvc.traces.schema import Trace
 
 DEFAULT_THRESHOLD = 0.75
@@ -175,6 +176,15 @@ def _summarise(
         examples=picked,
         trace_ids=[q.trace_id for q in ordered],
     )
+
+
+def embed_distinct(embedder: Embedder, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """``texts`` embedded as queries, each distinct wording once: help-desk questions repeat
+    word for word."""
+    distinct = list(dict.fromkeys(texts))
+    row = {text: i for i, text in enumerate(distinct)}
+    vectors: npt.NDArray[np.float32] = embedder.embed_queries(distinct)[[row[t] for t in texts]]
+    return vectors
 
 
 def cluster_questions(

@@ -122,6 +122,7 @@ class Source(BaseModel):
     page: int | None = None
     faq_id: str | None = None
     snippet: str = ""
+    url: str | None = None
 
     @classmethod
     def of(cls, n: int, hit: Hit, snippet_chars: int = 300) -> Source:
@@ -136,6 +137,7 @@ class Source(BaseModel):
             page=p.get("page"),
             faq_id=str(p["faq"]["faq_id"]) if p.get("faq") else None,
             snippet=hit.text[:snippet_chars],
+            url=p.get("url"),
         )
 
 
@@ -197,6 +199,17 @@ class PartTrace(BaseModel):
         self.events.append(Event(kind=kind, detail=detail))
 
 
+class FollowUp(BaseModel):
+    """A follow-up made self-contained (``ragsvc/pipeline/followup.py``): ``question`` holds what
+    was routed."""
+
+    asked: str
+    """The message as the user wrote it."""
+    previous: str
+    """The conversation's previous question it was completed from."""
+    rule: str
+
+
 class Trace(PartTrace):
     """One message's trace. For a joined message, ``parts`` holds each part's own trace, the
     message's ``route`` is the costliest of the parts' routes, its ``answer`` and ``sources`` are
@@ -207,6 +220,7 @@ class Trace(PartTrace):
     created_at: datetime = Field(default_factory=utc_now)
     question_redacted: bool = False
     conversation_id: str | None = None
+    follow_up: FollowUp | None = None
     filters: dict[str, Any] = Field(default_factory=dict)
     parts: list[PartTrace] = Field(default_factory=list)
     latency_ms: float = 0.0

@@ -30,7 +30,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -72,6 +72,26 @@ _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 5.0
 
 
+Rating = Literal["up", "down", "none"]
+_FEEDBACK_OF_TRACE = "SELECT 1 FROM feedback f WHERE f.trace_id = traces.trace_id"
+_RATED = {
+    "up": f"EXISTS ({_FEEDBACK_OF_TRACE} AND f.rating >= 4)",
+    "down": f"EXISTS ({_FEEDBACK_OF_TRACE} AND f.rating <= 2)",
+    "none": f"NOT EXISTS ({_FEEDBACK_OF_TRACE})",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TracePoint:
+    """One stored trace as the stats charts plot it."""
+
+    created_at: datetime
+    route: str
+    latency_ms: float
+    cost_usd: float
+    all_llm_cost_usd: float
+
+
 @dataclass(frozen=True, slots=True)
 class TraceQuery:
     route: str | None = None
@@ -82,6 +102,10 @@ class TraceQuery:
     min_cost_usd: float | None = None
     limit: int = 50
     offset: int = 0
+    text: str | None = None
+    """Words the question contains (case-insensitive for ASCII)."""
+    rating: Rating | None = None
+    """Traces with feedback rated ``up`` (4-5) or ``down`` (1-2), or with ``none``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,17 +524,52 @@ class TraceStore:
         if q.min_cost_usd is not None:
             clauses.append("cost_usd >= ?")
             params.append(q.min_cost_usd)
+        if q.text:
+            escaped = q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("json_extract(body, '$.question') LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if q.rating is not None:
+            clauses.append(_RATED[q.rating])
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def find(self, q: TraceQuery) -> list[Trace]:
-        """Written traces matching ``q``, newest first."""
+        """Written traces matching ``q``, newest first, each with its feedback."""
         where, params = self._where(q)
         with self._database() as db:
             rows = db.execute(
                 f"SELECT body FROM traces{where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
                 [*params, q.limit, q.offset],
             ).fetchall()
-        return [Trace.model_validate_json(body) for (body,) in rows]
+            traces = [Trace.model_validate_json(body) for (body,) in rows]
+            by_id = {t.trace_id: t for t in traces}
+            marks = ",".join("?" * len(by_id))
+            for trace_id, rating, comment, at in db.execute(
+                "SELECT trace_id, rating, comment, created_at FROM feedback "
+                f"WHERE trace_id IN ({marks}) ORDER BY created_at",
+                list(by_id),
+            ):
+                by_id[trace_id].feedback.append(
+                    Feedback(rating=rating, comment=comment, created_at=datetime.fromisoformat(at))
+                )
+        return traces
+
+    def count(self, q: TraceQuery) -> int:
+        """How many written traces match ``q`` (its limit and offset aside)."""
+        where, params = self._where(q)
+        with self._database() as db:
+            (total,) = db.execute(f"SELECT COUNT(*) FROM traces{where}", params).fetchone()
+        return int(total)
+
+    def points(self, since: datetime | None = None) -> list[TracePoint]:
+        """Every written trace since ``since``, oldest first, as the stats charts plot it."""
+        where, params = self._where(TraceQuery(since=since))
+        with self._database() as db:
+            rows = db.execute(
+                "SELECT created_at, route, latency_ms, cost_usd, all_llm_cost_usd "
+                f"FROM traces{where} ORDER BY created_at",
+                params,
+            ).fetchall()
+        return [TracePoint(datetime.fromisoformat(at), *rest) for at, *rest in rows]
 
     def feedback(self, q: FeedbackQuery) -> list[FeedbackEntry]:
         """Stored feedback, newest first, optionally within a rating range (for operators)."""

@@ -22,7 +22,7 @@ from ragsvc.errors import NotFoundError
 from ragsvc.privacy.pii import redact
 from ragsvc.runtime import Runtime
 from ragsvc.traces.schema import Route, Trace
-from ragsvc.traces.store import FeedbackQuery, TraceQuery
+from ragsvc.traces.store import FeedbackQuery, Rating, TraceQuery
 
 
 def _trace(runtime: Runtime, trace_id: str) -> Trace:
@@ -58,9 +58,14 @@ class TraceController(Controller):
         min_cost_usd: Annotated[float | None, Parameter(ge=0, le=1_000_000)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
+        text: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
+        rating: Rating | None = None,
     ) -> list[TraceSummary]:
-        """Recent traces, newest first, filtered by route, time range, degraded, language, cost."""
-        query = TraceQuery(route, degraded, language, since, until, min_cost_usd, limit, offset)
+        """Recent traces, newest first, filtered by route, time range, degraded, language, cost,
+        words of the question, and feedback (``up``: rated 4-5, ``down``: 1-2, ``none``)."""
+        query = TraceQuery(
+            route, degraded, language, since, until, min_cost_usd, limit, offset, text, rating
+        )
         return [TraceSummary.of(t) for t in runtime.traces.find(query)]
 
     @get("/stats", sync_to_thread=True, **access("operator"))
