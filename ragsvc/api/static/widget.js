@@ -3,7 +3,8 @@
  *   <script src="https://helpdesk.example.com/widget.js" data-key="WIDGET_KEY" defer></script>
  *
  * data-key (a widget key bound to this page's origin; omit when asking is public), data-lang
- * (en|ja; default: the page's lang), data-title, data-contact-url (the "contact a person" link).
+ * (en|ja; default: the page's lang), data-title, data-contact-url (the "contact a person" link),
+ * data-service-url (where to ask, when it is not where this script came from).
  * Answers stream from POST /v1/ask/stream (server-sent events read through fetch); text from the
  * service is only ever set as textContent, and only http(s) or site links are followed.
  */
@@ -12,8 +13,8 @@
   const SERVER = /*RAGSVC_CONFIG*/ {};
   const script = document.currentScript;
   if (!script) return;
-  const base = new URL(script.src, location.href).origin;
   const data = script.dataset;
+  const base = new URL(data.serviceUrl || script.src, location.href).origin;
   const lang = (data.lang || document.documentElement.lang || "en").toLowerCase().startsWith("ja") ? "ja" : "en";
   const TEXT = {
     en: {
@@ -113,7 +114,8 @@
     if (!sources.length) return null;
     const list = el("ol", { class: "sources", "aria-label": TEXT.sources });
     for (const source of sources) {
-      const label = source.title + (source.section && source.section.length ? " › " + source.section.join(" › ") : "");
+      const name = source.kind === "faq" && source.snippet ? source.snippet.split("\n")[0] : source.title;
+      const label = name + (source.section && source.section.length ? " › " + source.section.join(" › ") : "");
       const href = source.url ? safeUrl(source.url) : "";
       const item = href ? el("a", { href, target: "_blank", rel: "noopener", text: label }) : document.createTextNode(label);
       list.append(el("li", { value: String(source.n) }, item));
