@@ -139,3 +139,20 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:  # type: igno
     assert ready.json()["traces"] and ready.json()["asks_in_flight"] == 0
     assert [m["name"] for m in ready.json()["models"]] == ["llm"]
     assert client.get("/schema/openapi.json").json()["info"]["title"] == "ragsvc"
+
+
+def test_a_follow_up_is_routed_self_contained_and_traced(client: TestClient) -> None:  # type: ignore[type-arg]
+    body = client.post(
+        "/v1/ask",
+        json={"question": "and from a hotel?", "history": ["How do I connect to the VPN?"]},
+    ).json()
+    assert body["question"] == "How do I connect to the VPN, from a hotel?"
+    trace = client.get(f"/v1/traces/{body['trace_id']}", headers=OPERATOR).json()
+    assert trace["question"] == body["question"]
+    assert trace["follow_up"] == {
+        "asked": "and from a hotel?",
+        "previous": "How do I connect to the VPN?",
+        "rule": "starts like a follow-up",
+    }
+    alone = client.post("/v1/ask", json={"question": "and from a hotel?"}).json()
+    assert alone["question"] == "and from a hotel?"  # no conversation: asked as written

@@ -10,7 +10,7 @@ from bench.pii import SAMPLE, load_sample, ours, score
 from ragsvc.analysis.schema import QueryAnalysis, StageRecord
 from ragsvc.privacy.pii import find_pii, is_local_endpoint, redact
 from ragsvc.privacy.traces import redact_trace
-from ragsvc.traces.schema import Event, Feedback, ModelCall, Retrieval, Trace, utc_now
+from ragsvc.traces.schema import Event, Feedback, FollowUp, ModelCall, Retrieval, Trace, utc_now
 
 
 @pytest.mark.parametrize(
@@ -218,3 +218,13 @@ def test_sample_spans_are_well_formed() -> None:
             piece = message.text[start:end]
             assert last <= start < end <= len(message.text) and piece == piece.strip(), message
             last = end
+
+
+def test_a_follow_ups_words_are_redacted_with_the_question() -> None:
+    follow_up = FollowUp(asked="and a@b.co?", previous="call 555-123-4567", rule="starts like")
+    trace = Trace(trace_id="t3", question="call [x], and a@b.co?", follow_up=follow_up)
+    pii = redact_trace(trace, questions=False, pii=True).follow_up
+    assert pii is not None and (pii.asked, pii.previous) == ("and [EMAIL]?", "call [PHONE]")
+    words = redact_trace(trace, questions=True, pii=False).follow_up
+    assert words is not None and words.asked == words.previous == "[redacted]"
+    assert trace.follow_up == follow_up  # the live trace is untouched

@@ -23,7 +23,8 @@ from ragsvc.traces.store import FeedbackQuery, TraceQuery, TraceStore
 
 
 def trace(n: int, route: str = "faq_direct", **fields: object) -> Trace:
-    return Trace(trace_id=f"t{n}", question=f"question {n}", route=route, **fields)  # type: ignore[arg-type]
+    fields.setdefault("question", f"question {n}")
+    return Trace(trace_id=f"t{n}", route=route, **fields)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -103,6 +104,31 @@ def test_filters_and_stats(tmp_path: Path) -> None:
     by_route = {r.route: r for r in stats.routes}
     assert by_route["faq_direct"].count == 2 and by_route["faq_direct"].p50_ms == 20.0
     assert stats.part_routes == {"faq_direct": 2, "llm_synthesis": 1, "no_answer": 1}
+    store.close()
+
+
+def test_filters_by_words_and_feedback_with_a_count_and_chart_points(tmp_path: Path) -> None:
+    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+    store.submit(trace(1, question="How do I reset my 100% PASSWORD?"))
+    store.submit(trace(2, question="パスワードを忘れました"))
+    store.submit(trace(3, question="vpn_access from home"))
+    store.flush()
+    store.add_feedback("t1", 1, "wrong", max_per_trace=5)
+    store.add_feedback("t2", 5, "", max_per_trace=5)
+
+    def ids(**query: Any) -> list[str]:
+        return sorted(t.trace_id for t in store.find(TraceQuery(**query)))
+
+    assert ids(text="password") == ["t1"]  # ASCII case-insensitive
+    assert ids(text="100%") == ["t1"] and ids(text="0%") == ["t1"]  # % and _ are literal
+    assert ids(text="vpn%") == [] and ids(text="pn_a") == ["t3"]
+    assert ids(text="パスワード") == ["t2"]
+    assert ids(rating="down") == ["t1"] and ids(rating="up") == ["t2"]
+    assert ids(rating="none") == ["t3"]
+    assert store.count(TraceQuery(rating="none", limit=1)) == 1 and store.count(TraceQuery()) == 3
+    (listed,) = [t for t in store.find(TraceQuery(text="password"))]
+    assert [f.comment for f in listed.feedback] == ["wrong"]  # the list carries the feedback
+    assert [p.route for p in store.points()] == ["faq_direct"] * 3
     store.close()
 
 
