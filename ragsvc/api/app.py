@@ -23,7 +23,7 @@ from ragsvc.api.controllers.faq import FaqController
 from ragsvc.api.controllers.ops import healthz, readyz
 from ragsvc.api.controllers.search import SearchController
 from ragsvc.api.controllers.traces import TraceController
-from ragsvc.api.controllers.widget import widget_js
+from ragsvc.api.controllers.widget import widget_demo, widget_js
 from ragsvc.api.errors import domain_error, http_error
 from ragsvc.api.limits import RequestLimits, rate_limit
 from ragsvc.console.pages import CONSOLE_TEMPLATES, ConsoleController, ConsoleSignInController
@@ -65,6 +65,7 @@ def create_app(
             healthz,
             readyz,
             widget_js,
+            widget_demo,
             ConsoleSignInController,
             ConsoleController,
         ],

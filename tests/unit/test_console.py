@@ -172,3 +172,9 @@ def test_the_widget_script_carries_its_settings_safely(client) -> None:  # type:
     config = script.split("const SERVER = ", 1)[1].split(";\n", 1)[0]
     assert "</script>" not in config  # the value cannot close a script element
     assert json.loads(config)["contact_url"] == "https://help.example/contact?a=1&b=</script>"
+
+
+def test_the_demo_page_embeds_the_widget_from_the_service(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/widget/demo").text
+    assert '<script src="/widget.js" defer></script>' in page
+    assert "&lt;script src=&quot;" not in page and "http://testserver.local/widget.js" in page

@@ -27,6 +27,26 @@ def widget_script(config: dict[str, object]) -> str:
     return _source().replace(_PLACEHOLDER, value, 1)
 
 
+DEMO_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ragsvc widget demo</title></head>
+<body style="font: 16px system-ui, sans-serif; margin: 40px">
+<h1>The ragsvc help-desk widget</h1>
+<p>This page embeds the widget with one tag; press <b>Help</b>, bottom right. On your own site:</p>
+<pre>&lt;script src="{origin}/widget.js" defer&gt;&lt;/script&gt;</pre>
+<p>(and its origin in <code>api.cors_origins</code>). Try <i>How do I reset my password?</i>,
+<i>and from a hotel?</i> after a VPN question, or <i>パスワードを忘れました</i>.</p>
+<script src="/widget.js" defer></script>
+</body></html>
+"""
+
+
+@get("/widget/demo", tags=["widget"], sync_to_thread=False, include_in_schema=False)
+def widget_demo(request: Request) -> Response[str]:  # type: ignore[type-arg]
+    """The widget on a page of the service itself: nothing to configure to try it."""
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    return Response(DEMO_PAGE.replace("{origin}", origin), media_type="text/html; charset=utf-8")
+
+
 @get("/widget.js", tags=["widget"], sync_to_thread=False, include_in_schema=False)
 def widget_js(request: Request) -> Response[str]:  # type: ignore[type-arg]
     runtime: Runtime = request.app.state.runtime
