@@ -40,6 +40,7 @@ from ingest.build import embed_chunks
 from ingest.job import IngestJob
 from ragsvc.embedding import build_embedder
 from ragsvc.embedding.base import Embedder
+from ragsvc.embedding.spaces import EmbeddingSpaces
 from ragsvc.evaluation.datasets import (
     JSQUAD,
     POLICYQA,
@@ -164,7 +165,10 @@ def passage_chunks(passages: list[Passage]) -> list[Chunk]:
 
 
 def _index_passages(
-    store: ChunkStore, embedder: Embedder, settings: Settings, passages: list[Passage]
+    store: ChunkStore,
+    embedder: Embedder | EmbeddingSpaces,
+    settings: Settings,
+    passages: list[Passage],
 ) -> None:
     store.ensure_collection()
     chunks = passage_chunks(passages)
