@@ -562,14 +562,18 @@ class TraceStore:
 
     def points(self, since: datetime | None = None) -> list[TracePoint]:
         """Every written trace since ``since``, oldest first, as the stats charts plot it."""
+        rows = self._since(
+            "created_at, route, latency_ms, cost_usd, all_llm_cost_usd",
+            since,
+            " ORDER BY created_at",
+        )
+        return [TracePoint(datetime.fromisoformat(at), *rest) for at, *rest in rows]
+
+    def _since(self, columns: str, since: datetime | None, order: str = "") -> list[Any]:
+        """``columns`` of every written trace since ``since`` (all when None)."""
         where, params = self._where(TraceQuery(since=since))
         with self._database() as db:
-            rows = db.execute(
-                "SELECT created_at, route, latency_ms, cost_usd, all_llm_cost_usd "
-                f"FROM traces{where} ORDER BY created_at",
-                params,
-            ).fetchall()
-        return [TracePoint(datetime.fromisoformat(at), *rest) for at, *rest in rows]
+            return db.execute(f"SELECT {columns} FROM traces{where}{order}", params).fetchall()
 
     def feedback(self, q: FeedbackQuery) -> list[FeedbackEntry]:
         """Stored feedback, newest first, optionally within a rating range (for operators)."""
@@ -591,13 +595,9 @@ class TraceStore:
         return [FeedbackEntry(t, r, c, datetime.fromisoformat(at)) for t, r, c, at in rows]
 
     def stats(self, since: datetime | None = None) -> Stats:
-        where, params = self._where(TraceQuery(since=since))
-        with self._database() as db:
-            rows = db.execute(
-                "SELECT route, degraded, cost_usd, all_llm_cost_usd, latency_ms, part_routes "
-                f"FROM traces{where}",
-                params,
-            ).fetchall()
+        rows = self._since(
+            "route, degraded, cost_usd, all_llm_cost_usd, latency_ms, part_routes", since
+        )
         by_route: dict[str, list[tuple[float, float]]] = {}
         part_routes: Counter[str] = Counter()
         for route, _, cost, _, latency, parts in rows:
