@@ -13,7 +13,6 @@ trace list of the API as the baseline in the same run. Prints a Markdown table.
 from __future__ import annotations
 
 import csv
-import json
 import random
 import sys
 import tempfile
@@ -29,6 +28,8 @@ from litestar.testing import TestClient
 from bench import data_parser, parse_with_data
 from bench.harness import pct
 from ragsvc.api.app import create_app
+from ragsvc.evaluation.datasets import stackfaq
+from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings, load_settings
 from ragsvc.traces.schema import Check, ModelCall, Retrieval, RetrievedHit, Trace, utc_now
 from ragsvc.traces.store import TraceStore
@@ -45,9 +46,8 @@ ROUTE_MIX = {
 def real_questions(data: Path) -> list[str]:
     with (data / "faq" / "banking77" / "train.csv").open(encoding="utf-8") as fh:
         questions = [row["text"] for row in csv.DictReader(fh)]
-    threads = json.loads((data / "faq" / "stackfaq" / "stackExchange-FAQ.json").read_text())
-    for thread in threads:
-        questions.extend(r for r in thread.get("rephr", []) if r and r != "*")
+    for item in stackfaq(data / "faq" / "stackfaq" / "stackExchange-FAQ.json"):
+        questions.extend(item.queries)
     return questions
 
 
@@ -160,7 +160,7 @@ def measure(settings: Settings, requests: int) -> list[tuple[str, list[float]]]:
     from ragsvc.traces.store import TraceQuery
 
     store = TraceStore(settings.traces)
-    app = create_app(settings, lambda s: ConsoleOnly(s, store))  # type: ignore[arg-type,return-value]
+    app = create_app(settings, lambda s: console_only(s, store))
     with TestClient(app=app) as client:
         key = {"X-API-Key": client.app.state.runtime.keys.operator.decode()}
         some = store.find(TraceQuery(limit=1))[0].trace_id
@@ -178,22 +178,31 @@ def measure(settings: Settings, requests: int) -> list[tuple[str, list[float]]]:
         return [(name, timed(client, path, requests, key)) for name, path in paths]
 
 
-class ConsoleOnly:
+def console_only(settings: Settings, traces: TraceStore) -> Runtime:
     """What the console and the trace API read of a runtime: the settings, the trace store, the
-    ledger and the keys; no index and no model is opened."""
+    ledger and the keys; no index and no model is opened (the other parts are never touched)."""
+    from ragsvc.cost.ledger import CostLedger
+    from ragsvc.keys import load_keys
 
-    def __init__(self, settings: Settings, traces: TraceStore) -> None:
-        from ragsvc.cost.ledger import CostLedger
-        from ragsvc.keys import load_keys
+    unused: Any = None
+    return Runtime(
+        settings=settings,
+        index=unused,
+        traces=traces,
+        ledger=CostLedger(settings.cost, settings.cost.ledger_path),
+        slm=None,
+        llm=unused,
+        analyzer=unused,
+        ask=_Closable(),  # type: ignore[arg-type]
+        ingest=_Closable(),  # type: ignore[arg-type]
+        keys=load_keys(settings.api),
+        owns_index=False,
+    )
 
-        self.settings = settings
-        self.traces = traces
-        self.ledger = CostLedger(settings.cost, settings.cost.ledger_path)
-        self.keys = load_keys(settings.api)
 
+class _Closable:
     def close(self) -> None:
-        self.traces.close()
-        self.ledger.close()
+        return None
 
 
 if __name__ == "__main__":
