@@ -152,7 +152,8 @@
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+      // the whole buffer: a "\r\n" may arrive split across two reads
+      buffer = (buffer + decoder.decode(value, { stream: true })).replace(/\r\n/g, "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
@@ -179,11 +180,17 @@
     log.scrollTop = log.scrollHeight;
     let written = "";
     const finish = (...extra) => { turn.append(...extra.filter(Boolean)); turn.setAttribute("aria-busy", "false"); log.scrollTop = log.scrollHeight; };
+    let response;
     try {
-      const response = await fetch(base + "/v1/ask/stream", {
+      response = await fetch(base + "/v1/ask/stream", {
         method: "POST", headers: headers(),
         body: JSON.stringify({ question, language: data.lang ? lang : undefined, conversation_id: conversationId, history: history.slice(-3) }),
       });
+    } catch (_) {  // no answer at all: the service is down, or refuses this page's origin
+      text.textContent = TEXT.down;
+      return finish(contactLink());
+    }
+    try {
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
         text.textContent = body.detail || TEXT.failed;
@@ -195,7 +202,7 @@
           text.textContent = written;
         } else if (kind === "answer") {
           text.textContent = body.answer;
-          history.push(question);
+          history.push(body.question || question);
           const handoff = body.route === "no_answer" || body.degraded;
           turn.dataset.route = body.route;
           return finish(sourceList(body.sources), handoff ? contactLink() : null, feedback(body.trace_id));
@@ -206,8 +213,9 @@
       }
       text.textContent = written || TEXT.failed;
       finish(contactLink());
-    } catch (_) {
-      text.textContent = TEXT.down;
+    } catch (error) {  // the stream broke off, or came garbled
+      console.error("ragsvc widget:", error);
+      text.textContent = written ? written + "\n\n" + TEXT.failed : TEXT.failed;
       finish(contactLink());
     }
   }
