@@ -13,18 +13,22 @@ import re
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from ragsvc.api.app import create_app
+from ragsvc.console.session import COOKIE, ConsoleSessions
 from ragsvc.index import Index
 from ragsvc.llm.local_server import LocalLlmServer
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
+from ragsvc.traces.schema import Trace
 from ragsvc.traces.store import TraceQuery
 from tests.conftest import ROOT
 from tests.integration.test_service_http import MIXED, configured
@@ -144,6 +148,13 @@ def test_the_widget_answers_an_faq_question_with_a_linked_citation(widget_page: 
     # answered: no hand-off offered, feedback asked for
     assert turn.locator(".contact").count() == 0
     assert turn.get_by_role("button", name="Not helpful").is_visible()
+    unnamed = widget_page.evaluate(
+        """() => [...document.querySelector('[data-ragsvc-widget]').shadowRoot
+                 .querySelectorAll('button, input, textarea, a')]
+               .filter(e => !(e.getAttribute('aria-label') || e.textContent.trim()))
+               .map(e => e.outerHTML)"""
+    )
+    assert unnamed == []  # every control has a name a screen reader can say
 
 
 def test_a_multi_part_question_streams_in_and_answers_each_part(widget_page: Any) -> None:
@@ -315,6 +326,59 @@ def test_the_stats_page_draws_its_charts(console: Any) -> None:
     assert charts.count() == 3
     for name in ("Route mix over time", "Latency per route", "Spend against the all-LLM estimate"):
         assert console.get_by_role("img", name=name).is_visible()
+
+
+RECURRING = [
+    "Can I expense a taxi home after working late?",
+    "can i claim a taxi home when i work late",
+    "Is a taxi home after late work reimbursed?",
+]
+"""Costly questions asked again and again: what the FAQ candidates page is for."""
+
+
+def test_an_admin_turns_recurring_questions_into_faq_phrasings(
+    browser: Any, service: tuple[str, Runtime]
+) -> None:
+    base_url, runtime = service
+    for n, question in enumerate(RECURRING):
+        runtime.traces.submit(
+            Trace(
+                trace_id=f"recurring{n}", question=question, route="llm_synthesis", cost_usd=0.002
+            )
+        )
+    runtime.traces.flush()
+    page = browser.new_page(base_url=base_url)
+    page.goto("/console/candidates")
+    page.get_by_label("Operator or admin key").fill(runtime.keys.admin.decode())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/console/candidates"))  # back where the sign-in began
+    candidate = page.locator("section.candidate").filter(has_text="taxi").first
+    assert "3 questions" in candidate.inner_text()
+    entry = candidate.get_by_label(re.compile("as phrasings of FAQ entry"))
+    entry.fill("hr-003")  # how do I claim business expenses
+    candidate.get_by_role("button", name="Add phrasings").click()
+    playwright_api.expect(page.get_by_role("status")).to_contain_text(
+        "phrasing(s) added to FAQ entry hr-003"
+    )
+    phrasings = {p for p, _ in runtime.ingest.phrasings("hr-003")[1]}
+    assert set(RECURRING) <= phrasings
+    page.close()
+
+
+def test_an_expired_console_session_is_sent_to_sign_in(
+    browser: Any, service: tuple[str, Runtime]
+) -> None:
+    base_url, runtime = service
+    sessions = ConsoleSessions(runtime.keys, runtime.settings.api.console_session_minutes)
+    with mock.patch("time.time", return_value=time.time() - 24 * 3600):
+        stale = sessions.sign_in(runtime.keys.operator)
+    context = browser.new_context(base_url=base_url)
+    context.add_cookies([{"name": COOKIE, "value": stale, "url": f"{base_url}/console"}])
+    page = context.new_page()
+    page.goto("/console/traces")
+    assert "/console/login" in page.url
+    assert page.get_by_role("alert").inner_text() == "Your session expired: sign in again."
+    context.close()
 
 
 def test_candidates_and_documents_pages(console: Any) -> None:
