@@ -13,11 +13,15 @@ written alone (what a service without conversations does), as the rules make it 
 always joined to the previous question (the crude baseline), and the original question (the
 ceiling). Recall@5 of the gold paragraph; also how many follow-ups the rules recognised and how
 many stand-alone questions (the originals) they took for follow-ups. Japanese only: no English
-set here asks several questions of one named subject.
+set here asks several questions of one named subject. Last, the share of real stand-alone
+questions (JSQuAD, NQ + HotpotQA, Banking77, CLINC150, StackFAQ) the rules would take for
+follow-ups had they come after another question: a rewrite they do not need.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import random
 import statistics
 import sys
@@ -28,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import data_parser, parse_with_data
 from bench.retrieval import _index_passages
 from ragsvc.embedding import build_embedder
-from ragsvc.evaluation.datasets import PassageQuestion, squad_passages
+from ragsvc.evaluation.datasets import PassageQuestion, squad_passages, stackfaq
 from ragsvc.index import build_spaces
 from ragsvc.pipeline.followup import follow_up_rule, standalone
 from ragsvc.retrieval.hybrid import HybridRetriever
@@ -107,7 +111,32 @@ def main() -> int:
     }
     for way, hits in ways.items():
         print(f"| {labels[way]} | {statistics.fmean(hits):.3f} |")
+    print("\n| stand-alone questions (each of a set) taken for follow-ups | n | share |")
+    print("|---|---|---|")
+    for name, asked in standalone_sets(args.data, questions).items():
+        taken = sum(follow_up_rule(q) is not None for q in asked)
+        print(f"| {name} | {len(asked)} | {taken / len(asked):.2%} |")
     return 0
+
+
+def standalone_sets(data: Path, jsquad: list[PassageQuestion]) -> dict[str, list[str]]:
+    """Real questions that each stand alone: what the rules should leave as written."""
+    with (data / "faq" / "banking77" / "train.csv").open(encoding="utf-8") as fh:
+        banking = [row["text"] for row in csv.DictReader(fh)]
+    clinc = json.loads((data / "oos" / "clinc150" / "dev.json").read_text(encoding="utf-8"))
+    with (data / "routing" / "route_mix_en.jsonl").open(encoding="utf-8") as fh:
+        open_domain = [json.loads(line)["question"] for line in fh]
+    return {
+        "JSQuAD (ja)": [q.question for q in jsquad],
+        "NQ + HotpotQA (route_mix_en)": open_domain,
+        "Banking77 train": banking,
+        "CLINC150 (every split)": [row[0] for rows in clinc.values() for row in rows],
+        "StackFAQ rewordings": [
+            q
+            for item in stackfaq(data / "faq" / "stackfaq" / "stackExchange-FAQ.json")
+            for q in item.queries
+        ],
+    }
 
 
 if __name__ == "__main__":

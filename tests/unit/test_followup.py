@@ -47,6 +47,10 @@ def test_japanese_follow_ups_carry_the_previous_question(asked: str, routed: str
         "パスワードを忘れました",
         "VPNにつながりません。何を確認すればよいですか？",
         "Andrew's laptop is broken, whom do I call?",  # "and" only as part of a word
+        "Is there a fee for transfers?",  # "there" and "this" point at the world as often
+        "What is this charge?",
+        "What if I lose my card?",
+        "朝鮮半島の梅雨は?",  # leaves nothing out: longer than a bare "…は？"
     ],
 )
 def test_a_question_that_stands_alone_is_asked_as_written(asked: str) -> None:
