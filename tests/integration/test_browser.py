@@ -9,6 +9,7 @@ widget's questions and feedback are what the console then shows.
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import shutil
 import socket
@@ -41,7 +42,9 @@ CONTACT = "https://helpdesk.example.com/contact"
 FAQ_QUESTION = "how do i get on the vpn from home"
 FOLLOW_UP = "and from a hotel?"
 JAPANESE = "パスワードを忘れました"
-DOCS = ROOT / "docs"
+SCREENSHOTS = ROOT / ("docs" if os.environ.get("RAGSVC_UPDATE_SCREENSHOTS") else "var/screenshots")
+"""Where the widget's and a trace page's screenshots go: ``var/screenshots`` (ignored by git) on
+every run; ``docs/``, where the README shows them, with ``RAGSVC_UPDATE_SCREENSHOTS=1``."""
 TIMEOUT_MS = 120_000
 
 pytestmark = pytest.mark.skipif(
@@ -202,8 +205,8 @@ def test_thumbs_down_with_a_comment_reaches_the_trace(
     playwright_api.expect(turn.get_by_role("status")).to_have_text(
         "Thank you for the feedback.", timeout=10_000
     )
-    DOCS.mkdir(exist_ok=True)
-    widget_page.screenshot(path=str(DOCS / "widget.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    widget_page.screenshot(path=str(SCREENSHOTS / "widget.png"))
 
 
 def test_the_widget_speaks_japanese(
@@ -313,7 +316,8 @@ def test_a_trace_page_shows_every_check_and_the_feedback(
     assert console.locator(".feedback").inner_text().startswith("👎 rated 1")
     assert "from a hotel" in console.locator(".feedback").inner_text()
     assert console.get_by_role("img", name=re.compile("steps in the order")).count() >= 1
-    console.screenshot(path=str(DOCS / "console-trace.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    console.screenshot(path=str(SCREENSHOTS / "console-trace.png"), full_page=True)
 
     console.goto("/console/traces?text=hotel")
     console.locator("tbody tr[data-trace] a").first.click()
