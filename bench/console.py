@@ -193,14 +193,25 @@ def console_only(settings: Settings, traces: TraceStore) -> Runtime:
         slm=None,
         llm=unused,
         analyzer=unused,
-        ask=_Closable(),  # type: ignore[arg-type]
-        ingest=_Closable(),  # type: ignore[arg-type]
+        ask=_Idle(),  # type: ignore[arg-type]
+        ingest=_Idle(),  # type: ignore[arg-type]
         keys=load_keys(settings.api),
         owns_index=False,
     )
 
 
-class _Closable:
+class _Idle:
+    """Stands in for the parts no page reads (the ask service, the ingest runner)."""
+
+    def __init__(self) -> None:
+        self.observers: list[Any] = []
+
+    def load(self) -> list[Any]:
+        return []
+
+    def jobs(self) -> list[Any]:
+        return []
+
     def close(self) -> None:
         return None
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.contrib.prometheus import PrometheusConfig, PrometheusController
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.template.config import TemplateConfig
@@ -28,11 +30,36 @@ from ragsvc.api.errors import domain_error, http_error
 from ragsvc.api.limits import RequestLimits, rate_limit
 from ragsvc.console.pages import CONSOLE_TEMPLATES, ConsoleController, ConsoleSignInController
 from ragsvc.errors import RagsvcError
+from ragsvc.observe import metrics
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
 
 MODEL_THREADS_HEADROOM = 16
 """Worker threads beyond ``api.max_in_flight``: model calls hold at most their slots' worth."""
+
+
+class MetricsController(PrometheusController):
+    """``GET /metrics``: Prometheus's text format (public, like the probes: counts only)."""
+
+    path = "/metrics"
+    include_in_schema = False
+
+
+def gauges(runtime: Runtime, limits: RequestLimits) -> dict[str, Any]:
+    """The scrape-time gauges of :mod:`ragsvc.observe.metrics`."""
+    spent = runtime.ledger.spent_this_month()
+    running = [job for job in runtime.ingest.jobs() if job.status == "running"]
+    loads = runtime.ask.load()
+    return {
+        "spent_this_month_usd": spent,
+        "budget_left_usd": runtime.settings.cost.monthly_budget_usd - spent,
+        "asks_in_flight": limits.asks.count,
+        "streams_open": limits.streams.count,
+        "ingest_files_done": sum(job.files_done for job in running),
+        "ingest_files_total": sum(job.files_total for job in running),
+        "model_running": {load.name: load.running for load in loads},
+        "model_waiting": {load.name: load.waiting for load in loads},
+    }
 
 
 def create_app(
@@ -45,15 +72,21 @@ def create_app(
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = settings.api.max_in_flight + MODEL_THREADS_HEADROOM
         app.state.limits = RequestLimits.of(settings.api)
-        app.state.runtime = await anyio.to_thread.run_sync(open_parts, settings)
+        app.state.runtime = runtime = await anyio.to_thread.run_sync(open_parts, settings)
+        runtime.ask.observers.append(metrics.observe)
+        collector = metrics.register(lambda: gauges(runtime, app.state.limits))
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(app.state.runtime.close)
+            metrics.unregister(collector)
+            await anyio.to_thread.run_sync(runtime.close)
 
     api = settings.api
     cors = CORSConfig(allow_origins=api.cors_origins) if api.cors_origins else None
     limit = rate_limit(api)
+    prometheus = PrometheusConfig(
+        app_name="ragsvc", prefix=metrics.PREFIX, group_path=True, exclude=["/metrics"]
+    )
     return Litestar(
         route_handlers=[
             AskController,
@@ -68,11 +101,12 @@ def create_app(
             widget_demo,
             ConsoleSignInController,
             ConsoleController,
+            MetricsController,
         ],
         lifespan=[lifespan],
         guards=[role_guard],
         before_send=[allow_header],
-        middleware=[limit.middleware] if limit else [],
+        middleware=[prometheus.middleware, *([limit.middleware] if limit else [])],
         exception_handlers={RagsvcError: domain_error, HTTPException: http_error},
         cors_config=cors,
         openapi_config=OpenAPIConfig(

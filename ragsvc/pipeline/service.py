@@ -84,6 +84,8 @@ class AskService:
         self.ledger = ledger
         self.slm = slm
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="part")
+        self.observers: list[Callable[[Trace], None]] = []
+        """Called with each finished trace (e.g. the metrics); a failing one is logged."""
         cpu = CpuSlots(settings.server.cpu_slots or os.cpu_count() or 1)
         self.cpu = cpu
         llm_settings = settings.llm
@@ -171,6 +173,11 @@ class AskService:
             record.cost_usd = sum(call.cost_usd for call in record.model_calls)
         trace.cost_usd = sum(call.cost_usd for call in trace.all_model_calls())
         self.traces.submit(self._stored(trace))
+        for observer in self.observers:
+            try:
+                observer(trace)
+            except Exception:  # an observer never costs the user the answer
+                log.exception("an observer of question %s failed", trace.trace_id)
         if unavailable is not None:
             raise ServiceUnavailableError(str(unavailable), trace.trace_id)
         return trace
