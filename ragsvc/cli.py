@@ -61,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ragsvc.api.app import create_app
+    from ragsvc.observe.logs import configure_logging
     from ragsvc.settings import load_settings
 
     settings = load_settings(args.config)
@@ -74,7 +75,14 @@ def _serve(args: argparse.Namespace) -> int:
 
             settings = stack.enter_context(serving_local_llm(settings, Path("var/llm-server.log")))
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port)
+        configure_logging(settings.server.log_format, settings.server.log_level)
+        uvicorn.run(  # its own access log off: ours carries the request and trace ids
+            create_app(settings),
+            host=settings.server.host,
+            port=settings.server.port,
+            log_config=None,
+            access_log=False,
+        )
     return 0
 
 

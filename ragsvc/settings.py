@@ -170,6 +170,9 @@ class ServerSettings(Group):
     per core); the FAQ path and the probes never wait for them."""
     batch_query_embeddings: bool = True
     """Concurrent questions share the embedder's forward passes (ragsvc/embedding/batching.py)."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line, each with its request id and trace id."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class SlmSettings(Group):

@@ -31,6 +31,7 @@ from ragsvc.api.limits import RequestLimits, rate_limit
 from ragsvc.console.pages import CONSOLE_TEMPLATES, ConsoleController, ConsoleSignInController
 from ragsvc.errors import RagsvcError
 from ragsvc.observe import metrics
+from ragsvc.observe.logs import request_ids_middleware
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
 
@@ -106,7 +107,11 @@ def create_app(
         lifespan=[lifespan],
         guards=[role_guard],
         before_send=[allow_header],
-        middleware=[prometheus.middleware, *([limit.middleware] if limit else [])],
+        middleware=[
+            request_ids_middleware,
+            prometheus.middleware,
+            *([limit.middleware] if limit else []),
+        ],
         exception_handlers={RagsvcError: domain_error, HTTPException: http_error},
         cors_config=cors,
         openapi_config=OpenAPIConfig(
@@ -117,4 +122,5 @@ def create_app(
         ),
         request_max_body_size=api.max_body_kb * 1024,
         template_config=TemplateConfig(directory=CONSOLE_TEMPLATES, engine=JinjaTemplateEngine),
+        logging_config=None,  # the process's logging is `ragsvc serve`'s (ragsvc/observe/logs.py)
     )

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.analysis.split import QuestionSplitter, Split
@@ -24,6 +25,7 @@ from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.errors import InvalidRequestError, ServiceUnavailableError
 from ragsvc.index import Index
 from ragsvc.llm.client import ChatModel
+from ragsvc.observe.logs import note_trace
 from ragsvc.pipeline.admission import AdmittedSlm, CpuSlots, ModelSlots, SlotLoad
 from ragsvc.pipeline.answering import (
     Answering,
@@ -146,6 +148,7 @@ class AskService:
             else None,
             filters={"kind": request.kind, "language": request.language, "tags": request.tags},
         )
+        note_trace(trace.trace_id)
         log.debug("question %s: %s", trace.trace_id, self._loggable(question))
         unavailable: ServiceUnavailableError | None = None
         ctx: Answering | None = None
@@ -257,7 +260,10 @@ class AskService:
         ]
         trace.parts = [part.record for part in contexts]
         with timed(trace, "parts_routing"):
-            decisions = list(self._pool.map(self._decide_part, contexts))
+            futures = [  # each in a copy of this context: its logs keep the request's ids
+                self._pool.submit(copy_context().run, self._decide_part, c) for c in contexts
+            ]
+            decisions = [future.result() for future in futures]
         composition = Composition()
         for n, i in enumerate(answer_order([d.route for d in decisions]), start=1):
             part = contexts[i]

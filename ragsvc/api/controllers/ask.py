@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import threading
@@ -129,4 +130,5 @@ def _answer_in_background(
             put(_DONE)
             limits.streams.leave()
 
-    threading.Thread(target=work, name="ask-stream", daemon=True).start()
+    context = contextvars.copy_context()  # the request's ids, for the logs written while answering
+    threading.Thread(target=context.run, args=(work,), name="ask-stream", daemon=True).start()
