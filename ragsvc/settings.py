@@ -173,6 +173,11 @@ class ServerSettings(Group):
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object per line, each with its request id and trace id."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    otlp_endpoint: str | None = None
+    """Where each answered message goes as an OpenTelemetry trace (OTLP over HTTP, e.g.
+    ``http://collector:4318/v1/traces``); None: not exported."""
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    """Headers of the OTLP requests (e.g. an API key of the tracing backend)."""
 
 
 class SlmSettings(Group):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -35,6 +35,9 @@ from ragsvc.observe.logs import request_ids_middleware
 from ragsvc.runtime import Runtime, open_runtime
 from ragsvc.settings import Settings
 
+if TYPE_CHECKING:
+    from ragsvc.observe.otel import OtlpTraceExport
+
 MODEL_THREADS_HEADROOM = 16
 """Worker threads beyond ``api.max_in_flight``: model calls hold at most their slots' worth."""
 
@@ -63,6 +66,15 @@ def gauges(runtime: Runtime, limits: RequestLimits) -> dict[str, Any]:
     }
 
 
+def _otlp_export(settings: Settings) -> OtlpTraceExport | None:
+    endpoint = settings.server.otlp_endpoint
+    if endpoint is None:
+        return None
+    from ragsvc.observe.otel import OtlpTraceExport
+
+    return OtlpTraceExport(endpoint, settings.server.otlp_headers)
+
+
 def create_app(
     settings: Settings, open_parts: Callable[[Settings], Runtime] = open_runtime
 ) -> Litestar:
@@ -76,10 +88,15 @@ def create_app(
         app.state.runtime = runtime = await anyio.to_thread.run_sync(open_parts, settings)
         runtime.ask.observers.append(metrics.observe)
         collector = metrics.register(lambda: gauges(runtime, app.state.limits))
+        otlp = _otlp_export(settings)
+        if otlp is not None:
+            runtime.ask.observers.append(otlp.export)
         try:
             yield
         finally:
             metrics.unregister(collector)
+            if otlp is not None:
+                await anyio.to_thread.run_sync(otlp.close)
             await anyio.to_thread.run_sync(runtime.close)
 
     api = settings.api

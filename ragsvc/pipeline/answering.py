@@ -62,6 +62,7 @@ class Answering:
     def part(self, question: str, language: str, vector: QueryVector) -> Answering:
         """One part of this joined message, with a record of its own."""
         record = PartTrace(question=question, language=language)
+        record.start_clock(self.record.origin)
         return Answering(self.request, record, self.trace_id, vector, language, self.sink)
 
     def announce(self, route: Route) -> None:
@@ -125,6 +126,7 @@ def record_call(
         first_token_ms=first_token_ms,
         cost_usd=ledger.cost(model, prompt_tokens, completion_tokens),
         error=f"{type(error).__name__}: {error}" if error else None,
+        started_ms=record.since_start(started),
     )
     record.model_calls.append(call)
     return call
@@ -148,3 +150,5 @@ def timed(record: PartTrace, step: str) -> Iterator[None]:
         yield
     finally:
         record.timings_ms[step] = round(1000 * (time.perf_counter() - started), 2)
+        if (began := record.since_start(started)) is not None:
+            record.started_ms[step] = began

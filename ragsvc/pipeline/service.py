@@ -87,7 +87,8 @@ class AskService:
         self.slm = slm
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="part")
         self.observers: list[Callable[[Trace], None]] = []
-        """Called with each finished trace (e.g. the metrics); a failing one is logged."""
+        """Called with each finished trace as it is stored (the metrics, the OTLP export); a
+        failing one is logged."""
         cpu = CpuSlots(settings.server.cpu_slots or os.cpu_count() or 1)
         self.cpu = cpu
         llm_settings = settings.llm
@@ -148,6 +149,7 @@ class AskService:
             else None,
             filters={"kind": request.kind, "language": request.language, "tags": request.tags},
         )
+        trace.start_clock(started)
         note_trace(trace.trace_id)
         log.debug("question %s: %s", trace.trace_id, self._loggable(question))
         unavailable: ServiceUnavailableError | None = None
@@ -175,10 +177,11 @@ class AskService:
         for record in (*trace.parts, trace):
             record.cost_usd = sum(call.cost_usd for call in record.model_calls)
         trace.cost_usd = sum(call.cost_usd for call in trace.all_model_calls())
-        self.traces.submit(self._stored(trace))
-        for observer in self.observers:
+        stored = self._stored(trace)
+        self.traces.submit(stored)
+        for observer in self.observers:  # they see what is stored: redacted as configured
             try:
-                observer(trace)
+                observer(stored)
             except Exception:  # an observer never costs the user the answer
                 log.exception("an observer of question %s failed", trace.trace_id)
         if unavailable is not None:
@@ -293,6 +296,7 @@ class AskService:
                 purpose="faq",
                 latency_ms=round(1000 * (time.perf_counter() - started), 2),
                 hits=[RetrievedHit.of(m.hit) for m in matches[:3]],
+                started_ms=ctx.record.since_start(started),
             )
         )
         return matches[0] if matches else None
@@ -331,6 +335,7 @@ class AskService:
                 purpose="passages",
                 latency_ms=round(1000 * (time.perf_counter() - started), 2),
                 hits=[RetrievedHit.of(h) for h in hits],
+                started_ms=ctx.record.since_start(started),
             )
         )
         return hits

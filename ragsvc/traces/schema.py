@@ -5,10 +5,11 @@ Bump ``TRACE_SCHEMA_VERSION`` when a stored trace could no longer be read by thi
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.embedding.spaces import PRIMARY
@@ -91,6 +92,8 @@ class Retrieval(BaseModel):
     purpose: str
     latency_ms: float
     hits: list[RetrievedHit]
+    started_ms: float | None = None
+    """When it began, in ms after the message's start (None in traces written before)."""
 
 
 class ModelCall(BaseModel):
@@ -103,6 +106,8 @@ class ModelCall(BaseModel):
     """Time to the first streamed token (a streamed LLM call)."""
     cost_usd: float = 0.0
     error: str | None = None
+    started_ms: float | None = None
+    """When it began, in ms after the message's start (None: not known, e.g. an analysis stage)."""
 
 
 class Event(BaseModel):
@@ -173,6 +178,26 @@ class PartTrace(BaseModel):
     all_llm_cost_usd: float = Field(
         default=0.0, description="estimated cost had the LLM synthesised this answer"
     )
+    started_ms: dict[str, float] = Field(default_factory=dict)
+    """When each step of ``timings_ms`` began, in ms after the message's start."""
+    offset_ms: float = 0.0
+    """When this record began, in ms after the message's start (a part's; 0 for the message)."""
+    _origin: float | None = PrivateAttr(default=None)
+
+    def start_clock(self, origin: float | None = None) -> None:
+        """Times in this record count from ``origin`` (``time.perf_counter()``), by default now:
+        the message's start, which a part shares."""
+        now = time.perf_counter()
+        self._origin = now if origin is None else origin
+        self.offset_ms = round(1000 * (now - self._origin), 2)
+
+    @property
+    def origin(self) -> float | None:
+        return self._origin
+
+    def since_start(self, moment: float) -> float | None:
+        """``moment`` (``time.perf_counter()``) in ms after the message's start."""
+        return None if self._origin is None else round(1000 * (moment - self._origin), 2)
 
     def check(
         self,
