@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+import yaml
 from litestar import Litestar
 
 
@@ -35,3 +40,38 @@ def serving(app: Litestar, startup_timeout_s: float = 60) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def process_config(root: Path, port: int, model_cache: Path, **groups: dict[str, Any]) -> Path:
+    """A settings file for a ``ragsvc serve`` process: every file it writes under ``root``, the
+    SLM off (a process test loads no GGUF); ``groups`` add to or override the groups."""
+    config: dict[str, Any] = {
+        "store": {"path": str(root / "qdrant")},
+        "traces": {"path": str(root / "traces.sqlite")},
+        "cost": {"ledger_path": str(root / "cost.sqlite")},
+        "api": {
+            "admin_key_file": str(root / "admin.key"),
+            "operator_key_file": str(root / "operator.key"),
+        },
+        "server": {"port": port},
+        "slm": {"enabled": False},
+        "model_cache_dir": str(model_cache),
+    }
+    for name, fields in groups.items():
+        config[name] = {**config.get(name, {}), **fields}
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def wait_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
+    """Until ``/healthz`` answers; the log's tail in the failure when the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("the service did not start: " + log.read_text()[-3000:])

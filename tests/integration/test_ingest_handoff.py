@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import yaml
-
 from tests.conftest import MODEL_CACHE
-from tests.live_server import free_port
+from tests.live_server import free_port, process_config, wait_up
 
 RAGSVC = [sys.executable, "-m", "ragsvc.cli"]
 
@@ -27,38 +24,14 @@ def _post(url: str, body: dict[str, object]) -> dict[str, object]:
         return result
 
 
-def _wait_ready(url: str, service: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert service.poll() is None, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("the service did not start: " + log.read_text()[-3000:])
-
-
 def test_ingest_while_the_service_runs(tmp_path: Path) -> None:
     port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"path": str(tmp_path / "qdrant")},
-                "traces": {"path": str(tmp_path / "traces.sqlite")},
-                "cost": {"ledger_path": str(tmp_path / "cost.sqlite")},
-                "api": {
-                    "admin_key_file": str(tmp_path / "admin.key"),
-                    "operator_key_file": str(tmp_path / "operator.key"),
-                },
-                "ingest": {"allowed_roots": [str(tmp_path)]},
-                "server": {"port": port},
-                "slm": {"enabled": False},
-                "llm": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0},
-                "model_cache_dir": str(MODEL_CACHE),
-            }
-        )
+    config = process_config(
+        tmp_path,
+        port,
+        MODEL_CACHE,
+        ingest={"allowed_roots": [str(tmp_path)]},
+        llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0},
     )
     policies = tmp_path / "policies"
     policies.mkdir()
@@ -73,7 +46,7 @@ def test_ingest_while_the_service_runs(tmp_path: Path) -> None:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, service, log)
+        wait_up(url, service, log)
         ingest = subprocess.run(
             [*RAGSVC, "ingest", str(policies), "--config", str(config), "--quiet"],
             capture_output=True,

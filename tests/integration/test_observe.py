@@ -7,48 +7,23 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MODEL_CACHE
-from tests.live_server import free_port
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the service exited"
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("the service did not start")
+from tests.live_server import free_port, process_config, wait_up
 
 
 def test_json_logs_and_metrics_of_a_served_process(tmp_path: Path) -> None:
     port = free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"path": str(tmp_path / "qdrant")},
-                "traces": {"path": str(tmp_path / "traces.sqlite")},
-                "cost": {"ledger_path": str(tmp_path / "cost.sqlite")},
-                "api": {
-                    "admin_key_file": str(tmp_path / "admin.key"),
-                    "operator_key_file": str(tmp_path / "operator.key"),
-                },
-                "server": {"port": port, "log_format": "json"},
-                "slm": {"enabled": False},
-                "multilingual": {"enabled": False},
-                "model_cache_dir": str(MODEL_CACHE),
-            }
-        )
+    config = process_config(
+        tmp_path,
+        port,
+        MODEL_CACHE,
+        server={"port": port, "log_format": "json"},
+        multilingual={"enabled": False},
     )
     log = tmp_path / "service.log"
     url = f"http://127.0.0.1:{port}"
@@ -60,7 +35,7 @@ def test_json_logs_and_metrics_of_a_served_process(tmp_path: Path) -> None:
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         try:
-            _wait_ready(url, process)
+            wait_up(url, process, log)
             ask = urllib.request.Request(
                 f"{url}/v1/ask",
                 json.dumps({"question": "How do I reset my password?"}).encode(),
