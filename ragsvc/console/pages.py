@@ -35,7 +35,7 @@ from pydantic import (
 from ragsvc.api.access import presented_key
 from ragsvc.api.deps import provide_runtime
 from ragsvc.api.errors import status_of
-from ragsvc.console import charts
+from ragsvc.console import charts, timeline
 from ragsvc.console.candidates import add_entry, find_candidates
 from ragsvc.console.session import COOKIE, COOKIE_PATH, ConsoleSessions, SignInRequiredError
 from ragsvc.errors import RagsvcError
@@ -255,7 +255,9 @@ class ConsoleController(Controller):
         trace = runtime.traces.get(trace_id)
         if trace is None:
             raise NotFoundException(f"no trace {trace_id!r} (unknown, or removed by retention)")
-        return _page("trace.html", request, trace=trace)
+        return _page(
+            "trace.html", request, trace=trace, timeline=timeline.bars, scale_ms=trace.latency_ms
+        )
 
     @get("/stats", sync_to_thread=True)
     def stats(
