@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
 from ingest.job import IngestJob
+from ragsvc.api.app import create_app
 from ragsvc.index import Index
 from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.hybrid import HybridRetriever
+from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from ragsvc.store.edge import EdgeBackend
 from ragsvc.store.qdrant_store import ChunkStore
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeAnalyzer, FakeEmbedder, complex_on_and, fake_runtime
 
 FAQ_YAML = """\
 faqs:
@@ -59,3 +63,15 @@ def memory_index(settings: Settings, corpus: Path, tmp_path: Path) -> Iterator[I
     retriever = HybridRetriever(store, settings.retrieval)
     yield Index(embedder, store, retriever, FaqMatcher(retriever))
     store.close()
+
+
+@pytest.fixture
+def fake_service(settings: Settings, memory_index: Index) -> Iterator[TestClient[Any]]:
+    """The HTTP service over ``memory_index`` with fake models (questions with an "and" go to
+    the fake LLM), started and stopped around the test."""
+
+    def open_parts(s: Settings) -> Runtime:
+        return fake_runtime(s, memory_index, FakeAnalyzer(complex_on_and))
+
+    with TestClient(app=create_app(settings, open_parts)) as client:
+        yield client

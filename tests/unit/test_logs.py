@@ -11,21 +11,12 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from ragsvc.api.app import create_app
-from ragsvc.index import Index
 from ragsvc.observe.logs import RequestContextFilter, formatter
-from ragsvc.runtime import Runtime
-from ragsvc.settings import Settings
-from tests.fakes import fake_runtime
 
 
 @pytest.fixture
-def client(settings: Settings, memory_index: Index) -> Iterator[TestClient[Any]]:
-    def open_parts(s: Settings) -> Runtime:
-        return fake_runtime(s, memory_index)
-
-    with TestClient(app=create_app(settings, open_parts)) as test_client:
-        yield test_client
+def client(fake_service: TestClient[Any]) -> TestClient[Any]:
+    return fake_service
 
 
 @pytest.fixture

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ragsvc.api.app import create_app
-from ragsvc.index import Index
-from ragsvc.runtime import Runtime
-from ragsvc.settings import Settings
-from tests.fakes import FakeAnalyzer, complex_on_and, fake_runtime
-
 
 @pytest.fixture
-def client(settings: Settings, memory_index: Index) -> Iterator[TestClient[Any]]:
-    def open_parts(s: Settings) -> Runtime:
-        return fake_runtime(s, memory_index, FakeAnalyzer(complex_on_and))
-
-    with TestClient(app=create_app(settings, open_parts)) as test_client:
-        yield test_client
+def client(fake_service: TestClient[Any]) -> TestClient[Any]:
+    return fake_service
 
 
 def scrape(client: TestClient[Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
