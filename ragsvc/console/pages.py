@@ -58,7 +58,8 @@ def console_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     must come from the console's own origin."""
     runtime: Runtime = connection.app.state.runtime
     sessions = _sessions(runtime)
-    role = sessions.role_of_key(presented_key(connection)) if presented_key(connection) else None
+    key = presented_key(connection)
+    role = sessions.role_of_key(key) if key else None
     if role is None:
         role = sessions.role(connection.cookies.get(COOKIE))
     if connection.scope.get("method", "GET") != "GET":
@@ -78,22 +79,16 @@ def _error_page(request: Request[Any, Any, Any], exc: HTTPException | RagsvcErro
     """A console error as a page: what went wrong, and the way back."""
     status = exc.status_code if isinstance(exc, HTTPException) else status_of(exc)
     detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
-    return Template(
-        template_name="error.html",
-        context={
-            "role": request.state.get(_ROLE),
-            "path": request.url.path,
-            "status": status,
-            "detail": detail,
-        },
-        status_code=status,
-    )
+    return _page("error.html", request, status_code=status, status=status, detail=detail)
 
 
-def _page(name: str, request: Request[Any, Any, Any], **context: Any) -> Template:
+def _page(
+    name: str, request: Request[Any, Any, Any], status_code: int = 200, **context: Any
+) -> Template:
     return Template(
         template_name=name,
         context={"role": request.state.get(_ROLE), "path": request.url.path, **context},
+        status_code=status_code,
     )
 
 
