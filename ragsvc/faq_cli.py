@@ -128,10 +128,10 @@ class PhrasingWriter:
             return added, str(result["doc_id"])
         from ingest.phrasings import add_phrasings
         from ragsvc.traces.confirmed import asked_questions
-        from ragsvc.traces.store import TraceStore
+        from ragsvc.traces.store import open_trace_store
 
         if trace_ids:
-            traces = TraceStore(self.settings.traces)
+            traces = open_trace_store(self.settings)
             try:
                 phrasings = [*phrasings, *asked_questions(traces, trace_ids)]
             finally:
@@ -170,10 +170,10 @@ def run_remove_phrasing(args: argparse.Namespace) -> int:
 
 def run_suggest(args: argparse.Namespace) -> int:
     from ragsvc.traces.confirmed import confirmed_phrasings
-    from ragsvc.traces.store import TraceStore
+    from ragsvc.traces.store import open_trace_store
 
     settings = load_settings(args.config)
-    store = TraceStore(settings.traces)
+    store = open_trace_store(settings)
     try:
         found = confirmed_phrasings(store, args.min_rating, args.limit)
     finally:

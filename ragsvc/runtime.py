@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ragsvc.cost.ledger import CostLedger
+from ragsvc.cost.ledger import CostLedger, open_ledger
 from ragsvc.errors import ConfigError
 from ragsvc.index import Index, open_index
 from ragsvc.ingest_jobs import IngestRunner
@@ -16,7 +16,7 @@ from ragsvc.pipeline.admission import AdmittedSlm, ModelSlots
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.service import AskService
 from ragsvc.settings import Settings
-from ragsvc.traces.store import TraceStore
+from ragsvc.traces.store import TraceStore, open_trace_store
 
 if TYPE_CHECKING:
     from ragsvc.models.llama import LocalLlm
@@ -81,8 +81,8 @@ def open_runtime(
     splitter = build_splitter(settings, index.retriever.spaces)
     analyzer = build_analyzer(settings, index.embedder, slm, scope, splitter)
     llm = llm or OpenAiChatModel(settings.llm)
-    traces = TraceStore(settings.traces)
-    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    traces = open_trace_store(settings)
+    ledger = open_ledger(settings)
     ask = AskService(settings, index, analyzer, traces, ledger, slm=slm, llm=llm, splitter=splitter)
     ingest = IngestRunner(index.store, settings)
     return Runtime(

@@ -305,6 +305,24 @@ class TraceSettings(Group):
     max_traces: int = Field(default=100_000, gt=0)
 
 
+class DatabaseSettings(Group):
+    url: SecretStr | None = None
+    """PostgreSQL for the trace store and the cost ledger, shared by replicas (their traces,
+    feedback and one budget): ``postgresql://user:password@host:5432/ragsvc``. Unset: the SQLite
+    files ``traces.path`` and ``cost.ledger_path`` (one process, or processes on one disk)."""
+    pool_size: int = Field(default=4, gt=0)
+    """Connections each process keeps open (the trace writer has one more of its own)."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("database.url must be a postgresql:// URL (unset: SQLite files)")
+        return url
+
+
 class WidgetKey(Group):
     """A key for the help-desk widget: it may ask, only from these origins."""
 
@@ -370,6 +388,7 @@ class Settings(BaseSettings):
     cost: CostSettings = Field(default_factory=CostSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     traces: TraceSettings = Field(default_factory=TraceSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     widget: WidgetSettings = Field(default_factory=WidgetSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)

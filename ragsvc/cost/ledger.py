@@ -1,44 +1,47 @@
-"""Prices per model and the monthly budget, persisted in SQLite so a restart forgets nothing.
+"""Prices per model and the monthly budget, persisted in SQLite (a file) or PostgreSQL (shared by
+replicas: one budget) so a restart forgets nothing.
 
 The router asks :meth:`CostLedger.budget_low`; when the remaining share of this month's budget is
 under ``cost.low_budget_share`` it prefers the SLM routes (and says so in the trace).
 
 A paid call holds its estimated cost first: :meth:`CostLedger.reserve` checks, in one
-``BEGIN IMMEDIATE`` transaction, that this month's spend plus the outstanding reservations plus the
-estimate fit the budget, and stores the reservation in the same file, so concurrent calls, threads
-or processes never overshoot it together. :meth:`CostLedger.settle` then turns the reservation into
+transaction that holds the reservations' lock (SQLite's write lock, PostgreSQL's table lock), that
+this month's spend plus the outstanding reservations plus the estimate fit the budget, and stores
+the reservation in the same transaction, so concurrent calls, threads, processes or replicas never
+overshoot it together. :meth:`CostLedger.settle` then turns the reservation into
 the actual spend, and :meth:`CostLedger.release` gives it back when the call failed. A reservation
 left behind by a crashed process expires after ``reservation_ttl_s``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from ragsvc.settings import CostSettings, Price
+from ragsvc.db import Database, Migration, open_database
+from ragsvc.settings import CostSettings, Price, Settings
 
-BUSY_TIMEOUT_S = 5.0
-"""How long a ledger call waits for another process's transaction on the same file."""
 RESERVATION_TTL_S = 600.0
 """Longer than any LLM call takes; a reservation older than this is dropped as abandoned."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spend (month TEXT PRIMARY KEY, usd REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS reservations (
-    id TEXT PRIMARY KEY,
-    usd REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-"""
+_MIGRATIONS = (
+    Migration(
+        1,
+        (
+            "CREATE TABLE IF NOT EXISTS spend (month TEXT PRIMARY KEY, usd {double} NOT NULL)",
+            """CREATE TABLE IF NOT EXISTS reservations (
+                id TEXT PRIMARY KEY,
+                usd {double} NOT NULL,
+                expires_at {double} NOT NULL
+            )""",
+        ),
+    ),
+)
 _ADD_SPEND = (
     "INSERT INTO spend (month, usd) VALUES (?, ?) "
-    "ON CONFLICT(month) DO UPDATE SET usd = usd + excluded.usd"
+    "ON CONFLICT (month) DO UPDATE SET usd = spend.usd + excluded.usd"
 )
 _COMMITTED = (
     "SELECT (SELECT coalesce(sum(usd), 0) FROM spend WHERE month = ?) + "
@@ -68,18 +71,14 @@ class CostLedger:
     def __init__(
         self,
         settings: CostSettings,
-        path: Path,
+        database: Database,
         reservation_ttl_s: float = RESERVATION_TTL_S,
     ) -> None:
+        """On ``database``, closed with the ledger."""
         self.settings = settings
         self._reservation_ttl_s = reservation_ttl_s
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._db = database
+        database.migrate("ledger", _MIGRATIONS)
 
     def price_of(self, model: str) -> Price:
         return self.settings.prices.get(model, self.settings.default_price)
@@ -94,8 +93,8 @@ class CostLedger:
         """Add spend that had no reservation."""
         if usd <= 0:
             return
-        with self._lock:
-            self._db.execute(_ADD_SPEND, (current_month(), usd))
+        with self._db.connection() as db:
+            db.execute(_ADD_SPEND, (current_month(), usd))
 
     def reserve(self, usd: float) -> Reservation | None:
         """Hold ``usd`` of this month's budget for a call about to be made; None when spend plus
@@ -103,14 +102,13 @@ class CostLedger:
         if usd < 0:
             raise ValueError(f"a reservation must be 0 USD or more, got {usd}")
         now = time.time()
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM reservations WHERE expires_at <= ?", (now,))
-            (committed,) = self._db.execute(_COMMITTED, (current_month(), now)).fetchone()
+        with self._db.connection() as db, self._db.transaction(db, lock="reservations"):
+            db.execute("DELETE FROM reservations WHERE expires_at <= ?", (now,))
+            (committed,) = db.execute(_COMMITTED, (current_month(), now)).fetchone()
             if committed + usd > self.settings.monthly_budget_usd:
                 return None
             reservation = Reservation(uuid.uuid4().hex, usd)
-            self._db.execute(
+            db.execute(
                 "INSERT INTO reservations (id, usd, expires_at) VALUES (?, ?, ?)",
                 (reservation.id, usd, now + self._reservation_ttl_s),
             )
@@ -118,22 +116,19 @@ class CostLedger:
 
     def settle(self, reservation: Reservation, actual_usd: float) -> None:
         """Replace ``reservation`` by what the call actually cost (more or less than held)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+        with self._db.connection() as db, self._db.transaction(db):
+            db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
             if actual_usd > 0:
-                self._db.execute(_ADD_SPEND, (current_month(), actual_usd))
+                db.execute(_ADD_SPEND, (current_month(), actual_usd))
 
     def release(self, reservation: Reservation) -> None:
         """Give ``reservation`` back: the call was not made or cost nothing."""
-        with self._lock:
-            self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+        with self._db.connection() as db:
+            db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
     def spent_this_month(self) -> float:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT usd FROM spend WHERE month = ?", (current_month(),)
-            ).fetchone()
+        with self._db.connection() as db:
+            row = db.execute("SELECT usd FROM spend WHERE month = ?", (current_month(),)).fetchone()
         return float(row[0]) if row else 0.0
 
     def remaining_share(self) -> float:
@@ -141,13 +136,17 @@ class CostLedger:
         budget = self.settings.monthly_budget_usd
         if budget <= 0:
             return 0.0
-        with self._lock:
-            (committed,) = self._db.execute(_COMMITTED, (current_month(), time.time())).fetchone()
+        with self._db.connection() as db:
+            (committed,) = db.execute(_COMMITTED, (current_month(), time.time())).fetchone()
         return max(0.0, 1.0 - float(committed) / budget)
 
     def budget_low(self) -> bool:
         return self.remaining_share() < self.settings.low_budget_share
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
+
+
+def open_ledger(settings: Settings) -> CostLedger:
+    """The service's ledger: on ``database.url`` when set, else ``cost.ledger_path``."""
+    return CostLedger(settings.cost, open_database(settings.database, settings.cost.ledger_path))

@@ -77,12 +77,12 @@ def run_rescore(args: argparse.Namespace) -> int:
     from ragsvc.evaluation.runner import eval_settings
     from ragsvc.settings import load_settings
     from ragsvc.store.qdrant_store import open_backend, texts_of
-    from ragsvc.traces.store import TraceStore
+    from ragsvc.traces.store import open_trace_store
 
     source: Path = args.rescore
     run = EvalRun.model_validate_json(source.read_text())
     settings = eval_settings(load_settings(args.config), source.parent)
-    traces, backend = TraceStore(settings.traces), open_backend(settings.store)
+    traces, backend = open_trace_store(settings), open_backend(settings.store)
     try:
         result = rescore(run, traces, lambda ids: texts_of(backend, ids))
     finally:

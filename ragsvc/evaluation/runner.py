@@ -33,7 +33,8 @@ Progress = Callable[[str], None]
 
 
 def eval_settings(settings: Settings, workdir: Path) -> Settings:
-    """``settings`` with the store, traces, ledger and key files moved under ``workdir``."""
+    """``settings`` with the store, traces, ledger and key files moved under ``workdir`` (never
+    the service's database)."""
     workdir.mkdir(parents=True, exist_ok=True)
     return settings.model_copy(
         update={
@@ -42,6 +43,7 @@ def eval_settings(settings: Settings, workdir: Path) -> Settings:
                 update={"path": workdir / "traces.sqlite", "redact_questions": False}
             ),
             "cost": settings.cost.model_copy(update={"ledger_path": workdir / "cost.sqlite"}),
+            "database": settings.database.model_copy(update={"url": None}),
             "api": settings.api.model_copy(
                 update={
                     "admin_key_file": workdir / "admin.key",

@@ -167,17 +167,17 @@ def run(args: argparse.Namespace) -> int:
     from ragsvc.settings import load_settings
     from ragsvc.traces.cluster import DEFAULT_THRESHOLD, TracedQuestion, cluster_questions
     from ragsvc.traces.schema import utc_now
-    from ragsvc.traces.store import TraceStore
+    from ragsvc.traces.store import open_trace_store
 
     settings = load_settings(args.config)
-    if not settings.traces.path.is_file():
+    if settings.database.url is None and not settings.traces.path.is_file():
         raise ConfigError(
             f"no trace store at {settings.traces.path}; set traces.path to the file the service "
             "writes"
         )
     routes = None if args.all_routes else args.routes
     since = utc_now() - timedelta(days=args.days)
-    store = TraceStore(settings.traces)
+    store = open_trace_store(settings)
     try:
         traces = recent_traces(store, routes, since, args.limit)
     finally:

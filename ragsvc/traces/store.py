@@ -1,19 +1,21 @@
-"""Traces in SQLite (one file, schema-versioned), written off the request's critical path.
+"""Traces in SQLite (one file) or PostgreSQL (shared by replicas), written off the request's
+critical path. The tables are migrated when the store opens (:mod:`ragsvc.db`).
 
 ``submit()`` only queues the trace; one writer thread inserts queued traces in batches and applies
 retention (age and count). Until written, a trace is served from memory, so
 ``GET /v1/traces/{id}`` works at once.
 
-A locked or full database loses nothing: a lock shorter than the busy timeout is waited out, and a
-batch that still fails stays with the writer and is retried with backoff until it is written or the
-store closes. The writer catches every exception: each is counted in :meth:`TraceStore.health`
-(for ``/readyz``) and logged the first time its kind occurs until writes recover. Memory is
-bounded: at most ``traces.max_pending`` traces wait behind the writer's batch; beyond that the
-oldest waiting ones are dropped, counted and logged. ``close()`` writes what it can within its
-timeout and logs what it could not.
+A locked, full or unreachable database loses nothing: a lock shorter than the busy timeout is
+waited out, and a batch that still fails stays with the writer (which opens its connection again
+when the server dropped it) and is retried with backoff until it is written or the store closes.
+The writer catches every exception: each is counted in :meth:`TraceStore.health` (for
+``/readyz``) and logged the first time its kind occurs until writes recover. Memory is bounded: at
+most ``traces.max_pending`` traces wait behind the writer's batch; beyond that the oldest waiting
+ones are dropped, counted and logged. ``close()`` writes what it can within its timeout and logs
+what it could not.
 
-Reads and feedback open a connection of their own per call, so a request never waits behind the
-writer and waits for a lock at most the busy timeout, then gets
+Reads and feedback take a connection of their own per call (PostgreSQL: from a pool), so a request
+never waits behind the writer and waits for a lock at most the busy timeout, then gets
 :class:`~ragsvc.errors.TraceStoreUnavailableError`. (In WAL mode a writer does not block readers.)
 """
 
@@ -21,12 +23,11 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -34,38 +35,73 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ragsvc.db import (
+    BUSY_TIMEOUT_S,
+    Connection,
+    Database,
+    Migration,
+    SqliteDatabase,
+    open_database,
+)
 from ragsvc.errors import ConfigError, FeedbackLimitError, TraceStoreUnavailableError
-from ragsvc.settings import TraceSettings
+from ragsvc.settings import Settings, TraceSettings
 from ragsvc.traces.schema import TRACE_SCHEMA_VERSION, Feedback, Trace, utc_now
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS traces (
-    trace_id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    route TEXT NOT NULL,
-    degraded INTEGER NOT NULL,
-    language TEXT NOT NULL,
-    cost_usd REAL NOT NULL,
-    all_llm_cost_usd REAL NOT NULL,
-    latency_ms REAL NOT NULL,
-    body TEXT NOT NULL,
-    part_routes TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS traces_created ON traces (created_at);
-CREATE INDEX IF NOT EXISTS traces_route ON traces (route, created_at);
-CREATE TABLE IF NOT EXISTS feedback (
-    trace_id TEXT NOT NULL,
-    rating INTEGER NOT NULL,
-    comment TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_trace ON feedback (trace_id);
-"""
-BUSY_TIMEOUT_S = 5.0
-"""A lock held this long or less is waited out; past it a write is retried and a read fails."""
+_MIGRATIONS = (
+    Migration(
+        1,
+        (
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE IF NOT EXISTS traces (
+                trace_id TEXT PRIMARY KEY,
+                created_at TEXT NOT NULL,
+                route TEXT NOT NULL,
+                degraded INTEGER NOT NULL,
+                language TEXT NOT NULL,
+                cost_usd {double} NOT NULL,
+                all_llm_cost_usd {double} NOT NULL,
+                latency_ms {double} NOT NULL,
+                body TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS traces_created ON traces (created_at)",
+            "CREATE INDEX IF NOT EXISTS traces_route ON traces (route, created_at)",
+            """CREATE TABLE IF NOT EXISTS feedback (
+                {row_id}
+                trace_id TEXT NOT NULL,
+                rating INTEGER NOT NULL,
+                comment TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS feedback_trace ON feedback (trace_id)",
+        ),
+    ),
+    # joined messages: the route of each part
+    Migration(
+        2,
+        ("ALTER TABLE traces ADD COLUMN part_routes TEXT NOT NULL DEFAULT ''",),
+        unless_column=("traces", "part_routes"),
+    ),
+    # the question as a column: the text filter reads it on either engine
+    Migration(
+        3,
+        (
+            "ALTER TABLE traces ADD COLUMN question TEXT NOT NULL DEFAULT ''",
+            "UPDATE traces SET question = {question_of_body}",
+        ),
+        unless_column=("traces", "question"),
+    ),
+)
+_COLUMNS = (
+    "trace_id, created_at, route, degraded, language, cost_usd, all_llm_cost_usd, latency_ms, "
+    "body, part_routes, question"
+)
+_UPSERT = (
+    f"INSERT INTO traces ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (trace_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
+)
 _BATCH = 100
 _PRUNE_EVERY = 200
 _RETRY_FIRST_S = 0.05
@@ -172,17 +208,29 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _error_kind(exc: Exception) -> str:
-    """What "logged once per kind" means: ``OperationalError (SQLITE_BUSY)``, ``RuntimeError``."""
-    if isinstance(exc, sqlite3.Error) and exc.sqlite_errorname:
-        return f"{type(exc).__name__} ({exc.sqlite_errorname})"
-    return type(exc).__name__
+    """What "logged once per kind" means: ``OperationalError (SQLITE_BUSY)``,
+    ``OperationalError (57P01)`` (PostgreSQL's SQLSTATE), ``RuntimeError``."""
+    code = getattr(exc, "sqlite_errorname", None) or getattr(exc, "sqlstate", None)
+    return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
 
 
 class TraceStore:
-    def __init__(self, settings: TraceSettings, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        settings: TraceSettings,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        database: Database | None = None,
+    ) -> None:
+        """On ``database`` (closed with the store), else on the SQLite file ``traces.path``."""
         self.settings = settings
         self._busy_timeout_s = busy_timeout_s
-        self._writer_db = self._connect()
+        self._db = database or SqliteDatabase(settings.path, busy_timeout_s)
+        try:
+            self._prepare()
+            self._writer_db: Connection | None = self._db.open()
+        except BaseException:
+            self._db.close()
+            raise
         self._changed = threading.Condition()
         self._queued: dict[str, Trace] = {}  # insertion order: the oldest first
         self._batch: dict[str, Trace] = {}  # taken by the writer; kept until written
@@ -198,47 +246,34 @@ class TraceStore:
         self._writer = threading.Thread(target=self._write_loop, name="trace-writer", daemon=True)
         self._writer.start()
 
-    def _open(self) -> sqlite3.Connection:
-        return sqlite3.connect(
-            self.settings.path,
-            timeout=self._busy_timeout_s,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self.settings.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = self._open()
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(_SCHEMA)
-        columns = {column[1] for column in db.execute("PRAGMA table_info(traces)")}
-        if "part_routes" not in columns:  # a store written before joined messages had parts
-            db.execute("ALTER TABLE traces ADD COLUMN part_routes TEXT NOT NULL DEFAULT ''")
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(TRACE_SCHEMA_VERSION),),
-            )
-        elif int(row[0]) != TRACE_SCHEMA_VERSION:
-            db.close()
+    def _prepare(self) -> None:
+        """Migrate the tables; refuse a store whose traces another trace schema wrote."""
+        self._db.migrate("traces", _MIGRATIONS)
+        with self._db.connection() as db, self._db.transaction(db):
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:  # another replica may be writing it too
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (str(TRACE_SCHEMA_VERSION),),
+                )
+        if row is not None and int(row[0]) != TRACE_SCHEMA_VERSION:
             raise ConfigError(
-                f"trace store {path} has schema version {row[0]}, this version needs "
-                f"{TRACE_SCHEMA_VERSION}; move the file away or set traces.path to a new file"
+                f"trace store {self._db.name} has schema version {row[0]}, this version needs "
+                f"{TRACE_SCHEMA_VERSION}; move the file away or set traces.path (or database.url) "
+                "to a new store"
             )
-        return db
 
     @contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one read or feedback write, closed after it; any SQLite error becomes
-        :class:`TraceStoreUnavailableError`."""
+    def _database(self) -> Iterator[Connection]:
+        """A connection for one read or feedback write, returned after it; any database error
+        becomes :class:`TraceStoreUnavailableError`."""
         try:
-            with closing(self._open()) as db:
+            with self._db.connection() as db:
                 yield db
-        except sqlite3.Error as exc:
+        except self._db.errors as exc:
             raise TraceStoreUnavailableError(
-                f"trace store {self.settings.path} is unavailable ({exc}); retry in a few seconds"
+                f"trace store {self._db.name} is unavailable ({exc}); retry in a few seconds"
             ) from exc
 
     # -- writes ---------------------------------------------------------------------------------
@@ -259,14 +294,23 @@ class TraceStore:
             queued[trace.trace_id] = trace
             self._changed.notify_all()
 
-    def _write_loop(self) -> None:
+    def _writer_connection(self) -> Connection:
+        """The writer's connection, opened again after the database dropped it."""
         db = self._writer_db
+        if db is None or not self._db.usable(db):
+            self._writer_db = None
+            if db is not None:
+                db.close()
+            db = self._writer_db = self._db.open()
+        return db
+
+    def _write_loop(self) -> None:
         retry_s = 0.0
         since_prune = 0
         try:
             while (batch := self._next_batch(retry_s)) is not None:
                 try:
-                    self._insert(db, self._rows(batch))
+                    self._insert(self._writer_connection(), self._rows(batch))
                 except Exception as exc:  # the writer outlives any failure; the batch is kept
                     self._failed(exc, f"{len(batch)} traces kept in memory, retried with backoff")
                     retry_s = min(max(2 * retry_s, _RETRY_FIRST_S), _RETRY_MAX_S)
@@ -277,11 +321,12 @@ class TraceStore:
                 if since_prune >= _PRUNE_EVERY:
                     since_prune = 0
                     try:
-                        self._prune(db)
+                        self._prune(self._writer_connection())
                     except Exception as exc:  # not fatal either
                         self._failed(exc, "retention runs again after the next writes")
         finally:
-            db.close()
+            if self._writer_db is not None:
+                self._writer_db.close()
 
     def _next_batch(self, retry_s: float) -> list[Trace] | None:
         """The traces to write next (after ``retry_s`` of backoff, the batch that failed), or None
@@ -333,17 +378,14 @@ class TraceStore:
                     t.latency_ms,
                     body,
                     ",".join(part.route for part in t.parts),
+                    t.question,
                 )
             )
         return rows
 
-    @staticmethod
-    def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        with db:
-            db.execute("BEGIN IMMEDIATE")  # the busy timeout covers taking the write lock
-            db.executemany(
-                "INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+    def _insert(self, db: Connection, rows: list[tuple[Any, ...]]) -> None:
+        with self._db.transaction(db):
+            db.executemany(_UPSERT, rows)
 
     def _written(self) -> None:
         with self._changed:
@@ -351,7 +393,7 @@ class TraceStore:
             if self._failed_attempts:
                 log.warning(
                     "trace writes to %s recovered after %d failed attempts",
-                    self.settings.path,
+                    self._db.name,
                     self._failed_attempts,
                 )
                 self._failed_attempts = 0
@@ -378,12 +420,12 @@ class TraceStore:
             log.error(
                 "trace store %s: %s: %s; %s (until writes recover, further %s errors are only "
                 "counted, in /readyz)",
-                self.settings.path,
+                self._db.name,
                 kind,
                 exc,
                 consequence,
                 kind,
-                exc_info=None if isinstance(exc, sqlite3.Error) else exc,
+                exc_info=None if isinstance(exc, self._db.errors) else exc,
             )
 
     def prune(self) -> int:
@@ -392,24 +434,23 @@ class TraceStore:
         with self._database() as db:
             return self._prune(db)
 
-    def _prune(self, db: sqlite3.Connection) -> int:
+    def _prune(self, db: Connection) -> int:
         cutoff = (utc_now() - timedelta(days=self.settings.retention_days)).isoformat()
         over = (
-            "SELECT trace_id FROM (SELECT trace_id FROM traces ORDER BY created_at DESC "
-            "LIMIT -1 OFFSET :keep)"
+            "SELECT trace_id FROM traces WHERE trace_id NOT IN "
+            "(SELECT trace_id FROM traces ORDER BY created_at DESC LIMIT ?)"
         )
-        params = {"cutoff": cutoff, "keep": self.settings.max_traces}
-        with db:
-            db.execute("BEGIN IMMEDIATE")
+        keep = self.settings.max_traces
+        with self._db.transaction(db):
             # feedback goes with its trace; feedback on a trace that was never written (dropped)
             # goes when it is as old as the retention
             db.execute(
-                "DELETE FROM feedback WHERE created_at < :cutoff OR trace_id IN "
-                f"(SELECT trace_id FROM traces WHERE created_at < :cutoff UNION ALL {over})",
-                params,
+                "DELETE FROM feedback WHERE created_at < ? OR trace_id IN "
+                f"(SELECT trace_id FROM traces WHERE created_at < ?) OR trace_id IN ({over})",
+                (cutoff, cutoff, keep),
             )
-            count = db.execute("DELETE FROM traces WHERE created_at < :cutoff", params).rowcount
-            count += db.execute(f"DELETE FROM traces WHERE trace_id IN ({over})", params).rowcount
+            count = db.execute("DELETE FROM traces WHERE created_at < ?", (cutoff,)).rowcount
+            count += db.execute(f"DELETE FROM traces WHERE trace_id IN ({over})", (keep,)).rowcount
         return int(count)
 
     def add_feedback(self, trace_id: str, rating: int, comment: str, *, max_per_trace: int) -> bool:
@@ -422,8 +463,7 @@ class TraceStore:
         """
         with self._changed:
             pending = trace_id in self._queued or trace_id in self._batch
-        with self._database() as db, db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._database() as db, self._db.transaction(db, lock="feedback"):
             if (
                 not pending
                 and not db.execute(
@@ -440,7 +480,7 @@ class TraceStore:
                     f"takes ({max_per_trace})"
                 )
             db.execute(
-                "INSERT INTO feedback VALUES (?, ?, ?, ?)",
+                "INSERT INTO feedback (trace_id, rating, comment, created_at) VALUES (?, ?, ?, ?)",
                 (trace_id, rating, comment, utc_now().isoformat()),
             )
         return True
@@ -460,11 +500,12 @@ class TraceStore:
             self._changed.notify_all()
         # a write under way at the deadline may still wait out the busy timeout
         self._writer.join(timeout_s + self._busy_timeout_s + 1.0)
+        self._db.close()
         health = self.health()
         if health.pending:
             log.error(
                 "trace store %s closed with %d traces unwritten, now lost (last error: %s)",
-                self.settings.path,
+                self._db.name,
                 health.pending,
                 health.last_error,
             )
@@ -526,7 +567,7 @@ class TraceStore:
             params.append(q.min_cost_usd)
         if q.text:
             escaped = q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("json_extract(body, '$.question') LIKE ? ESCAPE '\\'")
+            clauses.append(self._db.sql("question {like} ? ESCAPE '\\'"))
             params.append(f"%{escaped}%")
         if q.rating is not None:
             clauses.append(_RATED[q.rating])
@@ -543,11 +584,16 @@ class TraceStore:
             traces = [Trace.model_validate_json(body) for (body,) in rows]
             by_id = {t.trace_id: t for t in traces}
             marks = ",".join("?" * len(by_id))
-            for trace_id, rating, comment, at in db.execute(
-                "SELECT trace_id, rating, comment, created_at FROM feedback "
-                f"WHERE trace_id IN ({marks}) ORDER BY created_at",
-                list(by_id),
-            ):
+            feedback: Iterable[Any] = (
+                db.execute(
+                    "SELECT trace_id, rating, comment, created_at FROM feedback "
+                    f"WHERE trace_id IN ({marks}) ORDER BY created_at",
+                    list(by_id),
+                )
+                if by_id
+                else []
+            )
+            for trace_id, rating, comment, at in feedback:
                 by_id[trace_id].feedback.append(
                     Feedback(rating=rating, comment=comment, created_at=datetime.fromisoformat(at))
                 )
@@ -589,7 +635,7 @@ class TraceStore:
         with self._database() as db:
             rows = db.execute(
                 f"SELECT trace_id, rating, comment, created_at FROM feedback{where} "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                + self._db.sql("ORDER BY created_at DESC, {row_order} DESC LIMIT ? OFFSET ?"),
                 [*params, q.limit, q.offset],
             ).fetchall()
         return [FeedbackEntry(t, r, c, datetime.fromisoformat(at)) for t, r, c, at in rows]
@@ -624,3 +670,10 @@ class TraceStore:
             p95_ms=_percentile(latencies, 95),
             part_routes=dict(sorted(part_routes.items())),
         )
+
+
+def open_trace_store(settings: Settings) -> TraceStore:
+    """The service's trace store: on ``database.url`` when set, else ``traces.path``."""
+    return TraceStore(
+        settings.traces, database=open_database(settings.database, settings.traces.path)
+    )

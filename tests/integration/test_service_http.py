@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from ragsvc.api.app import create_app
 from ragsvc.api.schemas import AskResponse
-from ragsvc.cost.ledger import CostLedger
+from ragsvc.cost.ledger import open_ledger
 from ragsvc.index import Index
 from ragsvc.llm.local_server import LocalLlmServer
 from ragsvc.models.ref import ModelRef
@@ -168,7 +168,7 @@ def test_spent_budget_prefers_the_slm(demo_settings, demo_index, llm_server, tmp
             "prices": {TINY_LLM: Price(input_per_mtok=5.0, output_per_mtok=20.0)},
         },
     )
-    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    ledger = open_ledger(settings)
     ledger.record(0.95)  # spent earlier this month, persisted across restarts
     ledger.close()
     with serving(settings, demo_index) as client:

@@ -1,32 +1,43 @@
 """The cost ledger: spend per month, and budget reserved before a paid call and settled after it,
-atomic across threads and across ledgers (processes) on the same file."""
+atomic across threads and across ledgers (processes, replicas) on the same database. Every test
+runs on SQLite and on PostgreSQL (a throwaway cluster, marked integration)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from ragsvc.cost.ledger import CostLedger, Reservation
+from ragsvc.db import Database, PostgresDatabase, SqliteDatabase
 from ragsvc.settings import CostSettings
 
 BUDGET = CostSettings(monthly_budget_usd=10.0)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Database]:
+    """Opens this test's database (each call a new connection, as another process would)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        return lambda: PostgresDatabase(url)
+    return lambda: SqliteDatabase(tmp_path / "cost.sqlite")
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[CostLedger]:
-    ledger = CostLedger(BUDGET, tmp_path / "cost.sqlite")
+def ledger(database: Callable[[], Database]) -> Iterator[CostLedger]:
+    ledger = CostLedger(BUDGET, database())
     yield ledger
     ledger.close()
 
 
-def test_concurrent_reservations_never_exceed_the_budget(tmp_path: Path) -> None:
+def test_concurrent_reservations_never_exceed_the_budget(database: Callable[[], Database]) -> None:
     # five ledgers (connections, as processes would have) shared by 50 threads starting at once
-    ledgers = [CostLedger(BUDGET, tmp_path / "cost.sqlite") for _ in range(5)]
+    ledgers = [CostLedger(BUDGET, database()) for _ in range(5)]
     start = threading.Barrier(50)
 
     def reserve(n: int) -> Reservation | None:
@@ -42,8 +53,8 @@ def test_concurrent_reservations_never_exceed_the_budget(tmp_path: Path) -> None
     assert shares == {0.0}
 
 
-def test_two_ledgers_on_one_file_agree(tmp_path: Path) -> None:
-    first, second = (CostLedger(BUDGET, tmp_path / "cost.sqlite") for _ in range(2))
+def test_two_ledgers_on_one_database_agree(database: Callable[[], Database]) -> None:
+    first, second = (CostLedger(BUDGET, database()) for _ in range(2))
     held = first.reserve(6.0)
     assert held is not None
     assert second.remaining_share() == pytest.approx(0.4)
@@ -77,11 +88,11 @@ def test_record_without_a_reservation_counts_against_the_budget(ledger: CostLedg
     assert ledger.reserve(0.5) is not None
 
 
-def test_reservations_of_a_crashed_process_expire(tmp_path: Path) -> None:
-    crashed = CostLedger(BUDGET, tmp_path / "cost.sqlite", reservation_ttl_s=0.2)
+def test_reservations_of_a_crashed_process_expire(database: Callable[[], Database]) -> None:
+    crashed = CostLedger(BUDGET, database(), reservation_ttl_s=0.2)
     assert crashed.reserve(10.0) is not None  # never settled
     crashed.close()
-    ledger = CostLedger(BUDGET, tmp_path / "cost.sqlite")
+    ledger = CostLedger(BUDGET, database())
     assert ledger.reserve(1.0) is None
     time.sleep(0.3)
     assert ledger.remaining_share() == 1.0

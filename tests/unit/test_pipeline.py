@@ -10,7 +10,8 @@ import pytest
 
 from ragsvc.analysis.schema import QueryAnalysis, StageRecord
 from ragsvc.analysis.split import QuestionSplitter
-from ragsvc.cost.ledger import CostLedger
+from ragsvc.cost.ledger import CostLedger, open_ledger
+from ragsvc.db import SqliteDatabase
 from ragsvc.errors import InvalidRequestError
 from ragsvc.evaluation.policies import answerer
 from ragsvc.index import Index
@@ -39,7 +40,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def parts(settings: Settings) -> Iterator[tuple[TraceStore, CostLedger]]:
     traces = TraceStore(settings.traces)
-    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    ledger = open_ledger(settings)
     yield traces, ledger
     traces.close()
     ledger.close()
@@ -290,7 +291,8 @@ def test_slm_crash_is_a_fallback_not_an_exception(settings, memory_index, parts)
 
 def test_low_budget_prefers_the_slm(settings, memory_index, parts, tmp_path):
     spent = CostLedger(
-        settings.cost.model_copy(update={"monthly_budget_usd": 0.001}), tmp_path / "c"
+        settings.cost.model_copy(update={"monthly_budget_usd": 0.001}),
+        SqliteDatabase(tmp_path / "c"),
     )
     spent.record(0.00095)
     slm, llm = FakeSlm("Hotels cost 15000 yen per night in Tokyo [1]."), FakeLlm()

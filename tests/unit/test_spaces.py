@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ingest.job import IngestJob
-from ragsvc.cost.ledger import CostLedger
+from ragsvc.cost.ledger import open_ledger
 from ragsvc.embedding.base import Vectors
 from ragsvc.embedding.spaces import MULTILINGUAL, PRIMARY, EmbeddingSpaces
 from ragsvc.index import Index, open_index
@@ -183,7 +183,7 @@ def test_an_entry_in_another_language_is_not_answered_verbatim(
 ) -> None:
     two_space_index.faq.configured_threshold = 0.0
     traces = TraceStore(settings.traces)
-    ledger = CostLedger(settings.cost, settings.cost.ledger_path)
+    ledger = open_ledger(settings)
     try:
         service = AskService(settings, two_space_index, FakeAnalyzer(), traces, ledger)
         trace = service.ask(AskInput("パスワード reset"))

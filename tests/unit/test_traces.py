@@ -1,5 +1,6 @@
 """The trace store: written off the request path, nothing lost on close or to a locked database,
-filters and stats, feedback."""
+filters and stats, feedback. The tests taking ``new_store`` run on SQLite and on PostgreSQL (a
+throwaway cluster, marked integration)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,25 @@ from typing import Any
 
 import pytest
 
+from ragsvc.db import PostgresDatabase
 from ragsvc.errors import ConfigError, FeedbackLimitError, TraceStoreUnavailableError
 from ragsvc.settings import TraceSettings
 from ragsvc.traces.schema import PartTrace, Trace, utc_now
 from ragsvc.traces.store import FeedbackQuery, TraceQuery, TraceStore
+
+StoreFactory = Callable[..., TraceStore]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Opens a trace store on this test's database (each call a new store on the same one)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+
+    def new(**fields: Any) -> TraceStore:
+        settings = TraceSettings(path=tmp_path / "t.sqlite", **fields)
+        return TraceStore(settings, database=None if url is None else PostgresDatabase(url))
+
+    return new
 
 
 def trace(n: int, route: str = "faq_direct", **fields: object) -> Trace:
@@ -62,31 +78,30 @@ def held_writer(store: TraceStore, monkeypatch: pytest.MonkeyPatch) -> threading
     return go_on
 
 
-def test_a_trace_is_readable_at_once_and_after_a_restart(tmp_path: Path) -> None:
-    settings = TraceSettings(path=tmp_path / "t.sqlite")
-    store = TraceStore(settings)
+def test_a_trace_is_readable_at_once_and_after_a_restart(new_store: StoreFactory) -> None:
+    store = new_store()
     store.submit(trace(1))
     assert store.get("t1") is not None  # served from memory before the writer ran
     store.close()
-    again = TraceStore(settings)
+    again = new_store()
     stored = again.get("t1")
     assert stored is not None and stored.question == "question 1"
     assert again.get("nope") is None
     again.close()
 
 
-def test_close_drains_every_queued_trace(tmp_path: Path) -> None:
-    settings = TraceSettings(path=tmp_path / "t.sqlite")
-    store = TraceStore(settings)
+def test_close_drains_every_queued_trace(new_store: StoreFactory) -> None:
+    store = new_store()
     for n in range(500):
         store.submit(trace(n))
     store.close()
-    count = sqlite3.connect(settings.path).execute("SELECT count(*) FROM traces").fetchone()[0]
-    assert count == 500
+    again = new_store()
+    assert again.count(TraceQuery()) == 500
+    again.close()
 
 
-def test_filters_and_stats(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+def test_filters_and_stats(new_store: StoreFactory) -> None:
+    store = new_store()
     store.submit(trace(1, latency_ms=10.0))
     store.submit(trace(2, latency_ms=30.0))
     store.submit(trace(3, "llm_synthesis", latency_ms=2000.0, cost_usd=0.01, degraded=True))
@@ -107,8 +122,10 @@ def test_filters_and_stats(tmp_path: Path) -> None:
     store.close()
 
 
-def test_filters_by_words_and_feedback_with_a_count_and_chart_points(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+def test_filters_by_words_and_feedback_with_a_count_and_chart_points(
+    new_store: StoreFactory,
+) -> None:
+    store = new_store()
     store.submit(trace(1, question="How do I reset my 100% PASSWORD?"))
     store.submit(trace(2, question="パスワードを忘れました"))
     store.submit(trace(3, question="vpn_access from home"))
@@ -132,8 +149,8 @@ def test_filters_by_words_and_feedback_with_a_count_and_chart_points(tmp_path: P
     store.close()
 
 
-def test_stats_count_a_joined_messages_parts_by_their_own_routes(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+def test_stats_count_a_joined_messages_parts_by_their_own_routes(new_store: StoreFactory) -> None:
+    store = new_store()
     parts = [PartTrace(question=q, route=r) for q, r in (("a", "faq_direct"), ("b", "no_answer"))]
     store.submit(trace(1, "faq_direct", parts=parts))
     store.submit(trace(2, "faq_direct"))
@@ -151,6 +168,7 @@ def test_a_store_written_before_parts_is_upgraded_in_place(tmp_path: Path) -> No
     TraceStore(TraceSettings(path=path)).close()
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("ALTER TABLE traces DROP COLUMN part_routes")
+        db.execute("DROP TABLE schema_migrations")  # none was kept then
     store = TraceStore(TraceSettings(path=path))
     store.submit(trace(1, "no_answer"))
     store.flush()
@@ -158,8 +176,8 @@ def test_a_store_written_before_parts_is_upgraded_in_place(tmp_path: Path) -> No
     store.close()
 
 
-def test_feedback_is_stored_with_its_trace(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+def test_feedback_is_stored_with_its_trace(new_store: StoreFactory) -> None:
+    store = new_store()
     store.submit(trace(1))
     store.flush()
     assert store.add_feedback("t1", 5, "spot on", max_per_trace=5)
@@ -172,9 +190,9 @@ def test_feedback_is_stored_with_its_trace(tmp_path: Path) -> None:
 
 
 def test_feedback_on_a_trace_not_yet_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+    store = new_store()
     go_on = held_writer(store, monkeypatch)
     store.submit(trace(1))
     assert store.add_feedback("t1", 2, "too vague", max_per_trace=5)  # no wait for the writer
@@ -189,8 +207,8 @@ def test_feedback_on_a_trace_not_yet_written(
         assert t is not None and [(f.rating, f.comment) for f in t.feedback] == [(2, "too vague")]
 
 
-def test_feedback_per_trace_is_capped(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+def test_feedback_per_trace_is_capped(new_store: StoreFactory) -> None:
+    store = new_store()
     store.submit(trace(1))
     store.submit(trace(2))
     store.flush()
@@ -213,8 +231,8 @@ def test_feedback_per_trace_is_capped(tmp_path: Path) -> None:
     assert accepted == 5 and t2 is not None and len(t2.feedback) == 5
 
 
-def test_feedback_is_listed_newest_first_and_by_rating(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite"))
+def test_feedback_is_listed_newest_first_and_by_rating(new_store: StoreFactory) -> None:
+    store = new_store()
     store.submit(trace(1))
     store.submit(trace(2))
     store.flush()
@@ -233,8 +251,8 @@ def test_feedback_is_listed_newest_first_and_by_rating(tmp_path: Path) -> None:
     assert entry.created_at.tzinfo is not None and entry.created_at <= utc_now()
 
 
-def test_retention_keeps_the_newest(tmp_path: Path) -> None:
-    store = TraceStore(TraceSettings(path=tmp_path / "t.sqlite", max_traces=3))
+def test_retention_keeps_the_newest(new_store: StoreFactory) -> None:
+    store = new_store(max_traces=3)
     old = utc_now() - timedelta(days=400)
     store.submit(trace(0, created_at=old))
     for n in range(1, 6):
@@ -246,6 +264,16 @@ def test_retention_keeps_the_newest(tmp_path: Path) -> None:
     assert {t.trace_id for t in store.find(TraceQuery())} == {"t3", "t4", "t5"}
     assert [e.trace_id for e in store.feedback(FeedbackQuery())] == ["t5"]  # the rest went along
     store.close()
+
+
+def test_a_database_migrated_by_a_newer_version_is_refused(new_store: StoreFactory) -> None:
+    store = new_store()
+    store.close()
+    db = store._db.open()  # a connection of its own, not from the closed store's pool
+    db.execute("INSERT INTO schema_migrations (component, version) VALUES ('traces', 99)")
+    db.close()
+    with pytest.raises(ConfigError, match="at migration 99, this version of ragsvc knows up to 3"):
+        new_store()
 
 
 def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
