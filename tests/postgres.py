@@ -54,9 +54,17 @@ class Cluster:
             shutil.chown(self.root, "postgres")
         data = self.root / "data"
         self._run("initdb", "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(self.root / "server.log")
-        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", log, "-w", "start")
+        with (data / "postgresql.conf").open("a") as conf:  # read again on a restart
+            conf.write(
+                f"port = {self.port}\nunix_socket_directories = '{self.root}'\n"
+                "listen_addresses = '127.0.0.1'\nfsync = off\n"
+            )
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the stopped server (the cluster as it was)."""
+        data = self.root / "data"
+        self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-w", "start")
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop")
