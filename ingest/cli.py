@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ from ingest.report import IngestReport, render
 from ragsvc.errors import RagsvcError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ragsvc.settings import Settings
 
 
@@ -31,10 +34,30 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+@contextmanager
+def progress_bar(console: Console, quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient bar on ``console``; yields the callback a job reports each file to."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def on_file(source: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=source[-40:])
+
+        yield on_file
+
+
 def run(args: argparse.Namespace) -> int:
     """Hand the job to a running service when the store is embedded, else run it here."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ingest.handoff import run_remote, service_is_up, service_url
     from ragsvc.settings import load_settings
@@ -43,19 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         remote = settings.store.url is None and service_is_up(service_url(settings))
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            disable=args.quiet,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("ingesting", total=None)
-
-            def on_file(source: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, description=source[-40:])
-
+        with progress_bar(console, args.quiet) as on_file:
             if remote:
                 console.print(f"handing the job to the running service at {service_url(settings)}")
                 report = run_remote(settings, args.paths, args.prune, on_file)

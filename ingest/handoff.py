@@ -1,4 +1,5 @@
-"""Handing an ingest job to the running service (``POST /v1/ingest``) and following it.
+"""Handing an ingest or re-index job to the running service (``POST /v1/ingest``,
+``POST /v1/reindex``) and following it.
 
 With embedded Qdrant only one process can open the store: while the service runs, ``ragsvc ingest``
 sends the paths (absolute, as the service reads them from the same machine) and polls the job.
@@ -84,13 +85,30 @@ def run_remote(
     key = admin_key_for_cli(settings)
     absolute = [str(p.expanduser().resolve()) for p in paths]
     job = call_service(f"{base}/v1/ingest", key, {"paths": absolute, "prune": prune})
+    return report_from_dict(follow_job(base, key, job, progress))
+
+
+def run_remote_reindex(
+    settings: Settings, progress: Callable[[str, int, int], None]
+) -> dict[str, Any]:
+    """Run a re-index inside the service (``POST /v1/reindex``); its report once finished."""
+    base = service_url(settings)
+    key = admin_key_for_cli(settings)
+    return follow_job(base, key, call_service(f"{base}/v1/reindex", key, {}), progress)
+
+
+def follow_job(
+    base: str, key: str, job: dict[str, Any], progress: Callable[[str, int, int], None]
+) -> dict[str, Any]:
+    """Poll the service's ``job`` until it has finished; its report."""
     while job["status"] in ("queued", "running"):
         time.sleep(_POLL_S)
         job = call_service(f"{base}/v1/ingest/{job['job_id']}", key)
         progress(job["current"], job["files_done"], max(job["files_total"], 1))
     if job["status"] != "succeeded" or job["report"] is None:
-        raise HandoffError(f"the service's ingest job failed: {job.get('error')}")
-    return report_from_dict(job["report"])
+        raise HandoffError(f"the service's {job['kind']} job failed: {job.get('error')}")
+    report: dict[str, Any] = job["report"]
+    return report
 
 
 def report_from_dict(data: dict[str, Any]) -> IngestReport:

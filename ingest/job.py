@@ -134,10 +134,14 @@ class IngestJob:
         store: ChunkStore,
         settings: Settings,
         roots: Sequence[Path] | None = None,
+        learned_from: ChunkStore | None = None,
     ) -> None:
+        """``learned_from``: the store whose FAQ entries' learned phrasings the rebuilt entries
+        keep (a re-index into a new collection); else the version being replaced in ``store``."""
         self.store = store
         self.settings = settings
         self.roots = roots
+        self.learned_from = learned_from
         self.fingerprint = settings_fingerprint(settings, store.spaces)
 
     def run(
@@ -182,8 +186,7 @@ class IngestJob:
                 report.unchanged.append(source_file.source)
                 return
             read = reader.read(path)
-            replacing_faq = previous is not None and read.kind == "faq"
-            learned = learned_phrasings(self.store, source_file.doc_id) if replacing_faq else {}
+            learned = self._learned(source_file.doc_id, read, previous)
             chunks = self._chunks(read, source_file, doc_hash, learned)
         except ReadError as exc:
             report.failed.append(FileProblem(source_file.source, str(exc)))
@@ -196,6 +199,16 @@ class IngestJob:
         report.warnings.extend(FileProblem(source_file.source, w) for w in read.warnings)
         report.chunks_written += len(chunks)
         (report.updated if previous is not None else report.added).append(source_file.source)
+
+    def _learned(
+        self, doc_id: str, read: ReadResult, previous: IndexedDocument | None
+    ) -> dict[str, list[str]]:
+        """The learned phrasings the FAQ file's new version keeps, by entry."""
+        if read.kind != "faq":
+            return {}
+        if self.learned_from is not None:
+            return learned_phrasings(self.learned_from, doc_id)
+        return learned_phrasings(self.store, doc_id) if previous is not None else {}
 
     def _chunks(
         self,

@@ -92,6 +92,12 @@ def _ingest(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    from ragsvc.reindex_cli import run
+
+    return run(args)
+
+
 def _models_prepare(args: argparse.Namespace) -> int:
     from ragsvc.models.resolve import resolve_model
     from ragsvc.settings import load_settings
@@ -162,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="index FAQ and document files")
     ingest_parser(ingest).set_defaults(handler=_ingest)
+
+    reindex = commands.add_parser(
+        "reindex",
+        help="build a new collection from the indexed documents' folders with the current "
+        "settings, then switch store.collection's alias to it (queries never see a half index)",
+    )
+    reindex.add_argument("--config", type=Path, help=CONFIG_HELP)
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.set_defaults(handler=_reindex)
 
     search = commands.add_parser("search", help="hybrid search (a prompt when no query is given)")
     search.add_argument("query", nargs="?")

@@ -73,21 +73,31 @@ def _open_store(backend: PointBackend, spaces: EmbeddingSpaces) -> ChunkStore:
     return store
 
 
+_UNREACHABLE = (ResponseHandlingException, UnexpectedResponse)
+
+
+def _unusable(settings: Settings, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"Qdrant at {settings.store.url or settings.store.path} cannot be used: {exc}. Start "
+        "it, or fix store.url / store.api_key; the service retries when it is restarted"
+    )
+
+
 def open_index(settings: Settings, embedder: Embedder | EmbeddingSpaces | None = None) -> Index:
     """Open (and warm up) everything retrieval needs; the caller must ``close()`` it.
     ``embedder``: a primary embedder to use instead of the configured one, or all the spaces."""
     spaces = embedder if isinstance(embedder, EmbeddingSpaces) else build_spaces(settings, embedder)
     spaces.warm_up()
-    backend = open_backend(settings.store)
+    try:
+        backend = open_backend(settings.store, follow_s=settings.store.alias_refresh_s)
+    except _UNREACHABLE as exc:
+        raise _unusable(settings, exc) from exc
     try:
         store = _open_store(backend, spaces)
         store.repair_versions()  # logs what it repaired
-    except (ResponseHandlingException, UnexpectedResponse) as exc:
+    except _UNREACHABLE as exc:
         backend.close()
-        raise ConfigError(
-            f"Qdrant at {settings.store.url or settings.store.path} cannot be used: {exc}. Start "
-            "it, or fix store.url / store.api_key; the service retries when it is restarted"
-        ) from exc
+        raise _unusable(settings, exc) from exc
     except Exception:
         backend.close()
         raise

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from ingest.job import IngestJob, Progress
 from ingest.phrasings import PhrasingAdded, add_phrasings, entry_phrasings, remove_phrasing
 from ingest.readers import READERS
 from ingest.roots import outside_roots, resolve_roots
@@ -36,12 +37,14 @@ from ragsvc.errors import (
     ServiceUnavailableError,
 )
 from ragsvc.settings import Settings
+from ragsvc.store.following import FollowingBackend
 from ragsvc.store.qdrant_store import ChunkStore, IndexedDocument
 from ragsvc.traces.schema import utc_now
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
+JobKind = Literal["ingest", "reindex"]
 _MAX_KEPT = 100
 _WRITE_WAIT_S = 10.0
 
@@ -59,6 +62,9 @@ class IngestJobState:
     current: str = ""
     report: dict[str, Any] | None = None
     error: str | None = None
+    kind: JobKind = "ingest"
+    """``reindex``: a new collection built from the indexed documents' folders, then the alias
+    switched to it (:mod:`ragsvc.reindex`); its report names both collections."""
 
 
 def upload_name(filename: str) -> str:
@@ -108,7 +114,14 @@ class IngestRunner:
                 f"none of the paths exist on the service's machine: {', '.join(missing)}; "
                 "give absolute paths the service can read"
             )
-        job = IngestJobState(job_id=uuid.uuid4().hex[:12], paths=paths, prune=prune)
+        return self._queued(IngestJobState(job_id=uuid.uuid4().hex[:12], paths=paths, prune=prune))
+
+    def submit_reindex(self) -> IngestJobState:
+        """Queue a re-index of the whole index into a new collection (after the jobs queued)."""
+        job = IngestJobState(job_id=uuid.uuid4().hex[:12], paths=[], prune=False, kind="reindex")
+        return self._queued(job)
+
+    def _queued(self, job: IngestJobState) -> IngestJobState:
         with self._lock:
             self._jobs[job.job_id] = job
             for old in list(self._jobs)[:-_MAX_KEPT]:
@@ -212,8 +225,6 @@ class IngestRunner:
         self._worker.join(timeout=600)
 
     def _work(self) -> None:
-        from ingest.job import IngestJob
-
         while (job := self._queue.get()) is not None:
             job.status = "running"
 
@@ -221,13 +232,32 @@ class IngestRunner:
                 state.current, state.files_done, state.files_total = source, done, total
 
             try:
-                runner = IngestJob(self.store, self.settings, self.roots)
-                paths = [Path(p) for p in job.paths]
                 with self._writing:
-                    report = runner.run(paths, prune=job.prune, progress=progress)
+                    if job.kind == "reindex":
+                        report = self._reindex(progress)
+                    else:
+                        runner = IngestJob(self.store, self.settings, self.roots)
+                        paths = [Path(p) for p in job.paths]
+                        report = runner.run(paths, prune=job.prune, progress=progress).to_dict()
             except Exception as exc:  # the job fails; the service and the other jobs go on
-                log.exception("ingest job %s failed", job.job_id)
+                log.exception("%s job %s failed", job.kind, job.job_id)
                 job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
             else:
-                job.status, job.report = "succeeded", report.to_dict()
+                job.status, job.report = "succeeded", report
             job.finished_at = utc_now()
+
+    def _reindex(self, progress: Progress) -> dict[str, Any]:
+        """Re-index into a new collection, switch the alias, and serve the new one at once."""
+        from ragsvc.reindex import reindex
+
+        result = reindex(self.store, self.settings, roots=self.roots, progress=progress)
+        backend = self.store.backend
+        if isinstance(backend, FollowingBackend):
+            backend.refresh()
+        log.info(
+            "re-indexed %r: collection %r replaces %r",
+            result.alias,
+            result.collection,
+            result.previous,
+        )
+        return result.to_dict()

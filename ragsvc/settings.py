@@ -37,7 +37,12 @@ class StoreSettings(Group):
     url: str | None = None
     api_key: SecretStr | None = None
     collection: str = "ragsvc"
+    """The alias queries read through (or, where there is no alias, the collection itself);
+    ``ragsvc reindex`` switches it."""
     timeout_s: int = 30
+    alias_refresh_s: float = Field(default=10.0, ge=0)
+    """How often the service checks whether ``collection``'s alias was switched (0: only at
+    start; a re-index run inside this service is followed at once)."""
 
 
 class EmbedderSettings(Group):

@@ -19,7 +19,11 @@ from litestar.template.config import TemplateConfig
 from ragsvc import __version__
 from ragsvc.api.access import role_guard, security_components
 from ragsvc.api.allow import allow_header
-from ragsvc.api.controllers.admin import DocumentController, IngestController
+from ragsvc.api.controllers.admin import (
+    DocumentController,
+    IngestController,
+    ReindexController,
+)
 from ragsvc.api.controllers.ask import AskController
 from ragsvc.api.controllers.faq import FaqController
 from ragsvc.api.controllers.ops import healthz, readyz
@@ -110,6 +114,7 @@ def create_app(
             AskController,
             TraceController,
             IngestController,
+            ReindexController,
             DocumentController,
             FaqController,
             SearchController,

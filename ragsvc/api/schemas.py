@@ -330,6 +330,7 @@ class IngestRequest(BaseModel):
 
 class IngestJobResponse(BaseModel):
     job_id: str
+    kind: str = Field(description="ingest, or reindex (a new collection, then the alias switched)")
     status: str
     paths: list[str]
     prune: bool
@@ -345,6 +346,7 @@ class IngestJobResponse(BaseModel):
     def of(cls, job: IngestJobState) -> IngestJobResponse:
         return cls(
             job_id=job.job_id,
+            kind=job.kind,
             status=job.status,
             paths=job.paths,
             prune=job.prune,

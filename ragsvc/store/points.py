@@ -102,7 +102,8 @@ def paged(fetch: Callable[[Any], tuple[Sequence[Any], Any]]) -> Iterator[Any]:
 class PointBackend(Protocol):
     """One collection of one engine."""
 
-    collection: str
+    @property
+    def collection(self) -> str: ...
 
     @property
     def location(self) -> str:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient
@@ -23,7 +24,9 @@ from ragsvc.embedding.base import Embedder, Vectors
 from ragsvc.embedding.spaces import PRIMARY, EmbeddingSpaces, spaces_of
 from ragsvc.errors import IndexSchemaError
 from ragsvc.settings import StoreSettings
+from ragsvc.store.aliases import Aliases, EdgeAliases, ServerAliases
 from ragsvc.store.edge import EdgeBackend
+from ragsvc.store.following import FollowingBackend
 from ragsvc.store.legacy import check_not_legacy
 from ragsvc.store.points import Match, PointBackend, PointData, Where, any_of, equals
 from ragsvc.store.schema import (
@@ -41,18 +44,41 @@ from ragsvc.text.lexical import SparseTerms
 log = logging.getLogger(__name__)
 
 
-def open_backend(settings: StoreSettings, collection: str | None = None) -> PointBackend:
-    """The configured engine's ``collection`` (default ``store.collection``): a Qdrant server
-    when ``store.url`` is set, else the embedded Qdrant Edge store under ``store.path``."""
-    name = collection or settings.collection
+def open_backend(
+    settings: StoreSettings, collection: str | None = None, follow_s: float = 0.0
+) -> PointBackend:
+    """The configured engine's ``collection``: a Qdrant server when ``store.url`` is set, else the
+    embedded Qdrant Edge store under ``store.path``. Without ``collection``, the collection that
+    ``store.collection``'s alias points at, followed when the alias is switched (checked every
+    ``follow_s`` seconds when > 0; see :mod:`ragsvc.store.following`)."""
+    aliases: Aliases
     if settings.url:
         key = settings.api_key.get_secret_value() if settings.api_key else None
         client = QdrantClient(url=settings.url, api_key=key, timeout=settings.timeout_s)
-        return ServerBackend(client, name)
+        if collection is not None:
+            return ServerBackend(client, collection)
+        aliases = ServerAliases(client)
+        return FollowingBackend(
+            aliases,
+            settings.collection,
+            lambda name: ServerBackend(client, name, owns_client=False),
+            follow_s,
+            on_close=client.close,
+            versioned_first=True,
+        )
     settings.path.mkdir(parents=True, exist_ok=True)
-    backend = EdgeBackend(settings.path, name)
+    if collection is not None:
+        return _edge_collection(settings.path, collection)
+    aliases = EdgeAliases(settings.path)
+    return FollowingBackend(
+        aliases, settings.collection, lambda name: _edge_collection(settings.path, name), follow_s
+    )
+
+
+def _edge_collection(root: Path, name: str) -> EdgeBackend:
+    backend = EdgeBackend(root, name)
     if not backend.exists():
-        check_not_legacy(settings.path, name)
+        check_not_legacy(root, name)
     return backend
 
 

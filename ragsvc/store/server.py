@@ -48,9 +48,11 @@ def is_local_mode(client: QdrantClient) -> bool:
 class ServerBackend:
     """``collection`` of the Qdrant that ``client`` speaks to."""
 
-    def __init__(self, client: QdrantClient, collection: str) -> None:
+    def __init__(self, client: QdrantClient, collection: str, owns_client: bool = True) -> None:
+        """``owns_client``: :meth:`close` closes ``client`` (False: it serves other collections)."""
         self.client = client
         self.collection = collection
+        self.owns_client = owns_client
         self._lock: AbstractContextManager[object] = (
             threading.RLock() if is_local_mode(client) else nullcontext()
         )
@@ -173,4 +175,5 @@ class ServerBackend:
         return [stored_point(p, with_space) for p in result.points]
 
     def close(self) -> None:
-        self.client.close()
+        if self.owns_client:
+            self.client.close()

@@ -16,7 +16,9 @@ from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.hybrid import HybridRetriever
 from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
+from ragsvc.store.aliases import EdgeAliases
 from ragsvc.store.edge import EdgeBackend
+from ragsvc.store.following import FollowingBackend
 from ragsvc.store.qdrant_store import ChunkStore
 from tests.fakes import FakeAnalyzer, FakeEmbedder, complex_on_and, fake_runtime
 
@@ -57,7 +59,10 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def memory_index(settings: Settings, corpus: Path, tmp_path: Path) -> Iterator[Index]:
     embedder = FakeEmbedder()
-    store = ChunkStore(EdgeBackend(tmp_path / "index", "test"), embedder)
+    root = tmp_path / "index"
+    root.mkdir()
+    backend = FollowingBackend(EdgeAliases(root), "test", lambda name: EdgeBackend(root, name))
+    store = ChunkStore(backend, embedder)
     report = IngestJob(store, settings).run([corpus])
     assert report.ok, report.failed
     retriever = HybridRetriever(store, settings.retrieval)

@@ -1,5 +1,5 @@
 """Document admin over HTTP: uploads (names checked, size bounded, ingested by a job), the list of
-indexed documents, deletion; and the ingest endpoints' roots and roles."""
+indexed documents, deletion; the ingest endpoints' roots and roles; a re-index job."""
 
 from __future__ import annotations
 
@@ -216,3 +216,24 @@ def test_uploads_are_off_while_the_upload_dir_is_outside_the_roots(
             runner.upload([("parking.md", io.BytesIO(PARKING_MD))])
     finally:
         runner.close()
+
+
+def test_a_reindex_job_switches_the_alias_to_a_new_collection(
+    client: TestClient,  # type: ignore[type-arg]
+    memory_index: Index,
+) -> None:
+    assert client.post("/v1/reindex", headers=OPERATOR).status_code == 403
+    documents = client.get("/v1/documents", headers=ADMIN).json()["documents"]
+    started = client.post("/v1/reindex", headers=ADMIN)
+    assert started.status_code == 202 and started.json()["kind"] == "reindex"
+    job = _finished(client, started.json())
+    assert job["status"] == "succeeded", job
+    report = job["report"]
+    assert report["previous"] == "test" and report["collection"].startswith("test-")
+    assert memory_index.store.collection == report["collection"]
+    again = client.get("/v1/documents", headers=ADMIN).json()["documents"]
+
+    def same(listed: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        return [(d["doc_id"], d["chunks"]) for d in listed]
+
+    assert same(again) == same(documents)  # ingested anew, from the same files

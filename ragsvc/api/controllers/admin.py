@@ -1,5 +1,5 @@
-"""Admin: ingest jobs run inside the service (the embedded store admits one process), document
-uploads, and the documents in the index."""
+"""Admin: ingest and re-index jobs run inside the service (the embedded store admits one process),
+document uploads, and the documents in the index."""
 
 from __future__ import annotations
 
@@ -52,6 +52,20 @@ class IngestController(Controller):
     def status(self, runtime: Runtime, job_id: str) -> IngestJobResponse:
         """Progress while running; the ingest summary when done."""
         return IngestJobResponse.of(runtime.ingest.get(job_id))
+
+
+class ReindexController(Controller):
+    path = "/v1/reindex"
+    tags = ["admin"]  # noqa: RUF012 - litestar reads these class attributes
+    dependencies = {"runtime": Provide(provide_runtime, sync_to_thread=False)}  # noqa: RUF012
+
+    @post("/", status_code=202, sync_to_thread=False, **access("admin"))
+    def start(self, runtime: Runtime) -> IngestJobResponse:
+        """Queue a re-index: a new collection built from the folders of the indexed documents
+        with the current settings, then ``store.collection``'s alias switched to it (queries read
+        the former collection until then). Poll ``GET /v1/ingest/{job_id}``; the report names the
+        new and the former collection. A build in which a file failed is not switched to."""
+        return IngestJobResponse.of(runtime.ingest.submit_reindex())
 
 
 class DocumentUpload(BaseModel):
