@@ -80,6 +80,8 @@ def _serve(args: argparse.Namespace) -> int:
             create_app(settings),
             host=settings.server.host,
             port=settings.server.port,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.server.forwarded_allow_ips,
             log_config=None,
             access_log=False,
         )

@@ -40,6 +40,10 @@ class StoreSettings(Group):
     """The alias queries read through (or, where there is no alias, the collection itself);
     ``ragsvc reindex`` switches it."""
     timeout_s: int = 30
+    shards: int = Field(default=1, gt=0)
+    """Shards of a collection created on a Qdrant server (a cluster spreads them over nodes)."""
+    replication_factor: int = Field(default=1, gt=0)
+    """Copies of each shard on a Qdrant cluster (2: a node may fail without losing answers)."""
     alias_refresh_s: float = Field(default=10.0, ge=0)
     """How often the service checks whether ``collection``'s alias was switched (0: only at
     start; a re-index run inside this service is followed at once)."""
@@ -168,6 +172,10 @@ class IngestSettings(Group):
 class ServerSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-For`` names the client (its address keys the rate limit):
+    comma-separated addresses or networks, ``*`` for any (only where nothing but the proxy can
+    reach the service, as in compose.yaml)."""
     torch_threads: int | None = Field(default=1, gt=0)
     """Intra-op threads of the embedder in the service process (None: torch's default)."""
     cpu_slots: int | None = Field(default=None, gt=0)
@@ -183,6 +191,12 @@ class ServerSettings(Group):
     ``http://collector:4318/v1/traces``); None: not exported."""
     otlp_headers: dict[str, str] = Field(default_factory=dict)
     """Headers of the OTLP requests (e.g. an API key of the tracing backend)."""
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _empty_is_none(cls, endpoint: str | None) -> str | None:
+        """An empty value (an unset variable in compose.yaml) exports nothing."""
+        return endpoint or None
 
 
 class SlmSettings(Group):

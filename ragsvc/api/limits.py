@@ -78,8 +78,8 @@ def _throttled(request: Request[Any, Any, Any]) -> bool:
 
 def rate_limit(api: ApiSettings) -> RateLimitConfig | None:
     """Asks per client address and minute (``api.rate_limit_per_minute``; 0 turns it off). In
-    memory, so per replica; behind a proxy the client address is the proxy's unless the server
-    is started with forwarded-header support."""
+    memory, so per replica; behind a proxy, the client address comes from ``X-Forwarded-For``
+    when the proxy is in ``server.forwarded_allow_ips``."""
     if api.rate_limit_per_minute == 0:
         return None
     return RateLimitConfig(

