@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ingest.report import IngestReport, render
 from ragsvc.errors import RagsvcError
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ragsvc.settings import Settings
+
+T = TypeVar("T")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -34,8 +36,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+OnFile = Callable[[str, int, int], None]
+"""A job's progress: (source, files done, files total) after each file."""
+Job = Callable[["Settings", OnFile], T]
+
+
 @contextmanager
-def progress_bar(console: Console, quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+def _progress_bar(console: Console, quiet: bool) -> Iterator[OnFile]:
     """A transient bar on ``console``; yields the callback a job reports each file to."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -55,33 +62,48 @@ def progress_bar(console: Console, quiet: bool) -> Iterator[Callable[[str, int, 
         yield on_file
 
 
-def run(args: argparse.Namespace) -> int:
-    """Hand the job to a running service when the store is embedded, else run it here."""
+def run_job(args: argparse.Namespace, what: str, remote: Job[T], here: Job[T]) -> T | None:
+    """``remote`` (the job handed to the running service) when the store is embedded and the
+    service holds it, else ``here``, with a progress bar; None, after saying why, on an error."""
     from rich.console import Console
 
-    from ingest.handoff import run_remote, service_is_up, service_url
+    from ingest.handoff import service_is_up, service_url
     from ragsvc.settings import load_settings
 
     console = Console(stderr=True)
     try:
         settings = load_settings(args.config)
-        remote = settings.store.url is None and service_is_up(service_url(settings))
-        with progress_bar(console, args.quiet) as on_file:
-            if remote:
-                console.print(f"handing the job to the running service at {service_url(settings)}")
-                report = run_remote(settings, args.paths, args.prune, on_file)
-            else:
-                report = _run_here(settings, args.paths, args.prune, on_file)
+        with _progress_bar(console, args.quiet) as on_file:
+            if settings.store.url is None and service_is_up(service_url(settings)):
+                console.print(
+                    f"handing the {what} to the running service at {service_url(settings)}"
+                )
+                return remote(settings, on_file)
+            return here(settings, on_file)
     except RagsvcError as exc:
         console.print(f"[red]error:[/red] {exc}")
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Hand the job to a running service when the store is embedded, else run it here."""
+    from rich.console import Console
+
+    from ingest.handoff import run_remote
+
+    report = run_job(
+        args,
+        "job",
+        lambda settings, on_file: run_remote(settings, args.paths, args.prune, on_file),
+        lambda settings, on_file: _run_here(settings, args.paths, args.prune, on_file),
+    )
+    if report is None:
         return 2
     Console().print(render(report))
     return 1 if args.strict and not report.ok else 0
 
 
-def _run_here(
-    settings: Settings, paths: list[Path], prune: bool, on_file: Callable[[str, int, int], None]
-) -> IngestReport:
+def _run_here(settings: Settings, paths: list[Path], prune: bool, on_file: OnFile) -> IngestReport:
     from ingest.job import IngestJob
     from ragsvc.index import open_index
 

@@ -6,8 +6,6 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ragsvc.errors import RagsvcError
-
 if TYPE_CHECKING:
     from ragsvc.settings import Settings
 
@@ -16,23 +14,12 @@ def run(args: argparse.Namespace) -> int:
     """Hand the re-index to a running service when the store is embedded, else run it here."""
     from rich.console import Console
 
-    from ingest.cli import progress_bar
-    from ingest.handoff import report_from_dict, run_remote_reindex, service_is_up, service_url
+    from ingest.cli import run_job
+    from ingest.handoff import report_from_dict, run_remote_reindex
     from ingest.report import render
-    from ragsvc.settings import load_settings
 
-    console = Console(stderr=True)
-    try:
-        settings = load_settings(args.config)
-        remote = settings.store.url is None and service_is_up(service_url(settings))
-        with progress_bar(console, args.quiet) as on_file:
-            if remote:
-                console.print(f"handing the re-index to the service at {service_url(settings)}")
-                result = run_remote_reindex(settings, on_file)
-            else:
-                result = _run_here(settings, on_file)
-    except RagsvcError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    result = run_job(args, "re-index", run_remote_reindex, _run_here)
+    if result is None:
         return 2
     out = Console()
     out.print(render(report_from_dict(result)))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -75,3 +77,23 @@ def wait_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: fl
         except OSError:
             time.sleep(0.5)
     raise AssertionError("the service did not start: " + log.read_text()[-3000:])
+
+
+@contextmanager
+def served(config: Path, port: int, log: Path) -> Iterator[str]:
+    """``ragsvc serve --config config`` as its own process, its output in ``log``, until the block
+    ends; yields its base URL once ``/healthz`` answers."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ragsvc.cli", "serve", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_up(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=60)

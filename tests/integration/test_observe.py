@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MODEL_CACHE
-from tests.live_server import free_port, process_config, wait_up
+from tests.live_server import free_port, process_config, served
 
 
 def test_json_logs_and_metrics_of_a_served_process(tmp_path: Path) -> None:
@@ -26,29 +23,17 @@ def test_json_logs_and_metrics_of_a_served_process(tmp_path: Path) -> None:
         multilingual={"enabled": False},
     )
     log = tmp_path / "service.log"
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ragsvc.cli", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    with served(config, port, log) as url:
+        ask = urllib.request.Request(
+            f"{url}/v1/ask",
+            json.dumps({"question": "How do I reset my password?"}).encode(),
+            {"Content-Type": "application/json", "X-Request-ID": "it-req-1"},
         )
-        try:
-            wait_up(url, process, log)
-            ask = urllib.request.Request(
-                f"{url}/v1/ask",
-                json.dumps({"question": "How do I reset my password?"}).encode(),
-                {"Content-Type": "application/json", "X-Request-ID": "it-req-1"},
-            )
-            with urllib.request.urlopen(ask, timeout=60) as response:
-                assert response.headers["X-Request-ID"] == "it-req-1"
-                trace_id = json.loads(response.read())["trace_id"]
-            with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
-                exposition = response.read().decode()
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+        with urllib.request.urlopen(ask, timeout=60) as response:
+            assert response.headers["X-Request-ID"] == "it-req-1"
+            trace_id = json.loads(response.read())["trace_id"]
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            exposition = response.read().decode()
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     access = [r for r in lines if r["logger"] == "ragsvc.access" and r["path"] == "/v1/ask"]
     assert access == [access[0]] and access[0]["request_id"] == "it-req-1"

@@ -5,9 +5,6 @@ budget."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +19,7 @@ from ragsvc.cost.ledger import CostLedger
 from ragsvc.db import PostgresDatabase
 from ragsvc.settings import CostSettings
 from tests.conftest import MODEL_CACHE
-from tests.live_server import free_port, process_config, wait_up
+from tests.live_server import free_port, process_config, served
 
 OPERATOR_KEY = "replica-test-operator-key-0123456789"
 BUDGET_USD = 50.0
@@ -42,21 +39,8 @@ def replica(root: Path, database_url: str) -> Iterator[str]:
         cost={"monthly_budget_usd": BUDGET_USD},
         multilingual={"enabled": False},
     )
-    log = root / "service.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ragsvc.cli", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_up(url, process, log)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+    with served(config, port, root / "service.log") as url:
+        yield url
 
 
 def call(url: str, body: dict[str, Any] | None = None) -> Any:
