@@ -10,7 +10,8 @@ to learn its route; then, route by route, that route's questions come from ``--c
 closed-loop clients for ``--seconds``. The service process's CPU time over each phase
 (``/proc``) gives CPU ms per answer, so answers per core-second = 1000 / CPU ms, whatever the
 bench clients on the same cores cost. Also printed: the store's bytes per point on disk and the
-service's memory, for extrapolating (docs/scaling.md).
+service's memory (docs/scaling.md). The model routes get one client: a replica runs one SLM call
+at a time, and further ones are turned away to a cheaper route.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from ragsvc.settings import load_settings
 from ragsvc.store.qdrant_store import open_backend
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+MODEL_ROUTES = ("slm_answer", "llm_synthesis")
+"""One client: a replica runs one SLM call at a time, more clients are turned away (degraded)."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -57,6 +60,7 @@ def disk_mb(folder: Path) -> float:
 class Phase:
     route: str
     questions: int
+    clients: int
     answers: int
     off_route: int
     errors: int
@@ -66,6 +70,7 @@ class Phase:
 
     @property
     def cpu_ms_per_answer(self) -> float:
+        """The phase's CPU over its answers on the route (off-route answers cost some too)."""
         return 1000 * self.cpu_s / max(self.answers, 1)
 
 
@@ -102,6 +107,7 @@ def closed_loop(url: str, questions: list[str], clients: int, seconds: float, ro
     return Phase(
         route,
         len(questions),
+        clients,
         counts["answers"],
         counts["off_route"],
         counts["errors"],
@@ -149,28 +155,30 @@ def main() -> int:
                 if len(questions) < 3:
                     continue
                 before = cpu_seconds(pid)
-                phase = closed_loop(service.url, questions, args.clients, args.seconds, route)
+                clients = 1 if route in MODEL_ROUTES else args.clients
+                phase = closed_loop(service.url, questions, clients, args.seconds, route)
                 phases.append(replace(phase, cpu_s=cpu_seconds(pid) - before))
             memory = rss_mb(pid)
     print(
-        f"### one replica, {cores} cores: {args.clients} closed-loop clients per route for "
-        f"{args.seconds:.0f} s (clients on the same cores)\n"
+        f"### one replica, {cores} cores: closed-loop clients per route for {args.seconds:.0f} s "
+        "(on the same cores)\n"
     )
     print(
-        "| route | questions | answers | off route | errors | answers/s | p50 ms | p95 ms "
-        "| CPU ms per answer | answers/s per core (1000 / CPU ms) |"
+        "| route | questions | clients | answers | off route | errors | answers/s | p50 ms "
+        "| p95 ms | CPU ms per answer | answers/s per core (1000 / CPU ms) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for p in phases:
         print(
-            f"| {p.route} | {p.questions} | {p.answers} | {p.off_route} | {p.errors} | "
-            f"{p.answers / p.seconds:.1f} | {pct(p.walls, 50):.0f} | {pct(p.walls, 95):.0f} | "
-            f"{p.cpu_ms_per_answer:.0f} | {1000 / p.cpu_ms_per_answer:.1f} |"
+            f"| {p.route} | {p.questions} | {p.clients} | {p.answers} | {p.off_route} | "
+            f"{p.errors} | {p.answers / p.seconds:.1f} | {pct(p.walls, 50):.0f} | "
+            f"{pct(p.walls, 95):.0f} | {p.cpu_ms_per_answer:.0f} | "
+            f"{1000 / p.cpu_ms_per_answer:.1f} |"
         )
     print(
-        f"\nstore: {points} points, {store_mb:.1f} MiB on disk ({store_mb * 2**20 / points:,.0f} "
-        f"bytes per point, both dense spaces and the lexical vector); service RSS {memory:,.0f} "
-        "MiB (embedders, SLM, store)"
+        f"\nstore: {points} points, {store_mb:.1f} MiB on disk (at this size mostly the engine's "
+        f"preallocated files, not a per-point figure); service RSS {memory:,.0f} MiB (embedders, "
+        "SLM, store)"
     )
     return 0
 
