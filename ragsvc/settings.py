@@ -20,6 +20,7 @@ from ragsvc.analysis.config import AnalysisSettings
 from ragsvc.errors import ConfigError
 from ragsvc.models.catalog import QWEN_CODER_05B, QWEN_CODER_15B
 from ragsvc.models.ref import ModelRef
+from ragsvc.routes import ROUTES, Route
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
@@ -286,6 +287,16 @@ class EvaluationSettings(Group):
         return self
 
 
+def _expected_latencies() -> dict[Route, float]:
+    return {
+        "faq_direct": 250.0,
+        "no_answer": 500.0,
+        "retrieval_direct": 1_800.0,
+        "slm_answer": 18_000.0,
+        "llm_synthesis": 65_000.0,
+    }
+
+
 class RoutingSettings(Group):
     faq_threshold: float | None = Field(default=None, ge=0, le=1)
     """None: the threshold fitted with the FAQ calibration (chosen for precision), or 0.9 on the
@@ -299,6 +310,19 @@ class RoutingSettings(Group):
     passages: int = Field(default=4, gt=0)
     max_question_chars: int = Field(default=2000, gt=0)
     max_sub_queries: int = Field(default=4, ge=2)
+    expected_latency_ms: dict[Route, float] = Field(default_factory=_expected_latencies)
+    """What each route is expected to take until this process has measured it (a latency
+    budget's comparison; ``ragsvc/pipeline/latency.py``). The defaults are p95s measured on 2 CPU
+    cores: under load for the cheap routes and the SLM (``bench/capacity.py``), the local
+    1.5B LLM for ``llm_synthesis`` (``bench/serve.py``)."""
+    latency_window: int = Field(default=200, gt=0)
+    """A route's expected latency: the p90 of its last this many answers..."""
+    latency_min_samples: int = Field(default=20, gt=0)
+    """...once it has answered at least this many (before: ``expected_latency_ms``)."""
+    tiers: dict[str, float | None] = Field(
+        default_factory=lambda: {"interactive": 5_000.0, "batch": None}
+    )
+    """Latency budgets (ms) an ask may name by ``tier`` (None: no budget)."""
     handoff: dict[str, str] = Field(
         default_factory=lambda: {
             "en": "I could not find this in our help-desk documents. Please contact the IT "
@@ -310,6 +334,13 @@ class RoutingSettings(Group):
 
     def handoff_for(self, language: str) -> str:
         return self.handoff.get(language) or self.handoff.get("en") or ""
+
+    @model_validator(mode="after")
+    def _every_route_expected(self) -> RoutingSettings:
+        missing = set(ROUTES) - set(self.expected_latency_ms)
+        if missing:
+            raise ValueError(f"routing.expected_latency_ms lacks {', '.join(sorted(missing))}")
+        return self
 
 
 class TraceSettings(Group):

@@ -114,11 +114,19 @@ class FakeLlm:
     calls: list[Messages] = field(default_factory=list)
     on_call: Callable[[], object] | None = None
     """Run before answering (e.g. wait on an event, to hold the call open)."""
+    timeouts: list[float | None] = field(default_factory=list)
+    """The ``timeout_s`` of each call (what was left of an ask's latency budget)."""
 
     def complete(
-        self, messages: Messages, *, max_tokens: int | None = None, on_delta: OnDelta | None = None
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int | None = None,
+        on_delta: OnDelta | None = None,
+        timeout_s: float | None = None,
     ) -> Completion:
         self.calls.append(messages)
+        self.timeouts.append(timeout_s)
         if self.on_call is not None:
             self.on_call()
         if isinstance(self.reply, Exception):

@@ -115,6 +115,21 @@ class AskRequest(BaseModel):
         "routed it (AskResponse.question): a follow-up is made self-contained from the last one",
     )
 
+    max_latency_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=3_600_000,
+        description="how long the asker can wait: no route expected to take longer is chosen "
+        "(a cheaper answer, or the hand-off, instead; the trace says so); a streamed answer must "
+        "start within it",
+    )
+    tier: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a latency budget by name (routing.tiers, e.g. interactive: 5000 ms, batch: "
+        "none); with max_latency_ms the smaller applies",
+    )
+
     def to_input(self) -> AskInput:
         return AskInput(
             question=self.question,
@@ -123,6 +138,8 @@ class AskRequest(BaseModel):
             tags=tuple(self.filters.tags),
             conversation_id=self.conversation_id,
             history=tuple(self.history),
+            max_latency_ms=self.max_latency_ms,
+            tier=self.tier,
         )
 
 

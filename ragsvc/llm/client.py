@@ -39,8 +39,16 @@ class ChatModel(Protocol):
     model: str
 
     def complete(
-        self, messages: Messages, *, max_tokens: int | None = None, on_delta: OnDelta | None = None
-    ) -> Completion: ...
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int | None = None,
+        on_delta: OnDelta | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """``timeout_s``: a deadline shorter than ``llm.timeout_s`` (an ask's latency budget);
+        then no retry is made."""
+        ...
 
     def ping(self) -> bool: ...
 
@@ -66,9 +74,16 @@ class OpenAiChatModel:
         return self._client
 
     def complete(
-        self, messages: Messages, *, max_tokens: int | None = None, on_delta: OnDelta | None = None
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int | None = None,
+        on_delta: OnDelta | None = None,
+        timeout_s: float | None = None,
     ) -> Completion:
-        """One chat completion; streamed to ``on_delta`` piece by piece when it is given."""
+        """One chat completion; streamed to ``on_delta`` piece by piece when it is given. With
+        ``timeout_s`` below ``llm.timeout_s`` it bounds the call (a stream: each wait for more)
+        and no retry is made."""
         import openai
 
         started = time.perf_counter()
@@ -78,6 +93,8 @@ class OpenAiChatModel:
             "max_tokens": max_tokens or self.settings.max_tokens,
             "temperature": self.settings.temperature,
         }
+        if timeout_s is not None and timeout_s < self.settings.timeout_s:
+            request["timeout"] = max(timeout_s, 0.001)
         try:
             if on_delta is None:
                 return self._complete(request, started)
@@ -89,8 +106,13 @@ class OpenAiChatModel:
                 f"the LLM answered something unusable: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def _client_for(self, request: dict[str, Any]) -> Any:
+        """The client; without retries under a deadline (a retry could not meet it)."""
+        client = self._openai()
+        return client.with_options(max_retries=0) if "timeout" in request else client
+
     def _complete(self, request: dict[str, Any], started: float) -> Completion:
-        response = self._openai().chat.completions.create(**request)
+        response = self._client_for(request).chat.completions.create(**request)
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
         if not text:
             raise LlmError("the LLM returned an empty answer")
@@ -104,7 +126,7 @@ class OpenAiChatModel:
         )
 
     def _stream(self, request: dict[str, Any], started: float, on_delta: OnDelta) -> Completion:
-        stream = self._openai().chat.completions.create(
+        stream = self._client_for(request).chat.completions.create(
             **request, stream=True, stream_options={"include_usage": True}
         )
         pieces: list[str] = []

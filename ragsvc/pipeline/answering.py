@@ -13,6 +13,7 @@ from ragsvc.cost.ledger import CostLedger
 from ragsvc.embedding.spaces import QueryVector
 from ragsvc.errors import RagsvcError, ServiceUnavailableError
 from ragsvc.pipeline import prompts
+from ragsvc.pipeline.latency import Deadline
 from ragsvc.retrieval.faq import FaqMatch
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.traces.schema import ModelCall, PartTrace, Route, Source
@@ -39,6 +40,10 @@ class AskInput:
     conversation_id: str | None = None
     history: tuple[str, ...] = ()
     """The conversation's earlier questions, oldest first (a follow-up is completed from them)."""
+    max_latency_ms: float | None = None
+    """The latency budget: no route expected to take longer is chosen (``pipeline/latency.py``)."""
+    tier: str | None = None
+    """A name for a latency budget (``routing.tiers``); the smaller of the two applies."""
 
 
 @dataclass(slots=True)
@@ -54,6 +59,8 @@ class Answering:
     language: str
     sink: EventSink
     hits: list[Hit] = field(default_factory=list)
+    deadline: Deadline | None = None
+    """When the answer is due, from the ask's latency budget; None: no budget."""
 
     @property
     def question(self) -> str:
@@ -63,7 +70,9 @@ class Answering:
         """One part of this joined message, with a record of its own."""
         record = PartTrace(question=question, language=language)
         record.start_clock(self.record.origin)
-        return Answering(self.request, record, self.trace_id, vector, language, self.sink)
+        return Answering(
+            self.request, record, self.trace_id, vector, language, self.sink, deadline=self.deadline
+        )
 
     def announce(self, route: Route) -> None:
         self.sink("route", {"route": route, "trace_id": self.trace_id})

@@ -11,6 +11,7 @@ from ragsvc.pipeline.admission import CpuSlots, ModelSlots
 from ragsvc.pipeline.answering import Answering, Decision
 from ragsvc.pipeline.direct import FaqDirect, NoAnswer, RetrievalDirect
 from ragsvc.pipeline.generated import LlmSynthesis, SlmAnswer
+from ragsvc.pipeline.latency import RouteLatencies
 from ragsvc.pipeline.ports import LocalChat
 from ragsvc.settings import Settings
 from ragsvc.traces.schema import Route
@@ -33,11 +34,12 @@ class Executors:
         llm: ChatModel | None,
         llm_slots: ModelSlots,
         cpu: CpuSlots,
+        latencies: RouteLatencies,
     ) -> None:
         self.faq_direct = FaqDirect(ledger, llm.model if llm else settings.llm.model)
         self.retrieval_direct = RetrievalDirect(index, cpu)
         self.no_answer = NoAnswer(settings)
-        self.slm_answer = SlmAnswer(settings, ledger, slm)
+        self.slm_answer = SlmAnswer(settings, ledger, slm, latencies)
         self.llm_synthesis = LlmSynthesis(
             settings, ledger, llm, llm_slots, self.slm_answer, self.retrieval_direct
         )

@@ -21,6 +21,7 @@ from ragsvc.pipeline.answering import (
     renumber,
 )
 from ragsvc.pipeline.direct import ESTIMATED_ANSWER_TOKENS, RetrievalDirect
+from ragsvc.pipeline.latency import RouteLatencies, fits
 from ragsvc.pipeline.ports import LocalChat
 from ragsvc.pipeline.quality import assess
 from ragsvc.privacy.pii import is_local_endpoint, redact
@@ -49,11 +50,18 @@ def budget_was_low(record: PartTrace) -> bool:
 class SlmAnswer:
     route: Route = "slm_answer"
 
-    def __init__(self, settings: Settings, ledger: CostLedger, slm: LocalChat | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: CostLedger,
+        slm: LocalChat | None,
+        latencies: RouteLatencies,
+    ) -> None:
         self.settings = settings
         self.routing = settings.routing
         self.ledger = ledger
         self.slm = slm
+        self.latencies = latencies
         self.escalate_to: LlmSynthesis | None = None
         """Set by the executors' registry (the two routes call each other)."""
 
@@ -64,14 +72,21 @@ class SlmAnswer:
         if answer is not None:
             passed, grounding = self.check(ctx, answer, hits)
             escalation = self.escalate_to if self.escalate_to and self.escalate_to.llm else None
-            if passed or escalation is None or budget_was_low(record):
-                if not passed and escalation is not None:
+            if passed or escalation is None or budget_was_low(record) or not self.in_time(ctx):
+                if not passed and escalation is not None and budget_was_low(record):
                     record.event("budget", "escalation skipped: the monthly budget is nearly spent")
                 self.finish(ctx, answer, hits, grounding if passed else grounding * 0.5)
                 return
             record.event("escalation", "the SLM answer failed the quality check: asking the LLM")
         assert self.escalate_to is not None
         self.escalate_to.answer_or_degrade(ctx, slm_tried=True)
+
+    def in_time(self, ctx: Answering, route: Route = "llm_synthesis") -> bool:
+        """Whether ``route`` may still be taken within the ask's latency budget (traced)."""
+        if ctx.deadline is None or fits(ctx.record, route, ctx.deadline, self.latencies):
+            return True
+        ctx.record.event("latency", f"{route} skipped: not expected to answer within the budget")
+        return False
 
     def passages(self, ctx: Answering) -> list[Hit]:
         return ctx.hits[: self.routing.passages]
@@ -169,7 +184,8 @@ class LlmSynthesis:
             return
         record.degraded = True
         passages = self.slm.passages(ctx)
-        fallback = None if slm_tried else self.slm.generate(ctx, passages)
+        try_slm = not slm_tried and self.slm.in_time(ctx, "slm_answer")
+        fallback = self.slm.generate(ctx, passages) if try_slm else None
         if fallback and not assess(ctx.question, fallback, [h.text for h in passages]).declined:
             self.slm.finish(ctx, fallback, passages, 0.5)
             return
@@ -220,7 +236,8 @@ class LlmSynthesis:
                     record.timings_ms["llm_queue"] = round(waited_ms, 2)
                 ctx.announce("llm_synthesis")
                 started = time.perf_counter()
-                result = llm.complete(messages, on_delta=on_delta)
+                timeout_s = ctx.deadline.left_s() if ctx.deadline else None
+                result = llm.complete(messages, on_delta=on_delta, timeout_s=timeout_s)
         except OverloadedError as exc:
             self.ledger.release(reservation)
             record.event("admission", f"{exc}; answering from cheaper routes")

@@ -40,6 +40,7 @@ from ragsvc.pipeline.answering import (
 from ragsvc.pipeline.compose import Composition, PartStream, answer_order
 from ragsvc.pipeline.executors import Executors
 from ragsvc.pipeline.followup import standalone
+from ragsvc.pipeline.latency import Deadline, RouteLatencies, within_budget
 from ragsvc.pipeline.ports import LocalChat, QuestionAnalyzer
 from ragsvc.pipeline.router import (
     choose_passages,
@@ -95,7 +96,11 @@ class AskService:
         self.llm_slots = ModelSlots(
             "llm", llm_settings.concurrency, llm_settings.queue, llm_settings.queue_wait_s
         )
-        self.executors = Executors(settings, index, ledger, slm, llm, self.llm_slots, cpu)
+        self.latencies = RouteLatencies(settings.routing)
+        """What each route is expected to take, learned from this process's answers."""
+        self.executors = Executors(
+            settings, index, ledger, slm, llm, self.llm_slots, cpu, self.latencies
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -128,7 +133,21 @@ class AskService:
                 f"tag {too_long[0][:40]!r}... is {len(too_long[0])} characters long, the limit is "
                 f"{api.max_tag_chars} (api.max_tag_chars)"
             )
+        self.latency_budget_ms(request)
         return question
+
+    def latency_budget_ms(self, request: AskInput) -> float | None:
+        """The ask's latency budget: ``max_latency_ms``, its tier's, the smaller of both."""
+        budgets = [request.max_latency_ms]
+        if request.tier is not None:
+            tiers = self.routing.tiers
+            if request.tier not in tiers:
+                raise InvalidRequestError(
+                    f"unknown tier {request.tier[:64]!r}; the tiers are {', '.join(sorted(tiers))} "
+                    "(routing.tiers)"
+                )
+            budgets.append(tiers[request.tier])
+        return min((b for b in budgets if b is not None), default=None)
 
     def ask(
         self, request: AskInput, sink: EventSink | None = None, answer: Answerer | None = None
@@ -149,7 +168,11 @@ class AskService:
             else None,
             filters={"kind": request.kind, "language": request.language, "tags": request.tags},
         )
+        trace.latency_budget_ms = self.latency_budget_ms(request)
         trace.start_clock(started)
+        deadline = (
+            Deadline.after(trace.latency_budget_ms, started) if trace.latency_budget_ms else None
+        )
         note_trace(trace.trace_id)
         log.debug("question %s: %s", trace.trace_id, self._loggable(question))
         unavailable: ServiceUnavailableError | None = None
@@ -157,7 +180,15 @@ class AskService:
         try:
             with timed(trace, "embed"), needed("the embedder"):
                 vector = self.index.retriever.embed(question)
-            ctx = Answering(request, trace, trace.trace_id, vector, language, sink or ignore_events)
+            ctx = Answering(
+                request,
+                trace,
+                trace.trace_id,
+                vector,
+                language,
+                sink or ignore_events,
+                deadline=deadline,
+            )
             (answer or self.answer_routed)(ctx)
         except ServiceUnavailableError as exc:  # no answer is possible without it: 503
             log.error("question %s: %s", trace.trace_id, exc)
@@ -177,6 +208,7 @@ class AskService:
         for record in (*trace.parts, trace):
             record.cost_usd = sum(call.cost_usd for call in record.model_calls)
         trace.cost_usd = sum(call.cost_usd for call in trace.all_model_calls())
+        self.latencies.observe(trace)
         stored = self._stored(trace)
         self.traces.submit(stored)
         for observer in self.observers:  # they see what is stored: redacted as configured
@@ -244,10 +276,15 @@ class AskService:
             budget_low=self._budget_low(record),
             slm_available=self.slm is not None,
         )
-        record.route_reason = choice.reason
+        quotable = passages.quotable is not None
+        route = within_budget(record, choice.route, ctx.deadline, self.latencies, quotable=quotable)
+        reason = choice.reason
+        if route != choice.route:
+            reason = f"{reason}; {choice.route} would not answer within the latency budget"
+        record.route_reason = reason
         record.all_llm_cost_usd = self.executors.llm_synthesis.estimate_cost(ctx)
         quoted = passages.quotable[0] if passages.quotable else None
-        return Decision(choice.route, choice.reason, quoted=quoted)
+        return Decision(route, reason, quoted=quoted)
 
     def _answer_parts(self, ctx: Answering, parts: list[str]) -> None:
         """Each part decided concurrently, then answered quickest route first (so a stream sends

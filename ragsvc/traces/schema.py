@@ -14,17 +14,11 @@ from pydantic import BaseModel, Field, PrivateAttr
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.retrieval.fusion import Hit
+from ragsvc.routes import ROUTES as ROUTES  # re-exported: imported from here elsewhere
+from ragsvc.routes import Route as Route
 
 TRACE_SCHEMA_VERSION = 1
 
-Route = Literal["faq_direct", "retrieval_direct", "slm_answer", "llm_synthesis", "no_answer"]
-ROUTES: tuple[Route, ...] = (
-    "faq_direct",
-    "retrieval_direct",
-    "slm_answer",
-    "llm_synthesis",
-    "no_answer",
-)
 EventKind = Literal[
     "escalation",
     "fallback",
@@ -37,6 +31,7 @@ EventKind = Literal[
     "guard",  # the model's answer was checked and changed or refused
     "privacy",  # PII redacted before a call to a non-local model
     "split",  # boundaries of a joined message the splitter did not keep, and why
+    "latency",  # a route not expected to answer within the ask's latency budget was not taken
 ]
 
 
@@ -249,6 +244,8 @@ class Trace(PartTrace):
     filters: dict[str, Any] = Field(default_factory=dict)
     parts: list[PartTrace] = Field(default_factory=list)
     latency_ms: float = 0.0
+    latency_budget_ms: float | None = None
+    """The ask's latency budget (``max_latency_ms`` or its ``tier``'s); None: none given."""
     feedback: list[Feedback] = Field(default_factory=list)
 
     def all_model_calls(self) -> list[ModelCall]:

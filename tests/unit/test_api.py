@@ -56,12 +56,23 @@ def test_ask_answers_with_route_sources_and_trace(client: TestClient) -> None:  
         ({"question": "x" * 2001}, "limit is 2000"),
         ({}, "question"),
         ({"question": "hi", "filters": {"kind": "video"}}, "kind"),
+        ({"question": "hi", "tier": "urgent"}, "unknown tier 'urgent'"),
+        ({"question": "hi", "max_latency_ms": 0}, "max_latency_ms"),
     ],
 )
 def test_bad_requests_are_400_with_a_message(client, payload, message) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/v1/ask", json=payload)
     assert response.status_code == 400
     assert message in response.text
+
+
+def test_a_latency_budget_is_kept_in_the_trace(client: TestClient) -> None:  # type: ignore[type-arg]
+    answer = client.post(
+        "/v1/ask", json={"question": "How do I reset my password?", "max_latency_ms": 3000}
+    ).json()
+    key = client.app.state.runtime.keys.operator.decode()
+    trace = client.get(f"/v1/traces/{answer['trace_id']}", headers={"X-API-Key": key}).json()
+    assert trace["latency_budget_ms"] == 3000 and answer["route"] == "faq_direct"
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:  # type: ignore[type-arg]
