@@ -95,6 +95,25 @@ def test_each_route_over_http(demo_settings, demo_index, llm_server: LocalLlmSer
         assert "IT Help Desk" in body["answer"]
 
 
+def test_a_latency_budget_keeps_the_llm_out_when_it_cannot_answer_in_time(  # type: ignore[no-untyped-def]
+    demo_settings, demo_index, llm_server
+) -> None:
+    """The real LLM server, the real SLM: the complex question the LLM answers without a budget
+    gets the quoted passage or the hand-off within 1.5 s, and the trace says why."""
+    settings = configured(demo_settings, llm_server.base_url, routing={"direct_threshold": 0.3})
+    with serving(settings, demo_index) as client:
+        response = client.post("/v1/ask", json={"question": COMPLEX, "max_latency_ms": 1500})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        trace = client.get(f"/v1/traces/{body['trace_id']}", headers=operator(client)).json()
+    assert body["route"] in ("retrieval_direct", "no_answer"), trace["route_reason"]
+    assert trace["latency_budget_ms"] == 1500 and trace["latency_ms"] < 1500
+    assert not any(c["role"] == "llm_synthesis" for c in trace["model_calls"])
+    refused = [c for c in trace["checks"] if c["name"] == "latency_budget" and not c["passed"]]
+    assert refused and refused[0]["score"] > refused[0]["threshold"]
+    assert any(e["kind"] == "latency" for e in trace["events"])
+
+
 def test_a_mixed_message_streams_its_cheap_part_first_and_calls_the_llm_once(  # type: ignore[no-untyped-def]
     demo_settings, demo_index, llm_server
 ) -> None:
