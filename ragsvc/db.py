@@ -94,7 +94,8 @@ class Database(ABC):
         return True
 
     @abstractmethod
-    def _lock_migrations(self, db: Connection, component: str) -> None: ...
+    def _lock_migrations(self, db: Connection) -> None:
+        """Until the transaction ends, no other process migrates this database."""
 
     def close(self) -> None:  # noqa: B027 - only PostgreSQL's pool has something to release
         """Release what the database holds (PostgreSQL's pool)."""
@@ -106,12 +107,12 @@ class Database(ABC):
         """Apply ``component``'s migrations that this database has not recorded yet."""
         newest = max(m.version for m in migrations)
         with self.connection() as db, self.transaction(db):
+            self._lock_migrations(db)  # first: concurrent CREATE TABLEs can collide on PostgreSQL
             db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
                 "version INTEGER NOT NULL, applied_at TEXT NOT NULL DEFAULT '', "
                 "PRIMARY KEY (component, version))"
             )
-            self._lock_migrations(db, component)
             done = {
                 version
                 for (version,) in db.execute(
@@ -176,7 +177,7 @@ class SqliteDatabase(Database):
     def columns(self, db: Connection, table: str) -> set[str]:
         return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
-    def _lock_migrations(self, db: Connection, component: str) -> None:
+    def _lock_migrations(self, db: Connection) -> None:
         """The write transaction holds the file's lock already."""
 
 
@@ -282,8 +283,8 @@ class PostgresDatabase(Database):
         assert isinstance(db, _PostgresConnection)
         return not (db.raw.closed or db.raw.broken)
 
-    def _lock_migrations(self, db: Connection, component: str) -> None:
-        db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"ragsvc {component}",))
+    def _lock_migrations(self, db: Connection) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('ragsvc migrations'))")
 
     def close(self) -> None:
         self._pool.close()

@@ -266,6 +266,26 @@ def test_retention_keeps_the_newest(new_store: StoreFactory) -> None:
     store.close()
 
 
+def test_replicas_opening_one_new_database_at_once_migrate_it_once(
+    new_store: StoreFactory,
+) -> None:
+    start = threading.Barrier(4)
+
+    def opened(_: int) -> TraceStore:
+        start.wait()
+        return new_store()
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(opened, range(4)))
+    db = stores[0]._db.open()
+    recorded = db.execute("SELECT version FROM schema_migrations WHERE component = 'traces'")
+    versions = sorted(version for (version,) in recorded)
+    db.close()
+    for store in stores:
+        store.close()
+    assert versions == [1, 2, 3]
+
+
 def test_a_database_migrated_by_a_newer_version_is_refused(new_store: StoreFactory) -> None:
     store = new_store()
     store.close()
