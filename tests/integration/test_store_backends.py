@@ -20,6 +20,7 @@ from qdrant_client import QdrantClient
 
 from ragsvc.index import Index
 from ragsvc.store.edge import EdgeBackend
+from ragsvc.store.following import FollowingBackend
 from ragsvc.store.points import PointData
 from ragsvc.store.qdrant_store import ChunkStore
 from ragsvc.store.schema import LEXICAL_VECTOR, SearchFilters, StoredPoint
@@ -36,6 +37,15 @@ QUESTIONS = [
     "情報セキュリティ事故の報告先",
     "weather tomorrow",
 ]
+
+
+def edge_of(store: ChunkStore) -> EdgeBackend:
+    """The Edge shard a store serves (through its alias, as the service opens it)."""
+    backend = store.backend
+    if isinstance(backend, FollowingBackend):
+        backend = backend.current
+    assert isinstance(backend, EdgeBackend), "the embedded default is Qdrant Edge"
+    return backend
 
 
 def _edge_points(backend: EdgeBackend) -> Iterator[PointData]:
@@ -62,10 +72,10 @@ def _edge_points(backend: EdgeBackend) -> Iterator[PointData]:
 def server_copy(demo_index: Index) -> Iterator[ChunkStore]:
     """The demo index copied point by point into the server API."""
     embedded = demo_index.store
-    assert isinstance(embedded.backend, EdgeBackend), "the embedded default is Qdrant Edge"
+    shard = edge_of(embedded)
     server = ServerBackend(QdrantClient(":memory:"), embedded.collection)
-    server.create(embedded.dimensions, embedded.backend.metadata())
-    server.upsert(list(_edge_points(embedded.backend)))
+    server.create(embedded.dimensions, shard.metadata())
+    server.upsert(list(_edge_points(shard)))
     store = ChunkStore(server, embedded.spaces)
     store.check_compatible()
     yield store
@@ -148,8 +158,7 @@ def test_both_engines_answer_alike_after_a_delete(
     assert server_copy.count() == store.count()
     _compare(store, server_copy, lexical_too=False)
 
-    assert isinstance(store.backend, EdgeBackend)
-    directory = store.backend.directory
+    directory = edge_of(store).directory
     store.close()  # as at a restart: the shard's sparse index is rebuilt without the deleted points
     reopened = ChunkStore(EdgeBackend(directory.parent, directory.name), store.spaces)
     try:
