@@ -35,6 +35,10 @@ class FeedbackLimitError(InvalidRequestError):
     """A trace already has as much feedback as one trace takes; 409, the cap does not lift."""
 
 
+class ConflictError(InvalidRequestError):
+    """The request conflicts with the current state (a rollback with nothing promoted); 409."""
+
+
 class TraceStoreUnavailableError(RagsvcError):
     """The trace database cannot be read or written just now (locked past the busy timeout, disk
     full, unreadable); 503, retry later. Answers are not affected: new traces wait in memory."""

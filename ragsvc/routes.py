@@ -13,3 +13,5 @@ ROUTES: tuple[Route, ...] = (
     "llm_synthesis",
     "no_answer",
 )
+CHEAP_ROUTES: tuple[Route, ...] = ("faq_direct", "retrieval_direct", "slm_answer")
+"""The routes that answer without the large model: the ones misrouting is measured on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,7 @@ from ragsvc.analysis.config import AnalysisSettings
 from ragsvc.errors import ConfigError
 from ragsvc.models.catalog import QWEN_CODER_05B, QWEN_CODER_15B
 from ragsvc.models.ref import ModelRef
-from ragsvc.routes import ROUTES, Route
+from ragsvc.routes import CHEAP_ROUTES, ROUTES, Route
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
@@ -297,6 +298,53 @@ def _expected_latencies() -> dict[Route, float]:
     }
 
 
+VARIED_THRESHOLDS = (
+    "faq_threshold",
+    "relevance_threshold",
+    "direct_threshold",
+    "escalate_confidence",
+    "escalate_completeness",
+)
+"""The routing thresholds a variant may set (``routing.variants``) and the fail-safe may raise."""
+VARIANT_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+CONTROL = "control"
+"""The variant name of the traffic no variant takes: the routing as configured (or promoted)."""
+
+
+class VariantSettings(Group):
+    """A routing variant: a share of the conversations, answered with these thresholds."""
+
+    share: float = Field(ge=0, le=1)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    note: str = Field(default="", max_length=500)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(thresholds) - set(VARIED_THRESHOLDS))
+        if unknown:
+            raise ValueError(
+                f"unknown thresholds {', '.join(unknown)}; a variant may set "
+                + ", ".join(VARIED_THRESHOLDS)
+            )
+        if out := [name for name, value in thresholds.items() if not 0 <= value <= 1]:
+            raise ValueError(f"{', '.join(sorted(out))} must be within [0, 1]")
+        return thresholds
+
+
+def check_variants(variants: dict[str, VariantSettings]) -> None:
+    """Names a variant may have, and shares that fit in one: raises ValueError."""
+    for name in variants:
+        if name == CONTROL or not re.match(VARIANT_NAME, name):
+            raise ValueError(
+                f"variant name {name[:40]!r}: lowercase letters, digits, _ and -, at most 32, "
+                f"and not {CONTROL!r}"
+            )
+    total = sum(v.share for v in variants.values())
+    if total > 1 + 1e-9:
+        raise ValueError(f"the variants' shares add up to {total:g}, more than 1")
+
+
 class RoutingSettings(Group):
     faq_threshold: float | None = Field(default=None, ge=0, le=1)
     """None: the threshold fitted with the FAQ calibration (chosen for precision), or 0.9 on the
@@ -323,6 +371,14 @@ class RoutingSettings(Group):
         default_factory=lambda: {"interactive": 5_000.0, "batch": None}
     )
     """Latency budgets (ms) an ask may name by ``tier`` (None: no budget)."""
+    variants: dict[str, VariantSettings] = Field(default_factory=dict)
+    """Routing variants (A/B): each takes ``share`` of the conversations (sticky: a conversation
+    keeps its variant while the shares stand) and answers them with its thresholds; the rest is
+    ``control``. The admin API changes, promotes and rolls back variants without a restart;
+    these are the variants until it first does (``ragsvc/control/``)."""
+    state_refresh_s: float = Field(default=5.0, ge=0)
+    """How often (s) a process re-reads the routing state (variants, promotions, fail-safe) that
+    another replica may have changed; 0: on every question."""
     handoff: dict[str, str] = Field(
         default_factory=lambda: {
             "en": "I could not find this in our help-desk documents. Please contact the IT "
@@ -340,7 +396,41 @@ class RoutingSettings(Group):
         missing = set(ROUTES) - set(self.expected_latency_ms)
         if missing:
             raise ValueError(f"routing.expected_latency_ms lacks {', '.join(sorted(missing))}")
+        check_variants(self.variants)
         return self
+
+
+class ShadowSettings(Group):
+    """Shadow sampling: a share of the questions a cheap route answered is also put to the LLM in
+    the background, which judges whether the cheap answer answers it; the live misrouting
+    estimate per route and variant (``ragsvc/control/shadow.py``)."""
+
+    share: float = Field(default=0.0, ge=0, le=1)
+    """0: off. Each judged question costs one LLM call (within the monthly budget)."""
+    routes: list[Route] = Field(default_factory=lambda: list(CHEAP_ROUTES))
+    """The cheap routes whose answers are sampled (one-question messages)."""
+    max_pending: int = Field(default=16, gt=0)
+    """Samples waiting for the LLM at most; more are dropped (counted), never queued behind
+    users: a sample takes an LLM slot only when one is free."""
+    max_tokens: int = Field(default=120, gt=0)
+    """The judge's verdict and its one-sentence reason."""
+
+
+class FailsafeSettings(Group):
+    """The fail-safe: a route whose live misrouting estimate (shadow) or negative feedback is over
+    its limit, with confidence (the lower end of the 95% Wilson interval above it), gets its
+    threshold raised by ``step``, again after new evidence, at most by ``max_raise``."""
+
+    enabled: bool = True
+    max_misrouting: float = Field(default=0.25, ge=0, le=1)
+    min_judged: int = Field(default=20, gt=0)
+    """Shadow verdicts on a route (and variant) before its estimate is acted on."""
+    max_negative_feedback: float = Field(default=0.4, ge=0, le=1)
+    min_rated: int = Field(default=20, gt=0)
+    step: float = Field(default=0.05, gt=0, le=1)
+    max_raise: float = Field(default=0.15, gt=0, le=1)
+    check_every_s: float = Field(default=30.0, ge=0)
+    """How often (s) at most the evidence is read again after a shadow verdict or feedback."""
 
 
 class TraceSettings(Group):
@@ -437,6 +527,8 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    failsafe: FailsafeSettings = Field(default_factory=FailsafeSettings)
     traces: TraceSettings = Field(default_factory=TraceSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

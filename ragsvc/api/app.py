@@ -27,6 +27,7 @@ from ragsvc.api.controllers.admin import (
 from ragsvc.api.controllers.ask import AskController
 from ragsvc.api.controllers.faq import FaqController
 from ragsvc.api.controllers.ops import healthz, readyz
+from ragsvc.api.controllers.routing import RoutingController
 from ragsvc.api.controllers.search import SearchController
 from ragsvc.api.controllers.traces import TraceController
 from ragsvc.api.controllers.widget import widget_demo, widget_js
@@ -67,6 +68,11 @@ def gauges(runtime: Runtime, limits: RequestLimits) -> dict[str, Any]:
         "ingest_files_total": sum(job.files_total for job in running),
         "model_running": {load.name: load.running for load in loads},
         "model_waiting": {load.name: load.waiting for load in loads},
+        "failsafe_raise": {
+            (variant, route): r.by
+            for variant, routes in runtime.ask.control.state().raises.items()
+            for route, r in routes.items()
+        },
     }
 
 
@@ -91,6 +97,7 @@ def create_app(
         app.state.limits = RequestLimits.of(settings.api)
         app.state.runtime = runtime = await anyio.to_thread.run_sync(open_parts, settings)
         runtime.ask.observers.append(metrics.observe)
+        runtime.ask.shadow.on_verdict.append(metrics.observe_verdict)
         collector = metrics.register(lambda: gauges(runtime, app.state.limits))
         otlp = _otlp_export(settings)
         if otlp is not None:
@@ -118,6 +125,7 @@ def create_app(
             DocumentController,
             FaqController,
             SearchController,
+            RoutingController,
             healthz,
             readyz,
             widget_js,

@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 
 from ragsvc.errors import (
+    ConflictError,
     FeedbackLimitError,
     InvalidRequestError,
     NotFoundError,
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: dict[type[RagsvcError], int] = {  # subclasses before their bases
     FeedbackLimitError: 409,
+    ConflictError: 409,
     InvalidRequestError: 400,
     NotFoundError: 404,
 }

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from ragsvc.control.compare import VariantComparison
 from ragsvc.ingest_jobs import IngestJobState
 from ragsvc.pipeline.answering import AskInput
 from ragsvc.retrieval.faq import FaqMatch
@@ -233,9 +234,14 @@ class StatsResponse(BaseModel):
         description="answers per route counted per part: a one-question message once, a joined "
         "message once per part (in routes it counts once, under its costliest part's route)"
     )
+    variants: list[VariantComparison] = Field(
+        default_factory=list, description="the routing variants compared, with 95% intervals"
+    )
 
     @classmethod
-    def of(cls, stats: Stats, budget: float, spent: float) -> StatsResponse:
+    def of(
+        cls, stats: Stats, budget: float, spent: float, variants: list[VariantComparison]
+    ) -> StatsResponse:
         total = max(stats.questions, 1)
         return cls(
             questions=stats.questions,
@@ -258,6 +264,7 @@ class StatsResponse(BaseModel):
                 for r in stats.routes
             ],
             part_routes=stats.part_routes,
+            variants=variants,
         )
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from ragsvc.evaluation.metrics import percentile
 from ragsvc.evaluation.mix import LabelledQuestion
 from ragsvc.evaluation.records import EvalRun, Outcome
+from ragsvc.routes import CHEAP_ROUTES, ROUTES
 from ragsvc.settings import Price
 
-ROUTES = ("faq_direct", "retrieval_direct", "slm_answer", "llm_synthesis", "no_answer")
 SPAN_CATEGORIES = ("policy", "passage_ja")
 
 
@@ -60,7 +60,7 @@ def expected_route_ok(question: LabelledQuestion, route: str, parts: Sequence[st
         return route == "no_answer"
     if question.expected_kind == "multi_part":
         return len(parts) >= 2 or route == "llm_synthesis"
-    return not parts and route in ("faq_direct", "retrieval_direct", "slm_answer")
+    return not parts and route in CHEAP_ROUTES
 
 
 def summarise(

@@ -5,9 +5,10 @@
 - Answers, from each finished trace (:func:`observe`): per route (and per part of a joined
   message), answer latency histograms per route, and per model and role: calls by outcome,
   call latency, tokens in and out, cost.
+- Routing control: the shadow verdicts by variant, route and verdict (:func:`observe_verdict`).
 - Read when scraped (:class:`RuntimeCollector`): the month's spend and the budget left, each
   model's running and waiting calls, asks in flight and open streams, the running ingest job's
-  progress.
+  progress, the fail-safe's raise per variant and route.
 
 Metrics are process-wide, as Prometheus counts them: the counters live in the default registry
 once per process; the collector of a service's runtime is registered while the service runs.
@@ -23,6 +24,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ragsvc.control.store import ShadowVerdict
 from ragsvc.traces.schema import Trace
 
 PREFIX = "ragsvc"
@@ -50,6 +52,11 @@ MODEL_TOKENS = Counter(
     f"{PREFIX}_model_tokens", "Tokens by model, role and direction", ["model", "role", "direction"]
 )
 MODEL_COST = Counter(f"{PREFIX}_model_cost_usd", "Spend by model and role (USD)", ["model", "role"])
+SHADOW_VERDICTS = Counter(
+    f"{PREFIX}_shadow_verdicts",
+    "The LLM's verdicts on sampled cheap answers (disagree: a misrouting), by variant and route",
+    ["variant", "route", "verdict"],
+)
 
 
 def observe(trace: Trace) -> None:
@@ -64,6 +71,10 @@ def observe(trace: Trace) -> None:
         MODEL_TOKENS.labels(call.model, call.role, "input").inc(call.prompt_tokens)
         MODEL_TOKENS.labels(call.model, call.role, "output").inc(call.completion_tokens)
         MODEL_COST.labels(call.model, call.role).inc(call.cost_usd)
+
+
+def observe_verdict(verdict: ShadowVerdict) -> None:
+    SHADOW_VERDICTS.labels(verdict.variant, verdict.route, verdict.verdict).inc()
 
 
 Gauges = Callable[[], dict[str, Any]]
@@ -94,6 +105,14 @@ class RuntimeCollector(Collector):
             for model, value in values[name].items():
                 family.add_metric([model], value)
             yield family
+        family = GaugeMetricFamily(
+            f"{PREFIX}_failsafe_raise",
+            "How far the fail-safe raised a route's threshold, by variant and route (0: not)",
+            labels=["variant", "route"],
+        )
+        for (variant, route), value in values["failsafe_raise"].items():
+            family.add_metric([variant, route], value)
+        yield family
 
 
 def register(read: Gauges) -> RuntimeCollector:

@@ -54,8 +54,10 @@ class ModelSlots:
         self._refused = 0
 
     @contextmanager
-    def slot(self) -> Iterator[float]:
-        """Hold one slot for the block; yields the milliseconds spent waiting for it."""
+    def slot(self, wait_s: float | None = None) -> Iterator[float]:
+        """Hold one slot for the block; yields the milliseconds spent waiting for it, at most
+        ``wait_s`` (None: the slots' own; 0: only a slot free now, as a background call takes)."""
+        wait_s = self.wait_s if wait_s is None else wait_s
         if not self._admitted.acquire(blocking=False):
             self._refuse()
             raise OverloadedError(
@@ -65,9 +67,9 @@ class ModelSlots:
         with self._lock:
             self._inside += 1
         try:
-            if not self._running.acquire(timeout=self.wait_s):
+            if not self._running.acquire(timeout=wait_s):
                 self._refuse()
-                raise OverloadedError(f"{self.name}: no free slot within {self.wait_s:g} s")
+                raise OverloadedError(f"{self.name}: no free slot within {wait_s:g} s")
             with self._lock:
                 self._active += 1
             try:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragsvc.control.state import RoutingPlan
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.embedding.spaces import QueryVector
 from ragsvc.errors import RagsvcError, ServiceUnavailableError
@@ -58,6 +59,8 @@ class Answering:
     """The question in the dense space of its language."""
     language: str
     sink: EventSink
+    plan: RoutingPlan
+    """The routing variant's thresholds (and the fail-safe's raises) this question is routed by."""
     hits: list[Hit] = field(default_factory=list)
     deadline: Deadline | None = None
     """When the answer is due, from the ask's latency budget; None: no budget."""
@@ -71,7 +74,14 @@ class Answering:
         record = PartTrace(question=question, language=language)
         record.start_clock(self.record.origin)
         return Answering(
-            self.request, record, self.trace_id, vector, language, self.sink, deadline=self.deadline
+            self.request,
+            record,
+            self.trace_id,
+            vector,
+            language,
+            self.sink,
+            self.plan,
+            deadline=self.deadline,
         )
 
     def announce(self, route: Route) -> None:

@@ -123,20 +123,21 @@ class SlmAnswer:
 
     def check(self, ctx: Answering, answer: str, hits: Sequence[Hit]) -> tuple[bool, float]:
         """The articles' escalation rule (grounding and completeness thresholds), traced."""
+        routing = ctx.plan.settings.routing
         quality = assess(ctx.question, answer, [h.text for h in hits])
-        confident = not quality.declined and quality.grounding >= self.routing.escalate_confidence
+        confident = not quality.declined and quality.grounding >= routing.escalate_confidence
         ctx.record.check(
             "slm_grounding",
             round(quality.grounding, 4),
-            self.routing.escalate_confidence,
+            routing.escalate_confidence,
             confident,
             "declined" if quality.declined else "",
         )
         complete = ctx.record.check(
             "slm_completeness",
             round(quality.completeness, 4),
-            self.routing.escalate_completeness,
-            quality.completeness >= self.routing.escalate_completeness,
+            routing.escalate_completeness,
+            quality.completeness >= routing.escalate_completeness,
         )
         return confident and complete, quality.grounding
 

@@ -36,6 +36,14 @@ LLM_SYSTEM = (
     "you use as [n] right after the sentence they support. When the passages do not answer a "
     "part, say plainly that you could not find it for that part. " + _DATA_RULES
 )
+JUDGE_SYSTEM = (
+    "You check a help-desk answer. Read the numbered passages, the question and the proposed "
+    "answer. Decide whether the proposed answer correctly answers the question according to the "
+    "passages. Reply with YES or NO on the first line, then one short sentence saying why. "
+    + _DATA_RULES.replace("<question> blocks", "<question> and <answer> blocks")
+)
+_TAG_JUDGE = re.compile(r"</?\s*answer\b", re.IGNORECASE)
+_VERDICT = re.compile(r"^\W*(yes|no|はい|いいえ)", re.IGNORECASE)
 _LEAK_PROBES = tuple(
     probe.lower()
     for probe in (
@@ -92,6 +100,33 @@ def llm_messages(
             "content": f"Passages:\n{passages}\n\n{_question(question)}",
         },
     ]
+
+
+def judge_messages(
+    question: str, answer: str, hits: Sequence[Hit], passage_chars: int
+) -> list[dict[str, str]]:
+    """The shadow judge's prompt: does ``answer`` (a cheap route's) answer ``question``?"""
+    quoted = _TAG_JUDGE.sub(lambda m: m.group(0).replace("<", "‹"), _data(answer))
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {
+            "role": "user",
+            "content": f"Passages:\n{numbered_passages(hits, passage_chars)}\n\n"
+            f"{_question(question)}\n\n<answer>\n{quoted}\n</answer>",
+        },
+    ]
+
+
+def verdict_of(reply: str) -> tuple[bool | None, str]:
+    """The judge's reply read: (True: it answers, False: it does not, None: unreadable), and the
+    reason it gave."""
+    text = reply.strip().lstrip("*#> ").strip()
+    match = _VERDICT.match(text)
+    if match is None:
+        return None, text[:300]
+    word = match.group(1).casefold()
+    reason = text[match.end() :].strip(" .:*\n-")
+    return word in ("yes", "はい"), reason[:300]
 
 
 def cited(answer: str, available: int) -> list[int]:

@@ -20,6 +20,10 @@ from contextvars import copy_context
 
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.analysis.split import QuestionSplitter, Split
+from ragsvc.control.control import RoutingControl
+from ragsvc.control.failsafe import Failsafe
+from ragsvc.control.shadow import ShadowSampler
+from ragsvc.control.store import ControlStore, ShadowVerdict
 from ragsvc.cost.ledger import CostLedger
 from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.errors import InvalidRequestError, ServiceUnavailableError
@@ -77,6 +81,7 @@ class AskService:
         slm: LocalChat | None = None,
         llm: ChatModel | None = None,
         splitter: QuestionSplitter | None = None,
+        control: RoutingControl | None = None,
     ) -> None:
         self.settings = settings
         self.splitter = splitter or QuestionSplitter()
@@ -101,8 +106,20 @@ class AskService:
         self.executors = Executors(
             settings, index, ledger, slm, llm, self.llm_slots, cpu, self.latencies
         )
+        store = ControlStore(traces.database)
+        self.control_store = store
+        """The routing state and the shadow verdicts, beside the traces."""
+        self.control = control or RoutingControl(settings, store)
+        """The routing variants, promotions and fail-safe raises (``ragsvc/control/``)."""
+        self.shadow = ShadowSampler(settings, llm, self.llm_slots, ledger, store, self.retrieve)
+        self.failsafe = Failsafe(settings.failsafe, self.control, store, traces)
+        self.shadow.on_verdict.append(self._check_failsafe)
+
+    def _check_failsafe(self, _verdict: ShadowVerdict) -> None:
+        self.failsafe.maybe_check()
 
     def close(self) -> None:
+        self.shadow.close()
         self._pool.shutdown(wait=True)
 
     def load(self) -> list[SlotLoad]:
@@ -169,6 +186,10 @@ class AskService:
             filters={"kind": request.kind, "language": request.language, "tags": request.tags},
         )
         trace.latency_budget_ms = self.latency_budget_ms(request)
+        plan = self.control.plan_for(request.conversation_id or trace.trace_id)
+        trace.variant = plan.variant
+        for kind, note in plan.notes:
+            trace.event(kind, note)
         trace.start_clock(started)
         deadline = (
             Deadline.after(trace.latency_budget_ms, started) if trace.latency_budget_ms else None
@@ -187,6 +208,7 @@ class AskService:
                 vector,
                 language,
                 sink or ignore_events,
+                plan,
                 deadline=deadline,
             )
             (answer or self.answer_routed)(ctx)
@@ -218,6 +240,8 @@ class AskService:
                 log.exception("an observer of question %s failed", trace.trace_id)
         if unavailable is not None:
             raise ServiceUnavailableError(str(unavailable), trace.trace_id)
+        if ctx is not None and answer is None:  # the router's answers only
+            self.shadow.offer(trace, stored, ctx)
         return trace
 
     def answer_routed(self, ctx: Answering) -> None:
@@ -243,7 +267,7 @@ class AskService:
             faq = self._faq_match(ctx)
         exact = faq is not None and is_exact_phrasing(faq, ctx.question)
         if not (
-            faq_is_confident(record, faq, self.index.faq.threshold_for(faq), ctx.question)
+            faq_is_confident(record, faq, self._faq_threshold(ctx, faq), ctx.question)
             and faq is not None
             and is_in_question_language(record, faq, ctx.language)
             and (not whole_message or exact or is_one_question(record, self._split(ctx)))
@@ -252,6 +276,10 @@ class AskService:
         written = " (the entry's phrasing as written: not split)" if exact else ""
         record.route_reason = f"confident FAQ match{written}; analysis skipped"
         return Decision("faq_direct", record.route_reason, faq=faq)
+
+    def _faq_threshold(self, ctx: Answering, faq: FaqMatch | None) -> float:
+        """The matcher's threshold for ``faq``, or the variant's, raised by the fail-safe."""
+        return ctx.plan.faq_threshold_for(self.index.faq.threshold_for(faq))
 
     def _analyse(self, ctx: Answering) -> QueryAnalysis:
         with self.cpu.held(ctx.record), timed(ctx.record, "analysis"):
@@ -268,7 +296,7 @@ class AskService:
         if analysis.kind not in ("out_of_scope", "chitchat"):
             with self.cpu.held(record), timed(record, "retrieval"):
                 ctx.hits = self.retrieve(ctx)
-        passages = choose_passages(ctx.hits, ctx.language, self.settings)
+        passages = choose_passages(ctx.hits, ctx.language, ctx.plan.settings)
         choice = choose_route(
             record,
             analysis,

@@ -32,6 +32,8 @@ EventKind = Literal[
     "privacy",  # PII redacted before a call to a non-local model
     "split",  # boundaries of a joined message the splitter did not keep, and why
     "latency",  # a route not expected to answer within the ask's latency budget was not taken
+    "variant",  # routed with other thresholds than configured: a variant's, a promotion's
+    "failsafe",  # routed with a threshold the fail-safe raised
 ]
 
 
@@ -246,8 +248,15 @@ class Trace(PartTrace):
     latency_ms: float = 0.0
     latency_budget_ms: float | None = None
     """The ask's latency budget (``max_latency_ms`` or its ``tier``'s); None: none given."""
+    variant: str | None = None
+    """The routing variant that answered (``control``: the routing as configured or promoted)."""
     feedback: list[Feedback] = Field(default_factory=list)
 
     def all_model_calls(self) -> list[ModelCall]:
         """The message's own calls (e.g. its analysis) and every part's."""
         return [*self.model_calls, *(call for part in self.parts for call in part.model_calls)]
+
+    def escalated(self) -> bool:
+        """Whether an SLM answer (the message's or a part's) was escalated to the LLM."""
+        records = [self, *self.parts]
+        return any(e.kind == "escalation" for record in records for e in record.events)

@@ -44,7 +44,7 @@ from ragsvc.db import (
     open_database,
 )
 from ragsvc.errors import ConfigError, FeedbackLimitError, TraceStoreUnavailableError
-from ragsvc.settings import Settings, TraceSettings
+from ragsvc.settings import CONTROL, Settings, TraceSettings
 from ragsvc.traces.schema import TRACE_SCHEMA_VERSION, Feedback, Trace, utc_now
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,22 @@ _MIGRATIONS = (
         ),
         unless_column=("traces", "question"),
     ),
+    # routing variants: which one answered, and whether the SLM's answer was escalated
+    Migration(
+        4,
+        (
+            "ALTER TABLE traces ADD COLUMN variant TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE traces ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+        ),
+        unless_column=("traces", "variant"),
+    ),
 )
 _COLUMNS = (
     "trace_id, created_at, route, degraded, language, cost_usd, all_llm_cost_usd, latency_ms, "
-    "body, part_routes, question"
+    "body, part_routes, question, variant, escalated"
 )
 _UPSERT = (
-    f"INSERT INTO traces ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO traces ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(', ')))}) "
     "ON CONFLICT (trace_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[1:])
 )
@@ -126,6 +135,30 @@ class TracePoint:
     latency_ms: float
     cost_usd: float
     all_llm_cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class VariantAnswer:
+    """One stored answer as the variant comparison reads it."""
+
+    variant: str
+    route: str
+    part_routes: tuple[str, ...]
+    """Each part's route (the message's own for a one-question message)."""
+    cost_usd: float
+    latency_ms: float
+    escalated: bool
+    degraded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RatedAnswer:
+    """One feedback entry with the variant and route of the answer it rates."""
+
+    variant: str
+    route: str
+    rating: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +278,11 @@ class TraceStore:
         self._last_error_at: datetime | None = None
         self._writer = threading.Thread(target=self._write_loop, name="trace-writer", daemon=True)
         self._writer.start()
+
+    @property
+    def database(self) -> Database:
+        """The database the traces are on (the routing control keeps its state beside them)."""
+        return self._db
 
     def _prepare(self) -> None:
         """Migrate the tables; refuse a store whose traces another trace schema wrote."""
@@ -379,6 +417,8 @@ class TraceStore:
                     body,
                     ",".join(part.route for part in t.parts),
                     t.question,
+                    t.variant or "",
+                    int(t.escalated()),
                 )
             )
         return rows
@@ -620,6 +660,39 @@ class TraceStore:
         where, params = self._where(TraceQuery(since=since))
         with self._database() as db:
             return db.execute(f"SELECT {columns} FROM traces{where}{order}", params).fetchall()
+
+    def variant_answers(self, since: datetime | None = None) -> list[VariantAnswer]:
+        """Every written answer since ``since`` with its variant (``control`` for an answer
+        stored before variants existed)."""
+        rows = self._since(
+            "variant, route, part_routes, cost_usd, latency_ms, escalated, degraded", since
+        )
+        return [
+            VariantAnswer(
+                variant or CONTROL,
+                route,
+                tuple(parts.split(",")) if parts else (route,),
+                cost,
+                latency,
+                bool(escalated),
+                bool(degraded),
+            )
+            for variant, route, parts, cost, latency, escalated, degraded in rows
+        ]
+
+    def ratings(self, since: datetime | None = None) -> list[RatedAnswer]:
+        """Feedback given since ``since``, with the variant and route of the rated answer."""
+        where, params = ("", []) if since is None else (" WHERE f.created_at >= ?", [since])
+        with self._database() as db:
+            rows = db.execute(
+                "SELECT t.variant, t.route, f.rating, f.created_at FROM feedback f "
+                f"JOIN traces t ON t.trace_id = f.trace_id{where}",
+                [p.isoformat() for p in params],
+            ).fetchall()
+        return [
+            RatedAnswer(variant or CONTROL, route, rating, datetime.fromisoformat(at))
+            for variant, route, rating, at in rows
+        ]
 
     def feedback(self, q: FeedbackQuery) -> list[FeedbackEntry]:
         """Stored feedback, newest first, optionally within a rating range (for operators)."""

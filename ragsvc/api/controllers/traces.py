@@ -18,6 +18,7 @@ from ragsvc.api.schemas import (
     StatsResponse,
     TraceSummary,
 )
+from ragsvc.control.compare import compare_live
 from ragsvc.errors import NotFoundError
 from ragsvc.privacy.pii import redact
 from ragsvc.runtime import Runtime
@@ -70,11 +71,14 @@ class TraceController(Controller):
 
     @get("/stats", sync_to_thread=True, **access("operator"))
     def stats(self, runtime: Runtime, since: datetime | None = None) -> StatsResponse:
-        """Route mix, latency per route, spend, and the estimated cost of an all-LLM service."""
+        """Route mix, latency per route, spend, the estimated cost of an all-LLM service, and the
+        routing variants compared (as ``GET /v1/routing/compare``)."""
+        ask = runtime.ask
         return StatsResponse.of(
             runtime.traces.stats(since),
             runtime.settings.cost.monthly_budget_usd,
             runtime.ledger.spent_this_month(),
+            compare_live(ask.control.state().names(), runtime.traces, ask.control_store, since),
         )
 
     @post(
@@ -93,6 +97,7 @@ class TraceController(Controller):
         comment = redact(data.comment).text if runtime.settings.traces.redact_pii else data.comment
         if not runtime.traces.add_feedback(data.trace_id, data.rating, comment, max_per_trace=cap):
             raise NotFoundError(f"no trace {data.trace_id!r} to attach feedback to")
+        runtime.ask.failsafe.maybe_check()
         return FeedbackResponse(trace_id=data.trace_id, stored=True)
 
     @get("/feedback", sync_to_thread=True, **access("operator"))

@@ -1,0 +1,136 @@
+"""The fail-safe: a route that misroutes, on the evidence, gets a stricter threshold on its own.
+
+For each variant and each route with a threshold to raise (``RAISED``), the evidence since the
+last raise or undo: the shadow verdicts (misrouting) and the feedback on that route's answers.
+When the lower end of a 95% Wilson interval is over its limit (``failsafe.max_misrouting``,
+``failsafe.max_negative_feedback``), so that chance alone is an unlikely cause, the threshold is
+raised by ``failsafe.step``, at most ``failsafe.max_raise`` in all; the evidence then counts anew,
+so each further raise needs as much new evidence. Each raise is logged, stored in the routing
+state (every trace it affects says so) and counted in the metrics; an operator undoes it through
+the admin API.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from ragsvc.control.compare import Estimate, misrouting, negative_share
+from ragsvc.control.control import RoutingControl
+from ragsvc.control.state import RAISED
+from ragsvc.control.store import ControlStore
+from ragsvc.errors import RagsvcError
+from ragsvc.settings import FailsafeSettings
+from ragsvc.traces.store import TraceStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    variant: str
+    route: str
+    reason: str
+    raised: bool
+    """False: the threshold is raised by ``failsafe.max_raise`` already."""
+
+
+class Failsafe:
+    def __init__(
+        self,
+        settings: FailsafeSettings,
+        control: RoutingControl,
+        store: ControlStore,
+        traces: TraceStore,
+    ) -> None:
+        self.settings = settings
+        self.control = control
+        self.store = store
+        self.traces = traces
+        self._lock = threading.Lock()
+        self._checked_at = -float("inf")
+        self.trips: list[Trip] = []
+        """Every trip of this process, oldest first."""
+
+    def maybe_check(self) -> list[Trip]:
+        """:meth:`check`, unless it ran less than ``failsafe.check_every_s`` ago (or another
+        thread is running it); a failing store is logged, never raised."""
+        if not self.settings.enabled or not self._lock.acquire(blocking=False):
+            return []
+        try:
+            if time.monotonic() - self._checked_at < self.settings.check_every_s:
+                return []
+            self._checked_at = time.monotonic()
+            return self.check()
+        except RagsvcError as exc:
+            log.warning("the fail-safe could not read its evidence: %s", exc)
+            return []
+        finally:
+            self._lock.release()
+
+    def check(self) -> list[Trip]:
+        state = self.control.state()
+        verdicts = self.store.verdicts()
+        ratings = self.traces.ratings()
+        trips = []
+        for variant in state.names():
+            for route in RAISED:
+                since = state.since(variant, route)
+                judged = misrouting(
+                    [
+                        v
+                        for v in verdicts
+                        if _on(v.variant, v.route, v.created_at, variant, route, since)
+                    ]
+                )
+                rated = negative_share(
+                    [
+                        r
+                        for r in ratings
+                        if _on(r.variant, r.route, r.created_at, variant, route, since)
+                    ]
+                )
+                reason = self._over(judged, rated)
+                if reason is None:
+                    continue
+                s = self.settings
+                raised = self.control.raise_threshold(variant, route, s.step, s.max_raise, reason)
+                trip = Trip(variant, route, reason, raised)
+                log.warning(
+                    "fail-safe: %s of variant %s: %s; %s",
+                    route,
+                    variant,
+                    reason,
+                    f"{RAISED[route]} raised by {s.step:g}" if raised else "raised in full already",
+                )
+                trips.append(trip)
+        self.trips.extend(trips)
+        return trips
+
+    def _over(self, judged: Estimate, rated: Estimate) -> str | None:
+        s = self.settings
+        if judged.n >= s.min_judged and judged.low > s.max_misrouting:
+            return (
+                f"misrouting {judged.value:.2f} [{judged.low:.2f}, {judged.high:.2f}] of "
+                f"{judged.n} judged > {s.max_misrouting:g}"
+            )
+        if rated.n >= s.min_rated and rated.low > s.max_negative_feedback:
+            return (
+                f"negative feedback {rated.value:.2f} [{rated.low:.2f}, {rated.high:.2f}] of "
+                f"{rated.n} rated > {s.max_negative_feedback:g}"
+            )
+        return None
+
+
+def _on(
+    variant: str,
+    route: str,
+    at: datetime,
+    wanted_variant: str,
+    wanted_route: str,
+    since: datetime | None,
+) -> bool:
+    return variant == wanted_variant and route == wanted_route and (since is None or at >= since)

@@ -1,0 +1,172 @@
+"""Shadow sampling: a share of the cheap routes' answers is put to the LLM in the background,
+which judges whether the cheap answer answers the question from the passages; the verdicts are the
+live misrouting estimate per route and variant, and the fail-safe's evidence.
+
+Off the response path by construction: the answer has gone out (or is going out) when a sample is
+offered; the sample waits in a bounded queue (``shadow.max_pending``, beyond which it is dropped)
+for one background thread, takes an LLM slot only when one is free (a user never waits behind a
+sample; a busy LLM skips it), and only within the month's budget (a reservation, and never once the
+budget is nearly spent). Which answers are sampled follows the trace id (``shadow.share``), so a
+replay samples the same ones. Skips and drops are counted per reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ragsvc.control.state import bucket
+from ragsvc.control.store import ControlStore, ShadowVerdict
+from ragsvc.cost.ledger import CostLedger, estimate_tokens
+from ragsvc.llm.client import ChatModel, LlmError
+from ragsvc.pipeline import prompts
+from ragsvc.pipeline.admission import ModelSlots, OverloadedError
+from ragsvc.pipeline.answering import Answering
+from ragsvc.privacy.pii import redact
+from ragsvc.retrieval.fusion import Hit
+from ragsvc.settings import CONTROL, Settings
+from ragsvc.traces.schema import Trace, utc_now
+
+log = logging.getLogger(__name__)
+
+Retrieve = Callable[[Answering], list[Hit]]
+OnVerdict = Callable[[ShadowVerdict], None]
+
+
+class ShadowSampler:
+    def __init__(
+        self,
+        settings: Settings,
+        llm: ChatModel | None,
+        slots: ModelSlots,
+        ledger: CostLedger,
+        store: ControlStore,
+        retrieve: Retrieve,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.slots = slots
+        self.ledger = ledger
+        self.store = store
+        self.retrieve = retrieve
+        self.on_verdict: list[OnVerdict] = []
+        """Called with each stored verdict (the fail-safe, the metrics); a failing one is logged."""
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        self._lock = threading.Lock()
+        self._pending = 0
+        self.skipped: Counter[str] = Counter()
+        """Samples not judged, per reason (queue_full, busy, budget, llm_error, store_error)."""
+        self.judged = 0
+
+    def sampled(self, trace: Trace) -> bool:
+        """Whether ``trace``'s answer is one to judge: a one-question message answered by a cheap
+        route in ``shadow.routes``, not degraded, in the ``shadow.share`` its trace id falls in."""
+        s = self.settings.shadow
+        return (
+            s.share > 0
+            and self.llm is not None
+            and not trace.parts
+            and not trace.degraded
+            and trace.route in s.routes
+            and bucket(trace.trace_id, "shadow") < s.share
+        )
+
+    def offer(self, trace: Trace, stored: Trace, ctx: Answering) -> bool:
+        """Queue ``trace`` for judging when it is sampled; never waits. ``stored`` is the trace
+        as stored (redacted as configured): the verdict keeps its question and answer."""
+        if not self.sampled(trace):
+            return False
+        with self._lock:
+            if self._pending >= self.settings.shadow.max_pending:
+                self.skipped["queue_full"] += 1
+                return False
+            self._pending += 1
+        self._pool.submit(self._judge_one, trace, stored, ctx)
+        return True
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _judge_one(self, trace: Trace, stored: Trace, ctx: Answering) -> None:
+        try:
+            verdict = self._judge(trace, stored, ctx)
+        except Exception:  # a sample never takes the service down
+            log.exception("shadow sample of question %s failed", trace.trace_id)
+            verdict = None
+        finally:
+            with self._lock:
+                self._pending -= 1
+        if verdict is None:
+            return
+        for listener in self.on_verdict:
+            try:
+                listener(verdict)
+            except Exception:
+                log.exception("a listener of shadow verdicts failed")
+
+    def _judge(self, trace: Trace, stored: Trace, ctx: Answering) -> ShadowVerdict | None:
+        assert self.llm is not None
+        if self.ledger.remaining_share() < self.settings.cost.low_budget_share:
+            self.skipped["budget"] += 1
+            return None
+        hits = ctx.hits or self.retrieve(ctx.part(ctx.question, ctx.language, ctx.vector))
+        hits = hits[: self.settings.routing.passages]
+        messages = prompts.judge_messages(
+            trace.question, trace.answer, hits, self.settings.llm.passage_chars
+        )
+        prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
+        max_tokens = self.settings.shadow.max_tokens
+        reservation = self.ledger.reserve(
+            self.ledger.cost(self.llm.model, prompt_tokens, max_tokens)
+        )
+        if reservation is None:
+            self.skipped["budget"] += 1
+            return None
+        started = time.perf_counter()
+        try:
+            with self.slots.slot(wait_s=0):
+                result = self.llm.complete(messages, max_tokens=max_tokens)
+        except OverloadedError:
+            self.ledger.release(reservation)
+            self.skipped["busy"] += 1
+            return None
+        except LlmError as exc:
+            self.ledger.release(reservation)
+            self.skipped["llm_error"] += 1
+            log.warning("shadow judge of question %s failed: %s", trace.trace_id, exc)
+            return None
+        cost = self.ledger.cost(self.llm.model, result.prompt_tokens, result.completion_tokens)
+        self.ledger.settle(reservation, cost)
+        answers, reason = prompts.verdict_of(result.text)
+        if self.settings.traces.redact_questions:  # the reason may repeat the question
+            reason = ""
+        elif self.settings.traces.redact_pii:
+            reason = redact(reason).text
+        verdict = ShadowVerdict(
+            trace_id=trace.trace_id,
+            variant=trace.variant or CONTROL,
+            route=trace.route,
+            verdict="unclear" if answers is None else "agree" if answers else "disagree",
+            reason=reason,
+            question=stored.question,
+            answer=stored.answer,
+            cost_usd=cost,
+            latency_ms=round(1000 * (time.perf_counter() - started), 2),
+            created_at=utc_now(),
+        )
+        try:
+            self.store.add_verdict(verdict)
+        except Exception as exc:
+            self.skipped["store_error"] += 1
+            log.warning("shadow verdict of question %s not stored: %s", trace.trace_id, exc)
+            return None
+        self.judged += 1
+        return verdict

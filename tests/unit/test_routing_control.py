@@ -1,0 +1,216 @@
+"""Routing control: variants assigned sticky by conversation and by share, routed with their
+thresholds (traced), promoted and rolled back across replicas; shadow sampling off the response
+path; the fail-safe raising a misrouting route's threshold, and its undo."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import ExitStack
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ragsvc.control.control import RoutingControl
+from ragsvc.control.state import assign
+from ragsvc.control.store import ControlStore
+from ragsvc.cost.ledger import open_ledger
+from ragsvc.errors import ConflictError, InvalidRequestError, NotFoundError
+from ragsvc.index import Index
+from ragsvc.pipeline.answering import AskInput
+from ragsvc.pipeline.service import AskService
+from ragsvc.settings import CONTROL, Settings, VariantSettings
+from ragsvc.traces.schema import Trace
+from ragsvc.traces.store import TraceStore
+from tests.conftest import make_settings
+from tests.fakes import FakeAnalyzer, FakeLlm
+
+HOTEL = "What is the hotel limit per night in Tokyo?"
+PASSWORD = "How do I reset my password?"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path,
+        routing={"relevance_threshold": 0.2, "direct_threshold": 0.3, "state_refresh_s": 0},
+        cost={"ledger_path": tmp_path / "cost.sqlite"},
+        shadow={"share": 1.0},
+        failsafe={"min_judged": 5, "check_every_s": 0},
+    )
+
+
+@pytest.fixture
+def traces(settings: Settings) -> Iterator[TraceStore]:
+    store = TraceStore(settings.traces)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def service_with(
+    settings: Settings, memory_index: Index, traces: TraceStore
+) -> Iterator[Callable[[FakeLlm], AskService]]:
+    ledger = open_ledger(settings)
+    made: list[AskService] = []
+
+    def make(llm: FakeLlm) -> AskService:
+        made.append(AskService(settings, memory_index, FakeAnalyzer(), traces, ledger, llm=llm))
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.close()
+    ledger.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def direct_check(trace: Trace) -> tuple[float | None, bool]:
+    (check,) = [c for c in trace.checks if c.name == "direct_passage"]
+    return check.threshold, check.passed
+
+
+# -- assignment ---------------------------------------------------------------------------------
+def test_assignment_is_sticky_and_follows_the_shares() -> None:
+    variants = {"a": VariantSettings(share=0.2), "b": VariantSettings(share=0.3)}
+    keys = [f"conversation-{n}" for n in range(20_000)]
+    names = [assign(key, variants) for key in keys]
+    shares = {name: n / len(keys) for name, n in Counter(names).items()}
+    assert shares["a"] == pytest.approx(0.2, abs=0.015)
+    assert shares["b"] == pytest.approx(0.3, abs=0.015)
+    assert shares[CONTROL] == pytest.approx(0.5, abs=0.015)
+    assert [assign(key, variants) for key in keys[:500]] == names[:500]  # sticky
+    wider = {**variants, "c": VariantSettings(share=0.1)}  # a new variant takes from control only
+    moved = [(before, assign(key, wider)) for key, before in zip(keys, names, strict=True)]
+    assert all(after == before for before, after in moved if before != CONTROL)
+
+
+# -- a variant's thresholds ---------------------------------------------------------------------
+def test_a_variant_routes_its_conversations_with_its_thresholds(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    service = service_with(FakeLlm("The limit is 15000 yen [1]."))
+    before = service.ask(AskInput(HOTEL, conversation_id="c-1"))
+    assert (before.variant, before.route) == (CONTROL, "retrieval_direct")
+    assert direct_check(before) == (0.3, True)
+    strict = VariantSettings(share=1.0, thresholds={"direct_threshold": 0.99})
+    service.control.put_variant("strict", strict)
+    trace = service.ask(AskInput(HOTEL, conversation_id="c-1"))
+    assert trace.variant == "strict" and trace.route != "retrieval_direct"
+    assert direct_check(trace) == (0.99, False)
+    assert [e.detail for e in trace.events if e.kind == "variant"] == [
+        "variant strict: direct_threshold 0.99"
+    ]
+
+
+def test_promotion_and_rollback_reach_every_replica(settings: Settings, traces: TraceStore) -> None:
+    one = RoutingControl(settings, ControlStore(traces.database))
+    other = RoutingControl(settings, ControlStore(traces.database))  # another replica
+    one.put_variant("b", VariantSettings(share=0.5, thresholds={"direct_threshold": 0.6}))
+    assert list(other.state().variants) == ["b"]
+    one.promote("b")
+    assert other.state().variants == {} and other.state().promoted == {"direct_threshold": 0.6}
+    assert other.plan(CONTROL).settings.routing.direct_threshold == 0.6
+    other.rollback()
+    assert one.plan(CONTROL).settings.routing.direct_threshold == 0.3
+    assert one.state().variants["b"].share == 0.5
+    with pytest.raises(ConflictError, match="nothing was promoted"):
+        one.rollback()
+    with pytest.raises(NotFoundError, match="no variant 'nope'"):
+        one.promote("nope")
+    with pytest.raises(InvalidRequestError, match=r"add up to 1\.1"):
+        one.put_variant("c", VariantSettings(share=0.6))
+    with pytest.raises(InvalidRequestError, match="lowercase letters"):
+        one.put_variant("Bad Name", VariantSettings(share=0.1))
+    with pytest.raises(ValueError, match="unknown thresholds passages"):
+        VariantSettings(share=0.1, thresholds={"passages": 3})
+
+
+# -- shadow sampling ----------------------------------------------------------------------------
+def test_a_shadow_sample_is_judged_off_the_response_path(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    release = threading.Event()
+    llm = FakeLlm("NO\nThe answer is about the VPN.", on_call=release.wait)
+    service = service_with(llm)
+    trace = service.ask(AskInput(PASSWORD))
+    assert trace.route == "faq_direct"
+    wait_for(lambda: len(llm.calls) == 1)  # the judge's call is held open...
+    assert service.shadow.pending() == 1  # ...and the answer has come back all the same
+    assert "Forgot password" in llm.calls[0][1]["content"]  # it judges the FAQ's answer
+    release.set()
+    wait_for(lambda: bool(service.control_store.verdicts()))
+    (verdict,) = service.control_store.verdicts()
+    assert (verdict.trace_id, verdict.route, verdict.variant) == (
+        trace.trace_id,
+        "faq_direct",
+        CONTROL,
+    )
+    assert (verdict.verdict, verdict.reason) == ("disagree", "The answer is about the VPN")
+
+
+def test_a_busy_llm_skips_the_sample_rather_than_queue_it(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    llm = FakeLlm("YES")
+    service = service_with(llm)
+    with ExitStack() as users:  # users' calls hold every LLM slot
+        for _ in range(service.llm_slots.concurrency):
+            users.enter_context(service.llm_slots.slot())
+        trace = service.ask(AskInput(PASSWORD))
+        wait_for(lambda: service.shadow.pending() == 0)
+    assert trace.route == "faq_direct"
+    assert service.shadow.skipped == {"busy": 1} and llm.calls == []
+
+
+def test_llm_synthesis_answers_are_not_sampled(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    service = service_with(FakeLlm("YES"))
+    service.control.put_variant(
+        "no-quotes", VariantSettings(share=1.0, thresholds={"direct_threshold": 0.99})
+    )
+    trace = service.ask(AskInput(HOTEL))
+    assert trace.route == "llm_synthesis" and not service.shadow.sampled(trace)
+
+
+# -- the fail-safe ------------------------------------------------------------------------------
+def test_the_failsafe_raises_a_misrouting_route_until_an_operator_undoes_it(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    service = service_with(FakeLlm("NO, the passage is about meals."))
+    for n in range(5):
+        assert service.ask(AskInput(HOTEL, conversation_id=f"c-{n}")).route == "retrieval_direct"
+    wait_for(lambda: bool(service.control.state().raises))
+    raised = service.control.state().raises[CONTROL]["retrieval_direct"]
+    assert (raised.threshold, raised.by) == ("direct_threshold", 0.05)
+    assert raised.reason.startswith("misrouting 1.00 [0.57, 1.00] of 5 judged > 0.25")
+    trace = service.ask(AskInput(HOTEL, conversation_id="c-after"))
+    assert direct_check(trace)[0] == pytest.approx(0.35)
+    (event,) = [e for e in trace.events if e.kind == "failsafe"]
+    assert event.detail.startswith("retrieval_direct: direct_threshold raised by 0.05")
+    wait_for(lambda: service.shadow.pending() == 0)
+    assert service.control.state().raises[CONTROL]["retrieval_direct"].by == 0.05  # 1 new verdict
+    service.control.undo_raise(CONTROL, "retrieval_direct")
+    undone = service.ask(AskInput(HOTEL, conversation_id="c-undone"))
+    assert direct_check(undone)[0] == 0.3 and not [e for e in undone.events if e.kind == "failsafe"]
+    with pytest.raises(NotFoundError):
+        service.control.undo_raise(CONTROL, "retrieval_direct")
+
+
+def test_the_failsafe_leaves_a_route_the_judge_agrees_with(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    service = service_with(FakeLlm("YES, it gives the Tokyo limit."))
+    for n in range(8):
+        service.ask(AskInput(HOTEL, conversation_id=f"c-{n}"))
+    wait_for(lambda: len(service.control_store.verdicts()) == 8)
+    assert service.failsafe.check() == [] and service.control.state().raises == {}
