@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import ExitStack
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
