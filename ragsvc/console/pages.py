@@ -266,11 +266,13 @@ class ConsoleController(Controller):
         points = runtime.traces.points(since)
         budget = runtime.settings.cost.monthly_budget_usd
         spent = runtime.ledger.spent_this_month()
+        variants = runtime.ask.compare_variants(since)
         return _page(
             "stats.html",
             request,
             days=days,
             stats=stats,
+            variants=variants,
             budget=budget,
             spent=spent,
             route_mix=charts.route_mix(points),

@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
+from datetime import datetime
 
 from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.analysis.split import QuestionSplitter, Split
+from ragsvc.control.compare import VariantComparison, compare_live
 from ragsvc.control.control import RoutingControl
 from ragsvc.control.failsafe import Failsafe
 from ragsvc.control.shadow import ShadowSampler
@@ -114,6 +116,10 @@ class AskService:
         self.shadow = ShadowSampler(settings, llm, self.llm_slots, ledger, store, self.retrieve)
         self.failsafe = Failsafe(settings.failsafe, self.control, store, traces)
         self.shadow.on_verdict.append(self._check_failsafe)
+
+    def compare_variants(self, since: datetime | None = None) -> list[VariantComparison]:
+        """Each routing variant's figures since ``since``, with their intervals."""
+        return compare_live(self.control.state().names(), self.traces, self.control_store, since)
 
     def _check_failsafe(self, _verdict: ShadowVerdict) -> None:
         self.failsafe.maybe_check()

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from ragsvc.api.access import access
 from ragsvc.api.deps import provide_runtime
-from ragsvc.control.compare import VariantComparison, compare_live
+from ragsvc.control.compare import VariantComparison
 from ragsvc.control.state import RoutingState
 from ragsvc.runtime import Runtime
 from ragsvc.settings import VARIED_THRESHOLDS, VariantSettings
@@ -95,8 +95,7 @@ class RoutingController(Controller):
     def compare(self, runtime: Runtime, since: datetime | None = None) -> list[VariantComparison]:
         """Each variant's route mix, cost per question, latency, escalation rate, negative
         feedback and shadow misrouting (per route too), with 95% intervals."""
-        ask = runtime.ask
-        return compare_live(ask.control.state().names(), runtime.traces, ask.control_store, since)
+        return runtime.ask.compare_variants(since)
 
     @put(
         "/variants/{name:str}",

@@ -18,7 +18,6 @@ from ragsvc.api.schemas import (
     StatsResponse,
     TraceSummary,
 )
-from ragsvc.control.compare import compare_live
 from ragsvc.errors import NotFoundError
 from ragsvc.privacy.pii import redact
 from ragsvc.runtime import Runtime
@@ -73,12 +72,11 @@ class TraceController(Controller):
     def stats(self, runtime: Runtime, since: datetime | None = None) -> StatsResponse:
         """Route mix, latency per route, spend, the estimated cost of an all-LLM service, and the
         routing variants compared (as ``GET /v1/routing/compare``)."""
-        ask = runtime.ask
         return StatsResponse.of(
             runtime.traces.stats(since),
             runtime.settings.cost.monthly_budget_usd,
             runtime.ledger.spent_this_month(),
-            compare_live(ask.control.state().names(), runtime.traces, ask.control_store, since),
+            runtime.ask.compare_variants(since),
         )
 
     @post(

@@ -1,0 +1,248 @@
+"""Routing A/B replayed: the help-desk mix as traffic through the shipped thresholds and a
+deliberately worse variant, compared live (with the shadow misrouting estimate and the fail-safe)
+and offline (``ragsvc eval``'s engine) on the same questions.
+
+    python bench/routing_ab.py [--data ../shared/data] [--per-category 10] [--shadow 0.2]
+
+One process, the default SLM, the default local LLM behind llama_cpp.server, the mix's corpus in an
+embedded store under ``--workdir`` (a second run re-ingests nothing). Three passes over the same
+questions, one at a time:
+
+1. offline, shipped: ``ragsvc eval``'s engine (``ragsvc/evaluation/runner.py``, policy ``routed``)
+   with the configured thresholds: every answer scored against the gold;
+2. offline, worse: the same with the worse variant's thresholds (``WORSE``);
+3. live: one service with the worse variant given half the conversations (sticky, one conversation
+   per question), shadow sampling at ``--shadow``, and a rating on ``--rated`` of the answers from
+   the gold score (5 when the gold says it answers, 1 when not: a user who can tell); then the
+   variants compared as ``GET /v1/routing/compare`` does, and one fail-safe check with
+   ``--min-evidence`` as its ``min_judged`` and ``min_rated`` (the fail-safe is off during the
+   replay, so that both variants answer with their own thresholds throughout).
+
+Misrouting offline: a one-question message answered by a cheap route (FAQ, passage, SLM) whose gold
+score is under 0.5. The shadow estimate: the share of sampled cheap answers the LLM judged not to
+answer the question. Both with 95% Wilson intervals; quality and latency with normal intervals.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import data_parser, parse_with_data
+from ragsvc.control.compare import Estimate, VariantComparison, compare_live, mean_interval, wilson
+from ragsvc.control.failsafe import Failsafe, Trip
+from ragsvc.control.state import bucket
+from ragsvc.evaluation.mix import LabelledQuestion, build_mix, write_corpus
+from ragsvc.evaluation.records import Outcome
+from ragsvc.evaluation.runner import eval_settings, run_eval
+from ragsvc.evaluation.scoring import outcome_of
+from ragsvc.llm.local_server import serving_local_llm
+from ragsvc.pipeline.answering import AskInput
+from ragsvc.routes import CHEAP_ROUTES
+from ragsvc.runtime import open_runtime
+from ragsvc.settings import CONTROL, Settings, VariantSettings, load_settings
+
+WORSE_NAME = "worse"
+WORSE = {"faq_threshold": 0.3, "relevance_threshold": 0.2, "direct_threshold": 0.3}
+"""A confident FAQ match and a direct passage far too easily: cheap answers that miss."""
+
+
+def misrouted(outcomes: Sequence[Outcome]) -> Estimate:
+    cheap = [o for o in outcomes if not o.part_routes and o.route in CHEAP_ROUTES]
+    return wilson(sum(o.quality < 0.5 for o in cheap), len(cheap))
+
+
+def gold_quality(outcomes: Sequence[Outcome]) -> Estimate:
+    return mean_interval([o.quality for o in outcomes])
+
+
+def shown(e: Estimate, digits: int = 2) -> str:
+    return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}] n={e.n}"
+
+
+def routes_of(outcomes: Sequence[Outcome]) -> str:
+    counts = Counter(o.route for o in outcomes)
+    return ", ".join(f"{route} {n}" for route, n in counts.most_common())
+
+
+def offline(
+    settings: Settings,
+    questions: list[LabelledQuestion],
+    corpus: Path,
+    thresholds: dict[str, float],
+) -> list[Outcome]:
+    routing = settings.routing.model_copy(update=thresholds)
+    variant = settings.model_copy(update={"routing": routing})
+    run = run_eval(variant, questions, corpus, ["routed"], questions_file="help-desk mix")
+    return [result.outcomes["routed"] for result in run.results]
+
+
+def live_settings(settings: Settings, root: Path, args_shadow: float, evidence: int) -> Settings:
+    """The service's settings for the replay: its own traces and ledger (a fresh database per
+    run), the worse variant at half the conversations, shadow sampling on, the fail-safe off."""
+    folder = root / f"live-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True)
+    worse = VariantSettings(share=0.5, thresholds=WORSE, note="deliberately worse")
+    return settings.model_copy(
+        update={
+            "traces": settings.traces.model_copy(update={"path": folder / "traces.sqlite"}),
+            "cost": settings.cost.model_copy(update={"ledger_path": folder / "cost.sqlite"}),
+            "routing": settings.routing.model_copy(update={"variants": {WORSE_NAME: worse}}),
+            "shadow": settings.shadow.model_copy(update={"share": args_shadow}),
+            "failsafe": settings.failsafe.model_copy(
+                update={"enabled": False, "min_judged": evidence, "min_rated": evidence}
+            ),
+        }
+    )
+
+
+def replay(
+    settings: Settings, questions: list[LabelledQuestion], rated: float
+) -> tuple[dict[str, list[Outcome]], list[VariantComparison], list[Trip]]:
+    """The questions as traffic; the gold-scored outcomes per variant, the live comparison and
+    the fail-safe's trips."""
+    runtime = open_runtime(settings)
+    try:
+        ask = runtime.ask
+        by_variant: dict[str, list[Outcome]] = {CONTROL: [], WORSE_NAME: []}
+        for n, question in enumerate(questions, start=1):
+            trace = ask.ask(AskInput(question.question, conversation_id=f"replay-{question.id}"))
+            cited = runtime.index.store.texts({s.id for s in trace.sources})
+            outcome = outcome_of(question, trace, cited)
+            by_variant[trace.variant or CONTROL].append(outcome)
+            if bucket(trace.trace_id, "rated") < rated:
+                rating = 5 if outcome.quality >= 0.5 else 1
+                runtime.traces.add_feedback(trace.trace_id, rating, "", max_per_trace=1)
+            print(
+                f"[{n}/{len(questions)}] {question.id} {trace.variant} {trace.route} "
+                f"{outcome.quality:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        while ask.shadow.pending():
+            time.sleep(0.5)
+        runtime.traces.flush()
+        names = ask.control.state().names()
+        comparison = compare_live(names, runtime.traces, ask.control_store)
+        checking = settings.failsafe.model_copy(update={"enabled": True})
+        trips = Failsafe(checking, ask.control, ask.control_store, runtime.traces).check()
+        print(f"shadow: {ask.shadow.judged} judged, skipped {dict(ask.shadow.skipped)}")
+        return by_variant, comparison, trips
+    finally:
+        runtime.close()
+
+
+def offline_table(rows: dict[str, list[Outcome]]) -> list[str]:
+    lines = [
+        "| variant | thresholds | quality | misrouting (cheap answers under 0.5) | routes |",
+        "|---|---|---|---|---|",
+    ]
+    for name, outcomes in rows.items():
+        thresholds = "as configured" if name == CONTROL else str(WORSE)
+        quality = gold_quality(outcomes)
+        lines.append(
+            f"| {name} | {thresholds} | {shown(quality)} | {shown(misrouted(outcomes))} | "
+            f"{routes_of(outcomes)} |"
+        )
+    return lines
+
+
+def live_table(comparison: list[VariantComparison], gold: dict[str, list[Outcome]]) -> list[str]:
+    lines = [
+        "| variant | questions | gold quality | negative feedback | shadow misrouting | gold "
+        "misrouting (same answers) | latency ms | escalation | route shares |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in comparison:
+        outcomes = gold[c.variant]
+        quality = gold_quality(outcomes)
+        shares = ", ".join(f"{r} {s:.2f}" for r, s in sorted(c.route_shares.items()))
+        lines.append(
+            f"| {c.variant} | {c.questions} | {shown(quality)} | {shown(c.negative_feedback)} | "
+            f"{shown(c.misrouting)} | {shown(misrouted(outcomes))} | "
+            f"{shown(c.latency_ms, 0)} | {shown(c.escalation_rate)} | {shares} |"
+        )
+    return lines
+
+
+def verdicts(
+    comparison: list[VariantComparison], offline_rows: dict[str, list[Outcome]], trips: list[Trip]
+) -> list[str]:
+    live = {c.variant: c for c in comparison}
+    better_live = min(live, key=lambda name: live[name].negative_feedback.value)
+    quality = {name: gold_quality(rows) for name, rows in offline_rows.items()}
+    better_offline = max(quality, key=lambda name: quality[name].value)
+    separated = live[CONTROL].negative_feedback.high < live[WORSE_NAME].negative_feedback.low
+    lines = [
+        f"- better by live negative feedback: **{better_live}** (intervals "
+        f"{'do not overlap' if separated else 'overlap'}); by offline gold quality: "
+        f"**{better_offline}**",
+    ]
+    for name in (CONTROL, WORSE_NAME):
+        bad = 1 - quality[name].value
+        inside = live[name].negative_feedback.low <= bad <= live[name].negative_feedback.high
+        estimate, gold = live[name].misrouting, misrouted(offline_rows[name])
+        within = gold.low <= estimate.value <= gold.high if estimate.n else None
+        lines.append(
+            f"- {name}: offline 1 - quality {bad:.2f} "
+            f"{'inside' if inside else 'outside'} the live negative-feedback interval; shadow "
+            f"misrouting {shown(estimate)} "
+            + (
+                "(no sample judged)"
+                if within is None
+                else f"{'within' if within else 'outside'} the offline interval "
+                f"[{gold.low:.2f}, {gold.high:.2f}]"
+            )
+        )
+    tripped = [f"{t.variant}/{t.route}: {t.reason}" for t in trips]
+    lines.append("- fail-safe trips: " + ("; ".join(tripped) if tripped else "none"))
+    return lines
+
+
+def main() -> int:
+    parser = data_parser(__doc__)
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--per-category", type=int, default=10)
+    parser.add_argument("--shadow", type=float, default=0.2, help="shadow.share in the replay")
+    parser.add_argument("--rated", type=float, default=1.0, help="share of answers rated")
+    parser.add_argument("--min-evidence", type=int, default=10)
+    parser.add_argument("--workdir", type=Path, default=Path("var/bench-routing-ab"))
+    args = parse_with_data(parser)
+    root = args.workdir.resolve()
+    questions = build_mix(args.data, args.per_category)
+    write_corpus(args.data, root / "corpus")
+    settings = eval_settings(load_settings(args.config), root)
+    with ExitStack() as stack:
+        settings = stack.enter_context(serving_local_llm(settings, root / "llm-server.log"))
+        offline_rows = {
+            CONTROL: offline(settings, questions, root / "corpus", {}),
+            WORSE_NAME: offline(settings, questions, root / "corpus", WORSE),
+        }
+        live = live_settings(settings, root, args.shadow, args.min_evidence)
+        gold, comparison, trips = replay(live, questions, args.rated)
+    lines = [
+        f"### Offline: `ragsvc eval`'s engine, all {len(questions)} questions under each variant",
+        "",
+        *offline_table(offline_rows),
+        "",
+        f"### Live: the same questions as traffic, {WORSE_NAME} at half the conversations, "
+        f"shadow {args.shadow:g}, {args.rated:.0%} rated from the gold",
+        "",
+        *live_table(comparison, gold),
+        "",
+        "### Checks",
+        "",
+        *verdicts(comparison, offline_rows, trips),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
