@@ -332,6 +332,10 @@ class VariantSettings(Group):
         return thresholds
 
 
+CONTEXT_FIELD = r"^[a-z][a-z0-9_]{0,31}$"
+"""A caller context field's name (``routing.context_filters``)."""
+
+
 def check_variants(variants: dict[str, VariantSettings]) -> None:
     """Names a variant may have, and shares that fit in one: raises ValueError."""
     for name in variants:
@@ -358,6 +362,9 @@ class RoutingSettings(Group):
     passages: int = Field(default=4, gt=0)
     max_question_chars: int = Field(default=2000, gt=0)
     max_sub_queries: int = Field(default=4, ge=2)
+    context_filters: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    """Caller context field -> value -> tags: an ask with ``context: {field: value}`` retrieves
+    only chunks with one of the value's tags (``ragsvc/pipeline/context.py``)."""
     expected_latency_ms: dict[Route, float] = Field(default_factory=_expected_latencies)
     """What each route is expected to take until this process has measured it (a latency
     budget's comparison; ``ragsvc/pipeline/latency.py``). The defaults are p95s measured on 2 CPU
@@ -397,6 +404,14 @@ class RoutingSettings(Group):
         if missing:
             raise ValueError(f"routing.expected_latency_ms lacks {', '.join(sorted(missing))}")
         check_variants(self.variants)
+        for name, values in self.context_filters.items():
+            if not re.match(CONTEXT_FIELD, name):
+                raise ValueError(
+                    f"routing.context_filters: field {name[:40]!r}: lowercase letters, digits "
+                    "and _, at most 32"
+                )
+            if empty := sorted(value for value, tags in values.items() if not tags):
+                raise ValueError(f"routing.context_filters.{name}: {empty[0]!r} maps to no tags")
         return self
 
 

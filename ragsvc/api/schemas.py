@@ -26,6 +26,8 @@ class ErrorBody(BaseModel):
 
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ContextField = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+ContextValue = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class SearchHit(BaseModel):
@@ -131,6 +133,13 @@ class AskRequest(BaseModel):
         "none); with max_latency_ms the smaller applies",
     )
 
+    context: dict[ContextField, ContextValue] = Field(
+        default_factory=dict,
+        max_length=8,
+        description='who asks from where, e.g. {"department": "hr"}: narrows retrieval to '
+        "the tags routing.context_filters maps each value to (an unknown field or value is 400)",
+    )
+
     def to_input(self) -> AskInput:
         return AskInput(
             question=self.question,
@@ -141,6 +150,7 @@ class AskRequest(BaseModel):
             history=tuple(self.history),
             max_latency_ms=self.max_latency_ms,
             tier=self.tier,
+            context=tuple(sorted(self.context.items())),
         )
 
 

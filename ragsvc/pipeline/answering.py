@@ -45,6 +45,9 @@ class AskInput:
     """The latency budget: no route expected to take longer is chosen (``pipeline/latency.py``)."""
     tier: str | None = None
     """A name for a latency budget (``routing.tiers``); the smaller of the two applies."""
+    context: tuple[tuple[str, str], ...] = ()
+    """The caller's context (field, value), e.g. ("department", "hr"): narrows retrieval to the
+    tags ``routing.context_filters`` maps it to (``pipeline/context.py``)."""
 
 
 @dataclass(slots=True)

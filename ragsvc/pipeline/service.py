@@ -44,6 +44,7 @@ from ragsvc.pipeline.answering import (
     timed,
 )
 from ragsvc.pipeline.compose import Composition, PartStream, answer_order
+from ragsvc.pipeline.context import context_tags
 from ragsvc.pipeline.executors import Executors
 from ragsvc.pipeline.followup import standalone
 from ragsvc.pipeline.latency import Deadline, RouteLatencies, within_budget
@@ -157,7 +158,12 @@ class AskService:
                 f"{api.max_tag_chars} (api.max_tag_chars)"
             )
         self.latency_budget_ms(request)
+        self.context_tags(request)
         return question
+
+    def context_tags(self, request: AskInput) -> tuple[tuple[str, ...], ...]:
+        """The tag groups the ask's caller context narrows retrieval to."""
+        return context_tags(request.context, self.routing.context_filters)
 
     def latency_budget_ms(self, request: AskInput) -> float | None:
         """The ask's latency budget: ``max_latency_ms``, its tier's, the smaller of both."""
@@ -189,7 +195,19 @@ class AskService:
             follow_up=FollowUp(asked=asked, previous=request.history[-1], rule=rewrite.rule)
             if rewrite
             else None,
-            filters={"kind": request.kind, "language": request.language, "tags": request.tags},
+            filters={
+                "kind": request.kind,
+                "language": request.language,
+                "tags": request.tags,
+                **(
+                    {
+                        "context": dict(request.context),
+                        "context_tags": [list(g) for g in self.context_tags(request)],
+                    }
+                    if request.context
+                    else {}
+                ),
+            },
         )
         trace.latency_budget_ms = self.latency_budget_ms(request)
         plan = self.control.plan_for(request.conversation_id or trace.trace_id)
@@ -360,6 +378,7 @@ class AskService:
                 language=ctx.request.language,
                 tags=ctx.request.tags,
                 query_vector=ctx.vector,
+                context_tags=self.context_tags(ctx.request),
             )
         ctx.record.retrievals.append(
             Retrieval(
@@ -393,7 +412,10 @@ class AskService:
     def retrieve(self, ctx: Answering) -> list[Hit]:
         """The question's passages, best first; the search goes into its record."""
         filters = SearchFilters(
-            kind=ctx.request.kind, language=ctx.request.language, tags=ctx.request.tags
+            kind=ctx.request.kind,
+            language=ctx.request.language,
+            tags=ctx.request.tags,
+            context_tags=self.context_tags(ctx.request),
         )
         started = time.perf_counter()
         with needed("the store"):

@@ -160,10 +160,11 @@ class FaqMatcher:
         tags: tuple[str, ...] = (),
         mode: Mode = "hybrid",
         query_vector: QueryVector | None = None,
+        context_tags: tuple[tuple[str, ...], ...] = (),
     ) -> list[FaqMatch]:
         """FAQ entries best first (one per FAQ id); empty when the index holds no FAQ. Only the
         first carries features and a calibrated confidence; the rest carry their cosine."""
-        filters = SearchFilters(kind="faq", language=language, tags=tags)
+        filters = SearchFilters(kind="faq", language=language, tags=tags, context_tags=context_tags)
         limit = max(self.retriever.settings.candidates, self.candidates)
         candidates = self.retriever.candidates(question, filters, limit, mode, query_vector)
         if not candidates:

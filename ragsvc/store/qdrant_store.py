@@ -97,7 +97,8 @@ class IndexedDocument:
 
 
 def search_filter(filters: SearchFilters | None = None) -> Where:
-    """What a search selects: only published points, then kind, language and tags."""
+    """What a search selects: only published points, then kind, language, tags and the caller's
+    context tags."""
     filters = filters or SearchFilters()
     must = [equals(STATE, LIVE)]
     if filters.kind:
@@ -106,6 +107,7 @@ def search_filter(filters: SearchFilters | None = None) -> Where:
         must.append(equals("language", filters.language))
     if filters.tags:
         must.append(any_of("tags", filters.tags))
+    must.extend(any_of("tags", group) for group in filters.context_tags)
     return Where(tuple(must))
 
 

@@ -46,12 +46,13 @@ class StoredPoint:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
-    """What a search may return: published points, optionally of one kind, one language and
-    with any of ``tags``."""
+    """What a search may return: published points, optionally of one kind, one language, with
+    any of ``tags``, and with one tag of each group of ``context_tags`` (the caller's context)."""
 
     kind: str | None = None
     language: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
+    context_tags: Sequence[Sequence[str]] = field(default_factory=tuple)
 
 
 def point_id(doc_id: str, doc_hash: str, chunk_no: int) -> str:

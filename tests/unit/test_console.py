@@ -138,7 +138,7 @@ def test_the_stats_page_draws_three_charts(client) -> None:  # type: ignore[no-u
     _sign_in(client, OPERATOR_KEY)
     page = client.get("/console/stats").text
     assert page.count("<svg") == 3 and 'aria-label="Route mix over time"' in page
-    assert "Routing variants" in page and "<td>control</td><td class=\"num\">1</td>" in page
+    assert "Routing variants" in page and '<td>control</td><td class="num">1</td>' in page
 
 
 def test_faq_changes_need_an_admin_and_a_form_from_the_console(client) -> None:  # type: ignore[no-untyped-def]
