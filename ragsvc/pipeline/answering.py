@@ -72,6 +72,11 @@ class Answering:
     def question(self) -> str:
         return self.record.question
 
+    @property
+    def streams(self) -> bool:
+        """Whether the answer goes out as it is written (a stream's sink), not once finished."""
+        return self.sink is not ignore_events
+
     def part(self, question: str, language: str, vector: QueryVector) -> Answering:
         """One part of this joined message, with a record of its own."""
         record = PartTrace(question=question, language=language)

@@ -83,7 +83,10 @@ class SlmAnswer:
 
     def in_time(self, ctx: Answering, route: Route = "llm_synthesis") -> bool:
         """Whether ``route`` may still be taken within the ask's latency budget (traced)."""
-        if ctx.deadline is None or fits(ctx.record, route, ctx.deadline, self.latencies):
+        deadline = ctx.deadline
+        if deadline is None or fits(
+            ctx.record, route, deadline, self.latencies, streamed=ctx.streams
+        ):
             return True
         ctx.record.event("latency", f"{route} skipped: not expected to answer within the budget")
         return False

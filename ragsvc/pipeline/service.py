@@ -329,7 +329,14 @@ class AskService:
             slm_available=self.slm is not None,
         )
         quotable = passages.quotable is not None
-        route = within_budget(record, choice.route, ctx.deadline, self.latencies, quotable=quotable)
+        route = within_budget(
+            record,
+            choice.route,
+            ctx.deadline,
+            self.latencies,
+            quotable=quotable,
+            streamed=ctx.streams,
+        )
         reason = choice.reason
         if route != choice.route:
             reason = f"{reason}; {choice.route} would not answer within the latency budget"

@@ -16,7 +16,7 @@ from ragsvc.pipeline.answering import AskInput
 from ragsvc.pipeline.latency import RouteLatencies
 from ragsvc.pipeline.service import AskService
 from ragsvc.settings import RoutingSettings, Settings
-from ragsvc.traces.schema import Trace
+from ragsvc.traces.schema import ModelCall, Trace
 from ragsvc.traces.store import TraceStore
 from tests.conftest import make_settings
 from tests.fakes import FakeAnalyzer, FakeLlm, FakeSlm, analysis
@@ -135,6 +135,53 @@ def test_expected_latencies_are_learned_from_the_answers() -> None:
     )
     expected, source = latencies.expected_ms("slm_answer")
     assert expected == pytest.approx(2_800.0) and source == "p90 of the last 3 answers"
+
+
+def llm_answer(latency_ms: float, first_text_ms: float) -> Trace:
+    """A finished LLM answer whose call began 100 ms in and wrote its first token after that."""
+    call = ModelCall(
+        role="llm_synthesis",
+        model="llm",
+        latency_ms=latency_ms - 100,
+        started_ms=100.0,
+        first_token_ms=first_text_ms - 100,
+    )
+    trace = Trace(trace_id="t", question="q", route="llm_synthesis", latency_ms=latency_ms)
+    trace.model_calls.append(call)
+    return trace
+
+
+def test_the_first_streamed_text_is_learned_apart_from_the_whole_answer() -> None:
+    routing = RoutingSettings(expected_latency_ms=EXPECTED, latency_min_samples=3)
+    latencies = RouteLatencies(routing)
+    latencies.observe(llm_answer(20_000.0, 900.0))
+    assert latencies.expected_first_text_ms("llm_synthesis") == latencies.expected_ms(
+        "llm_synthesis"
+    )  # too few measured: the whole answer's expectation
+    for _ in range(2):
+        latencies.observe(llm_answer(20_000.0, 900.0))
+    expected, source = latencies.expected_first_text_ms("llm_synthesis")
+    assert expected == pytest.approx(900.0) and source == "p90 of the last 3 first texts"
+    assert latencies.expected_ms("llm_synthesis")[0] == pytest.approx(20_000.0)
+    assert latencies.expected_first_text_ms("slm_answer") == latencies.expected_ms("slm_answer")
+
+
+def test_a_streamed_ask_gets_the_llm_when_its_first_text_fits(
+    ask: tuple[AskService, FakeSlm, FakeLlm],
+) -> None:
+    service, _, llm = ask
+    for _ in range(service.routing.latency_min_samples):
+        service.latencies.observe(llm_answer(30_000.0, 800.0))
+    whole = service.ask(AskInput(HOTEL, max_latency_ms=5_000))
+    assert whole.route == "retrieval_direct" and llm.calls == []
+    events: list[str] = []
+    streamed = service.ask(
+        AskInput(HOTEL, max_latency_ms=5_000), sink=lambda kind, _: events.append(kind)
+    )
+    assert streamed.route == "llm_synthesis" and "delta" in events
+    (check,) = [c for c in streamed.checks if c.name == "latency_budget"]
+    assert check.passed and check.score == pytest.approx(800.0)
+    assert "expected ms to the first streamed text (p90 of the last 20" in check.note
 
 
 def test_every_route_needs_an_expected_latency() -> None:
