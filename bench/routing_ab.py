@@ -63,6 +63,8 @@ def gold_quality(outcomes: Sequence[Outcome]) -> Estimate:
 
 
 def shown(e: Estimate, digits: int = 2) -> str:
+    if not e.n:
+        return "none"
     return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}] n={e.n}"
 
 
@@ -79,7 +81,14 @@ def offline(
 ) -> list[Outcome]:
     routing = settings.routing.model_copy(update=thresholds)
     variant = settings.model_copy(update={"routing": routing})
-    run = run_eval(variant, questions, corpus, ["routed"], questions_file="help-desk mix")
+    run = run_eval(
+        variant,
+        questions,
+        corpus,
+        ["routed"],
+        questions_file="help-desk mix",
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     return [result.outcomes["routed"] for result in run.results]
 
 
@@ -179,10 +188,16 @@ def verdicts(
     quality = {name: gold_quality(rows) for name, rows in offline_rows.items()}
     better_offline = max(quality, key=lambda name: quality[name].value)
     separated = live[CONTROL].negative_feedback.high < live[WORSE_NAME].negative_feedback.low
+    paired = mean_interval(
+        [
+            shipped.quality - worse.quality
+            for shipped, worse in zip(offline_rows[CONTROL], offline_rows[WORSE_NAME], strict=True)
+        ]
+    )
     lines = [
         f"- better by live negative feedback: **{better_live}** (intervals "
         f"{'do not overlap' if separated else 'overlap'}); by offline gold quality: "
-        f"**{better_offline}**",
+        f"**{better_offline}** (shipped - worse on the same questions: {shown(paired)})",
     ]
     for name in (CONTROL, WORSE_NAME):
         bad = 1 - quality[name].value
