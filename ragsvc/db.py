@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from ragsvc.errors import ConfigError
+from ragsvc.errors import ConfigError, TraceStoreUnavailableError
 from ragsvc.settings import DatabaseSettings
 
 BUSY_TIMEOUT_S = 5.0
@@ -78,6 +78,18 @@ class Database(ABC):
     @abstractmethod
     def connection(self) -> AbstractContextManager[Connection]:
         """A connection for one call, returned (closed or to the pool) after it."""
+
+    @contextmanager
+    def serving(self, what: str) -> Iterator[Connection]:
+        """:meth:`connection` for one read or write of ``what`` (e.g. "trace store"); a failing
+        database becomes :class:`TraceStoreUnavailableError`, a 503 that says to retry."""
+        try:
+            with self.connection() as db:
+                yield db
+        except self.errors as exc:
+            raise TraceStoreUnavailableError(
+                f"{what} {self.name} is unavailable ({exc}); retry in a few seconds"
+            ) from exc
 
     @abstractmethod
     def transaction(self, db: Connection, lock: str | None = None) -> AbstractContextManager[None]:

@@ -28,6 +28,8 @@ from ragsvc.traces.store import TraceStore
 
 log = logging.getLogger(__name__)
 
+FLUSH_WAIT_S = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Trip:
@@ -72,6 +74,9 @@ class Failsafe:
             self._lock.release()
 
     def check(self) -> list[Trip]:
+        """Raise where the evidence says so. The traces waiting for the writer go first (briefly:
+        ``FLUSH_WAIT_S``), so that a rating of an answer just given finds its route."""
+        self.traces.flush(timeout_s=FLUSH_WAIT_S)
         state = self.control.state()
         verdicts = self.store.verdicts()
         ratings = self.traces.ratings()

@@ -12,7 +12,6 @@ from typing import Any
 
 from ragsvc.control.state import RoutingState
 from ragsvc.db import Connection, Database, Migration
-from ragsvc.errors import TraceStoreUnavailableError
 from ragsvc.traces.schema import utc_now
 
 _MIGRATIONS = (
@@ -68,13 +67,8 @@ class ControlStore:
 
     @contextmanager
     def _database(self) -> Iterator[Connection]:
-        try:
-            with self._db.connection() as db:
-                yield db
-        except self._db.errors as exc:
-            raise TraceStoreUnavailableError(
-                f"routing state on {self._db.name} is unavailable ({exc}); retry in a few seconds"
-            ) from exc
+        with self._db.serving("routing state on") as db:
+            yield db
 
     # -- the routing state ----------------------------------------------------------------------
     def load(self) -> RoutingState | None:

@@ -43,7 +43,7 @@ from ragsvc.db import (
     SqliteDatabase,
     open_database,
 )
-from ragsvc.errors import ConfigError, FeedbackLimitError, TraceStoreUnavailableError
+from ragsvc.errors import ConfigError, FeedbackLimitError
 from ragsvc.settings import CONTROL, Settings, TraceSettings
 from ragsvc.traces.schema import TRACE_SCHEMA_VERSION, Feedback, Trace, utc_now
 
@@ -304,15 +304,9 @@ class TraceStore:
 
     @contextmanager
     def _database(self) -> Iterator[Connection]:
-        """A connection for one read or feedback write, returned after it; any database error
-        becomes :class:`TraceStoreUnavailableError`."""
-        try:
-            with self._db.connection() as db:
-                yield db
-        except self._db.errors as exc:
-            raise TraceStoreUnavailableError(
-                f"trace store {self._db.name} is unavailable ({exc}); retry in a few seconds"
-            ) from exc
+        """A connection for one read or feedback write, returned after it."""
+        with self._db.serving("trace store") as db:
+            yield db
 
     # -- writes ---------------------------------------------------------------------------------
     def submit(self, trace: Trace) -> None:

@@ -16,6 +16,7 @@ from ragsvc.runtime import Runtime
 from ragsvc.settings import Settings
 from tests.conftest import make_settings
 from tests.fakes import ADMIN, OPERATOR, FakeAnalyzer, FakeLlm, fake_runtime
+from tests.unit.test_metrics import scrape, value
 
 PASSWORD = "How do I reset my password?"
 STRICT = {"share": 0.5, "thresholds": {"direct_threshold": 0.9}, "note": "stricter passages"}
@@ -126,6 +127,17 @@ def test_stats_compare_the_variants_and_disagreements_are_listed(
     assert disagreement["trace_id"] == answer["trace_id"]
     assert (disagreement["route"], disagreement["variant"]) == ("faq_direct", "strict")
     assert disagreement["reason"] == "It does not say where"
+    verdicts = scrape(client)
+    assert (
+        value(
+            verdicts,
+            "ragsvc_shadow_verdicts_total",
+            variant="strict",
+            route="faq_direct",
+            verdict="disagree",
+        )
+        == 1
+    )
 
 
 def test_negative_feedback_trips_the_failsafe_and_an_admin_undoes_it(
@@ -148,6 +160,10 @@ def test_negative_feedback_trips_the_failsafe_and_an_admin_undoes_it(
         assert raised["by"] == pytest.approx(0.05)
         assert "negative feedback 1.00" in raised["reason"]
         assert state["effective"]["control"]["faq_raise"] == pytest.approx(0.05)
+        raised_gauge = value(
+            scrape(client), "ragsvc_failsafe_raise", variant="control", route="faq_direct"
+        )
+        assert raised_gauge == pytest.approx(0.05)
         undone = client.delete("/v1/routing/raises/control/faq_direct", headers=ADMIN)
         assert undone.status_code == 200
         assert undone.json()["effective"]["control"]["faq_raise"] == 0
