@@ -69,6 +69,15 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("configs/calibrated.yaml"))
     parser.add_argument("--target", type=float, help="quality floor as a share of all-LLM")
     parser.add_argument("--preset", help="price preset to minimise (evaluation.price_presets)")
+    parser.add_argument(
+        "--from-shadow",
+        action="store_true",
+        help="suggest threshold raises from the live shadow verdicts (the trace store's) instead "
+        "of an eval report; prints a variant to try, writes nothing",
+    )
+    parser.add_argument(
+        "--days", type=int, default=30, help="with --from-shadow: the verdicts of the last N days"
+    )
 
 
 def run_rescore(args: argparse.Namespace) -> int:
@@ -192,6 +201,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from ragsvc.evaluation.report import summarise_run
     from ragsvc.settings import DEFAULT_CONFIG, load_settings
 
+    if args.from_shadow:
+        from ragsvc.control.suggest_cli import run_from_shadow
+
+        return run_from_shadow(load_settings(args.config), args.days)
     if not args.report.is_file():
         raise ConfigError(f"no eval report at {args.report}; run `ragsvc eval` first")
     run = EvalRun.model_validate_json(args.report.read_text())
