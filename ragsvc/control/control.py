@@ -129,7 +129,7 @@ class RoutingControl:
             by = round(min(limit, before + step), 6)
             raised.append(by > before)
             if by > before:
-                routes[route] = Raise(threshold=RAISED[route], by=by, reason=why)  # type: ignore[index]
+                routes[route] = Raise(threshold=RAISED[route], by=by, reason=why)
             state.evidence_since.setdefault(variant, {})[route] = utc_now()
             return state
 

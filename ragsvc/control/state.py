@@ -16,11 +16,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from ragsvc.routes import Route
 from ragsvc.settings import CONTROL, Settings, VariantSettings, check_variants
 from ragsvc.traces.schema import EventKind, utc_now
 
-RAISED: dict[Route, str] = {
+RAISED: dict[str, str] = {
     "faq_direct": "faq_threshold",
     "retrieval_direct": "direct_threshold",
     "slm_answer": "escalate_confidence",

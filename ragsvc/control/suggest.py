@@ -26,7 +26,6 @@ ROUTE_CHECK: dict[str, str] = {
     "slm_answer": "slm_grounding",
 }
 """The check whose score each cheap route's threshold (``RAISED``) is compared with."""
-_THRESHOLD_OF: dict[str, str] = {str(route): name for route, name in RAISED.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +93,7 @@ def suggest(found: dict[tuple[str, str], list[Judged]], max_misrouting: float) -
             if kept and estimate.high <= max_misrouting:
                 raise_by, then, kept_share = round(candidate, 4), estimate, len(kept) / len(seen)
                 break
-        threshold = _THRESHOLD_OF[route]
+        threshold = RAISED[route]
         suggestions.append(
             Suggestion(
                 variant, route, threshold, len(seen), now, raise_by, then, kept_share, seen[0][2]
