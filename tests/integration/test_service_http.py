@@ -6,6 +6,7 @@ test is of the wiring, not of the classifier (bench/ measures that)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -93,6 +94,41 @@ def test_each_route_over_http(demo_settings, demo_index, llm_server: LocalLlmSer
         body, trace = ask(client, "What is the boiling point of tungsten in kelvin?")
         assert body["route"] == "no_answer" and body["sources"] == []
         assert "IT Help Desk" in body["answer"]
+
+
+def test_a_variant_routes_and_the_real_llm_judges_its_cheap_answer_in_the_background(  # type: ignore[no-untyped-def]
+    demo_settings, demo_index, llm_server
+) -> None:
+    """A variant set over HTTP routes the next question (its thresholds in the trace); the FAQ
+    answer is then judged by the real LLM server off the response path, and the verdict counts in
+    the variant's comparison."""
+    settings = configured(
+        demo_settings,
+        llm_server.base_url,
+        routing={"direct_threshold": 0.3, "state_refresh_s": 0},
+        shadow={"share": 1.0},
+    )
+    with serving(settings, demo_index) as client:
+        admin = {"X-API-Key": client.app.state.runtime.keys.admin.decode()}
+        variant = {"share": 1.0, "thresholds": {"relevance_threshold": 0.3}}
+        put = client.put("/v1/routing/variants/looser", json=variant, headers=admin)
+        assert put.status_code == 200, put.text
+        body, trace = ask(client, "how do i get on the vpn from home")
+        assert body["route"] == "faq_direct" and trace["variant"] == "looser"
+        assert any(
+            e["detail"] == "variant looser: relevance_threshold 0.3" for e in trace["events"]
+        )
+        assert not any(c["role"] == "shadow_judge" for c in trace["model_calls"])
+        shadow: dict[str, Any] = {}
+        for _ in range(600):  # the judge runs after the answer went out
+            shadow = client.get("/v1/routing", headers=operator(client)).json()["shadow"]
+            if shadow["judged"] or shadow["skipped"]:
+                break
+            time.sleep(0.1)
+        assert shadow["judged"] == 1 and shadow["skipped"] == {}, shadow
+        compared = client.get("/v1/routing/compare", headers=operator(client)).json()
+        looser = next(v for v in compared if v["variant"] == "looser")
+        assert looser["questions"] == 1 and looser["route_shares"] == {"faq_direct": 1.0}
 
 
 def test_a_latency_budget_keeps_the_llm_out_when_it_cannot_answer_in_time(  # type: ignore[no-untyped-def]
