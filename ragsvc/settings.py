@@ -312,10 +312,14 @@ CONTROL = "control"
 
 
 class VariantSettings(Group):
-    """A routing variant: a share of the conversations, answered with these thresholds."""
+    """A routing variant: a share of the conversations, answered with these thresholds (and
+    this LLM model)."""
 
     share: float = Field(ge=0, le=1)
     thresholds: dict[str, float] = Field(default_factory=dict)
+    llm_model: str | None = Field(default=None, min_length=1, max_length=200)
+    """The model the variant's LLM calls ask ``llm.base_url`` for (priced by ``cost.prices``);
+    None: ``llm.model``."""
     note: str = Field(default="", max_length=500)
 
     @field_validator("thresholds")

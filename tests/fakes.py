@@ -116,6 +116,8 @@ class FakeLlm:
     """Run before answering (e.g. wait on an event, to hold the call open)."""
     timeouts: list[float | None] = field(default_factory=list)
     """The ``timeout_s`` of each call (what was left of an ask's latency budget)."""
+    models: list[str] = field(default_factory=list)
+    """The model each call asked for."""
 
     def complete(
         self,
@@ -124,9 +126,11 @@ class FakeLlm:
         max_tokens: int | None = None,
         on_delta: OnDelta | None = None,
         timeout_s: float | None = None,
+        model: str | None = None,
     ) -> Completion:
         self.calls.append(messages)
         self.timeouts.append(timeout_s)
+        self.models.append(model or self.model)
         if self.on_call is not None:
             self.on_call()
         if isinstance(self.reply, Exception):
@@ -134,7 +138,7 @@ class FakeLlm:
         if on_delta:
             for word in self.reply.split(" "):
                 on_delta(word + " ")
-        return Completion(self.reply, self.model, 1000, 100, 12.0)
+        return Completion(self.reply, model or self.model, 1000, 100, 12.0)
 
     def ping(self) -> bool:
         return self.up

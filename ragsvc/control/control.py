@@ -92,10 +92,15 @@ class RoutingControl:
         def change(state: RoutingState) -> RoutingState:
             _known(state, name)
             snapshot = Snapshot(
-                promoted=state.promoted, variants=dict(state.variants), variant=name
+                promoted=state.promoted,
+                promoted_llm_model=state.promoted_llm_model,
+                variants=dict(state.variants),
+                variant=name,
             )
             state.history.append(snapshot)
-            state.promoted = {**state.promoted, **state.variants.pop(name).thresholds}
+            promoted = state.variants.pop(name)
+            state.promoted = {**state.promoted, **promoted.thresholds}
+            state.promoted_llm_model = promoted.llm_model or state.promoted_llm_model
             state.raises.pop(CONTROL, None)
             state.evidence_since[CONTROL] = dict.fromkeys(RAISED, utc_now())
             return state
@@ -110,6 +115,7 @@ class RoutingControl:
                 raise ConflictError("nothing was promoted: nothing to roll back")
             snapshot = state.history.pop()
             state.promoted, state.variants = snapshot.promoted, snapshot.variants
+            state.promoted_llm_model = snapshot.promoted_llm_model
             state.raises.pop(CONTROL, None)
             state.evidence_since[CONTROL] = dict.fromkeys(RAISED, utc_now())
             return state

@@ -41,6 +41,7 @@ class Snapshot(BaseModel):
     """What a promotion replaced: a rollback restores it."""
 
     promoted: dict[str, float]
+    promoted_llm_model: str | None = None
     variants: dict[str, VariantSettings]
     variant: str
     """The variant that was promoted."""
@@ -51,6 +52,8 @@ class RoutingState(BaseModel):
     version: int = 0
     promoted: dict[str, float] = Field(default_factory=dict)
     """Thresholds set over the configured routing by promotions (empty: as configured)."""
+    promoted_llm_model: str | None = None
+    """The LLM model a promotion set over ``llm.model`` (None: as configured)."""
     variants: dict[str, VariantSettings] = Field(default_factory=dict)
     history: list[Snapshot] = Field(default_factory=list)
     """The promotions, oldest first."""
@@ -102,6 +105,8 @@ class RoutingPlan:
     faq_threshold: float | None
     """Set by a promotion or the variant; None: the FAQ matcher's own (calibrated) threshold."""
     faq_raise: float
+    llm_model: str | None
+    """The model the LLM calls ask for, set by the variant or a promotion; None: the client's."""
     notes: tuple[tuple[EventKind, str], ...]
     """What differs from the configured routing, as trace events."""
 
@@ -120,10 +125,15 @@ def _plan(settings: Settings, state: RoutingState, name: str) -> RoutingPlan:
     thresholds = {**state.promoted, **(variant.thresholds if variant else {})}
     raises = state.raises.get(name, {})
     notes: list[tuple[EventKind, str]] = []
+    llm_model = (variant.llm_model if variant else None) or state.promoted_llm_model
     if state.promoted:
         notes.append(("variant", "promoted thresholds: " + _listed(state.promoted)))
+    if state.promoted_llm_model:
+        notes.append(("variant", f"promoted LLM model: {state.promoted_llm_model}"))
     if variant and variant.thresholds:
         notes.append(("variant", f"variant {name}: " + _listed(variant.thresholds)))
+    if variant and variant.llm_model:
+        notes.append(("variant", f"variant {name}: LLM model {variant.llm_model}"))
     raised = {r.threshold: r.by for r in raises.values()}
     for route, r in sorted(raises.items()):
         notes.append(("failsafe", f"{route}: {r.threshold} raised by {r.by:g} ({r.reason})"))
@@ -147,6 +157,7 @@ def _plan(settings: Settings, state: RoutingState, name: str) -> RoutingPlan:
         effective,
         thresholds.get("faq_threshold"),
         raised.get("faq_threshold", 0.0),
+        llm_model,
         tuple(notes),
     )
 

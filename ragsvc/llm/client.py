@@ -45,9 +45,10 @@ class ChatModel(Protocol):
         max_tokens: int | None = None,
         on_delta: OnDelta | None = None,
         timeout_s: float | None = None,
+        model: str | None = None,
     ) -> Completion:
         """``timeout_s``: a deadline shorter than ``llm.timeout_s`` (an ask's latency budget);
-        then no retry is made."""
+        then no retry is made. ``model``: another model at the same endpoint (a variant's)."""
         ...
 
     def ping(self) -> bool: ...
@@ -80,15 +81,16 @@ class OpenAiChatModel:
         max_tokens: int | None = None,
         on_delta: OnDelta | None = None,
         timeout_s: float | None = None,
+        model: str | None = None,
     ) -> Completion:
-        """One chat completion; streamed to ``on_delta`` piece by piece when it is given. With
-        ``timeout_s`` below ``llm.timeout_s`` it bounds the call (a stream: each wait for more)
-        and no retry is made."""
+        """One chat completion (of ``model``, else ``llm.model``); streamed to ``on_delta`` piece
+        by piece when it is given. With ``timeout_s`` below ``llm.timeout_s`` it bounds the call
+        (a stream: each wait for more) and no retry is made."""
         import openai
 
         started = time.perf_counter()
         request: dict[str, Any] = {
-            "model": self.model,
+            "model": model or self.model,
             "messages": messages,
             "max_tokens": max_tokens or self.settings.max_tokens,
             "temperature": self.settings.temperature,
@@ -119,7 +121,7 @@ class OpenAiChatModel:
         usage = response.usage
         return Completion(
             text=text,
-            model=response.model or self.model,
+            model=response.model or request["model"],
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             latency_ms=1000 * (time.perf_counter() - started),
@@ -131,7 +133,7 @@ class OpenAiChatModel:
         )
         pieces: list[str] = []
         prompt_tokens = completion_tokens = 0
-        model = self.model
+        model = request["model"]
         with stream:  # closes the connection when on_delta raises: the server stops generating
             for chunk in stream:
                 model = chunk.model or model

@@ -211,7 +211,8 @@ class LlmSynthesis:
         record, hits = ctx.record, ctx.hits
         messages = self._messages(ctx, self._outbound(record, ctx.question))
         prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
-        estimate = self.ledger.cost(llm.model, prompt_tokens, self.settings.llm.max_tokens)
+        model = ctx.plan.llm_model or llm.model
+        estimate = self.ledger.cost(model, prompt_tokens, self.settings.llm.max_tokens)
         reservation = self.ledger.reserve(estimate)
         if reservation is None:
             record.event("budget", f"no budget left for the LLM call (estimated ${estimate:.4f})")
@@ -228,7 +229,7 @@ class LlmSynthesis:
 
         def call(prompt: int, completion: int, error: Exception | None = None) -> float:
             first = first_token_ms[0] if first_token_ms else None
-            role, model = "llm_synthesis", llm.model
+            role = "llm_synthesis"
             made = record_call(
                 record, self.ledger, role, model, started, prompt, completion, error, first
             )
@@ -241,7 +242,9 @@ class LlmSynthesis:
                 ctx.announce("llm_synthesis")
                 started = time.perf_counter()
                 timeout_s = ctx.deadline.left_s() if ctx.deadline else None
-                result = llm.complete(messages, on_delta=on_delta, timeout_s=timeout_s)
+                result = llm.complete(
+                    messages, on_delta=on_delta, timeout_s=timeout_s, model=ctx.plan.llm_model
+                )
         except OverloadedError as exc:
             self.ledger.release(reservation)
             record.event("admission", f"{exc}; answering from cheaper routes")

@@ -214,3 +214,24 @@ def test_the_failsafe_leaves_a_route_the_judge_agrees_with(
         service.ask(AskInput(HOTEL, conversation_id=f"c-{n}"))
     wait_for(lambda: len(service.control_store.verdicts()) == 8)
     assert service.failsafe.check() == [] and service.control.state().raises == {}
+
+
+# -- a variant's LLM model ----------------------------------------------------------------------
+def test_a_variant_asks_the_endpoint_for_its_model_and_a_promotion_makes_it_everyones(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    llm = FakeLlm("The limit is 15000 yen [1].")
+    service = service_with(llm)
+    bigger = VariantSettings(
+        share=1.0, thresholds={"direct_threshold": 0.99}, llm_model="bigger-llm"
+    )
+    service.control.put_variant("bigger", bigger)
+    trace = service.ask(AskInput(HOTEL, conversation_id="c-2"))
+    assert trace.route == "llm_synthesis" and llm.models == ["bigger-llm"]
+    (call,) = [c for c in trace.model_calls if c.role == "llm_synthesis"]
+    assert call.model == "bigger-llm"
+    assert "variant bigger: LLM model bigger-llm" in [e.detail for e in trace.events]
+    service.control.promote("bigger")
+    assert service.control.plan(CONTROL).llm_model == "bigger-llm"
+    service.control.rollback()
+    assert service.control.plan(CONTROL).llm_model is None

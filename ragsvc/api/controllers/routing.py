@@ -29,6 +29,7 @@ class VariantThresholds(BaseModel):
     direct_threshold: float
     escalate_confidence: float
     escalate_completeness: float
+    llm_model: str | None = Field(description="the model LLM calls ask for; None: llm.model")
 
 
 class ShadowStatus(BaseModel):
@@ -63,6 +64,7 @@ def _response(runtime: Runtime, state: RoutingState) -> RoutingStateResponse:
         effective[name] = VariantThresholds(
             faq_threshold=plan.faq_threshold,
             faq_raise=plan.faq_raise,
+            llm_model=plan.llm_model,
             **{t: getattr(routing, t) for t in VARIED_THRESHOLDS if t != "faq_threshold"},
         )
     return RoutingStateResponse(
