@@ -16,7 +16,9 @@ questions, one at a time:
    the gold score (5 when the gold says it answers, 1 when not: a user who can tell); then the
    variants compared as ``GET /v1/routing/compare`` does, and one fail-safe check with
    ``--min-evidence`` as its ``min_judged`` and ``min_rated`` (the fail-safe is off during the
-   replay, so that both variants answer with their own thresholds throughout).
+   replay, so that both variants answer with their own thresholds throughout). ``--rounds``
+   replays the mix that many times, from new conversations each time (help-desk traffic repeats
+   its questions; the repeats are not independent evidence, which the intervals do not know).
 
 Misrouting offline: a one-question message answered by a cheap route (FAQ, passage, SLM) whose gold
 score is under 0.5. The shadow estimate: the share of sampled cheap answers the LLM judged not to
@@ -25,6 +27,8 @@ answer the question. Both with 95% Wilson intervals; quality and latency with no
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from collections import Counter
@@ -35,9 +39,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import data_parser, parse_with_data
-from ragsvc.control.compare import Estimate, VariantComparison, compare_live, mean_interval, wilson
+from ragsvc.control.compare import (
+    Estimate,
+    VariantComparison,
+    compare_live,
+    mean_interval,
+    misrouting,
+    negative_share,
+    wilson,
+)
 from ragsvc.control.failsafe import Failsafe, Trip
-from ragsvc.control.state import bucket
+from ragsvc.control.state import RAISED, bucket
+from ragsvc.control.store import ControlStore
 from ragsvc.evaluation.mix import LabelledQuestion, build_mix, write_corpus
 from ragsvc.evaluation.records import Outcome
 from ragsvc.evaluation.runner import eval_settings, run_eval
@@ -47,6 +60,7 @@ from ragsvc.pipeline.answering import AskInput
 from ragsvc.routes import CHEAP_ROUTES
 from ragsvc.runtime import open_runtime
 from ragsvc.settings import CONTROL, Settings, VariantSettings, load_settings
+from ragsvc.traces.store import TraceStore
 
 WORSE_NAME = "worse"
 WORSE = {"faq_threshold": 0.3, "relevance_threshold": 0.2, "direct_threshold": 0.3}
@@ -78,7 +92,16 @@ def offline(
     questions: list[LabelledQuestion],
     corpus: Path,
     thresholds: dict[str, float],
+    cache: Path,
 ) -> list[Outcome]:
+    """The questions' gold-scored answers under ``thresholds``; kept in ``cache`` (by question ids
+    and thresholds) so that a second run with other live settings does not answer them again."""
+    key = hashlib.sha256(
+        json.dumps([[q.id for q in questions], thresholds], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    cached = cache / f"offline-{key}.json"
+    if cached.is_file():
+        return [Outcome.model_validate(o) for o in json.loads(cached.read_text())]
     routing = settings.routing.model_copy(update=thresholds)
     variant = settings.model_copy(update={"routing": routing})
     run = run_eval(
@@ -89,7 +112,9 @@ def offline(
         questions_file="help-desk mix",
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    return [result.outcomes["routed"] for result in run.results]
+    outcomes = [result.outcomes["routed"] for result in run.results]
+    cached.write_text(json.dumps([o.model_dump(mode="json") for o in outcomes]))
+    return outcomes
 
 
 def live_settings(settings: Settings, root: Path, args_shadow: float, evidence: int) -> Settings:
@@ -112,16 +137,19 @@ def live_settings(settings: Settings, root: Path, args_shadow: float, evidence: 
 
 
 def replay(
-    settings: Settings, questions: list[LabelledQuestion], rated: float
-) -> tuple[dict[str, list[Outcome]], list[VariantComparison], list[Trip]]:
-    """The questions as traffic; the gold-scored outcomes per variant, the live comparison and
-    the fail-safe's trips."""
+    settings: Settings, questions: list[LabelledQuestion], rated: float, rounds: int
+) -> tuple[dict[str, list[Outcome]], list[VariantComparison], list[Trip], list[str]]:
+    """The questions as traffic, ``rounds`` times (each time from new conversations, so each
+    round splits them between the variants anew); the gold-scored outcomes per variant, the live
+    comparison, the fail-safe's trips and the evidence it read."""
     runtime = open_runtime(settings)
     try:
         ask = runtime.ask
         by_variant: dict[str, list[Outcome]] = {CONTROL: [], WORSE_NAME: []}
-        for n, question in enumerate(questions, start=1):
-            trace = ask.ask(AskInput(question.question, conversation_id=f"replay-{question.id}"))
+        traffic = [(r, q) for r in range(rounds) for q in questions]
+        for n, (round_no, question) in enumerate(traffic, start=1):
+            conversation = f"replay-{question.id}-{round_no}"
+            trace = ask.ask(AskInput(question.question, conversation_id=conversation))
             cited = runtime.index.store.texts({s.id for s in trace.sources})
             outcome = outcome_of(question, trace, cited)
             by_variant[trace.variant or CONTROL].append(outcome)
@@ -129,7 +157,7 @@ def replay(
                 rating = 5 if outcome.quality >= 0.5 else 1
                 runtime.traces.add_feedback(trace.trace_id, rating, "", max_per_trace=1)
             print(
-                f"[{n}/{len(questions)}] {question.id} {trace.variant} {trace.route} "
+                f"[{n}/{len(traffic)}] {question.id} {trace.variant} {trace.route} "
                 f"{outcome.quality:.2f}",
                 file=sys.stderr,
                 flush=True,
@@ -140,11 +168,27 @@ def replay(
         names = ask.control.state().names()
         comparison = compare_live(names, runtime.traces, ask.control_store)
         checking = settings.failsafe.model_copy(update={"enabled": True})
+        evidence = failsafe_evidence(names, runtime.traces, ask.control_store)
         trips = Failsafe(checking, ask.control, ask.control_store, runtime.traces).check()
         print(f"shadow: {ask.shadow.judged} judged, skipped {dict(ask.shadow.skipped)}")
-        return by_variant, comparison, trips
+        return by_variant, comparison, trips, evidence
     finally:
         runtime.close()
+
+
+def failsafe_evidence(names: list[str], traces: TraceStore, store: ControlStore) -> list[str]:
+    """What the fail-safe reads per variant and route: misrouting and negative feedback."""
+    verdicts, ratings = store.verdicts(), traces.ratings()
+    lines = [
+        "| variant | route | shadow misrouting | negative feedback |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        for route in RAISED:
+            judged = misrouting([v for v in verdicts if (v.variant, v.route) == (name, route)])
+            rated = negative_share([r for r in ratings if (r.variant, r.route) == (name, route)])
+            lines.append(f"| {name} | {route} | {shown(judged)} | {shown(rated)} |")
+    return lines
 
 
 def offline_table(rows: dict[str, list[Outcome]]) -> list[str]:
@@ -227,6 +271,7 @@ def main() -> int:
     parser.add_argument("--shadow", type=float, default=0.2, help="shadow.share in the replay")
     parser.add_argument("--rated", type=float, default=1.0, help="share of answers rated")
     parser.add_argument("--min-evidence", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="times the mix is replayed live")
     parser.add_argument("--workdir", type=Path, default=Path("var/bench-routing-ab"))
     args = parse_with_data(parser)
     root = args.workdir.resolve()
@@ -236,20 +281,27 @@ def main() -> int:
     with ExitStack() as stack:
         settings = stack.enter_context(serving_local_llm(settings, root / "llm-server.log"))
         offline_rows = {
-            CONTROL: offline(settings, questions, root / "corpus", {}),
-            WORSE_NAME: offline(settings, questions, root / "corpus", WORSE),
+            CONTROL: offline(settings, questions, root / "corpus", {}, root),
+            WORSE_NAME: offline(settings, questions, root / "corpus", WORSE, root),
         }
         live = live_settings(settings, root, args.shadow, args.min_evidence)
-        gold, comparison, trips = replay(live, questions, args.rated)
+        gold, comparison, trips, evidence = replay(live, questions, args.rated, args.rounds)
     lines = [
         f"### Offline: `ragsvc eval`'s engine, all {len(questions)} questions under each variant",
         "",
         *offline_table(offline_rows),
         "",
-        f"### Live: the same questions as traffic, {WORSE_NAME} at half the conversations, "
-        f"shadow {args.shadow:g}, {args.rated:.0%} rated from the gold",
+        f"### Live: the same questions as traffic ({args.rounds} x {len(questions)} asks), "
+        f"{WORSE_NAME} at half the conversations, shadow {args.shadow:g}, {args.rated:.0%} rated "
+        "from the gold",
         "",
         *live_table(comparison, gold),
+        "",
+        f"### The fail-safe's evidence (min_judged = min_rated = {args.min_evidence}; limits: "
+        f"misrouting {live.failsafe.max_misrouting:g}, negative feedback "
+        f"{live.failsafe.max_negative_feedback:g}, on the Wilson lower bound)",
+        "",
+        *evidence,
         "",
         "### Checks",
         "",
