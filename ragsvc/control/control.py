@@ -3,7 +3,6 @@ the fail-safe) makes to the variants without a restart.
 
 Every process re-reads the stored state at most every ``routing.state_refresh_s``, so a change
 made through one replica reaches the others within that time (the one that made it at once).
-Without a store (an evaluation, a unit test) the state lives in memory.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class RoutingControl:
-    def __init__(self, settings: Settings, store: ControlStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: ControlStore) -> None:
         self.settings = settings
         self.store = store
         self._lock = threading.Lock()
@@ -43,8 +42,6 @@ class RoutingControl:
     def state(self) -> RoutingState:
         """The current state, re-read when older than ``routing.state_refresh_s``; a store that
         cannot be read keeps the last state known (logged)."""
-        if self.store is None:
-            return self._state
         if time.monotonic() - self._read_at < self.settings.routing.state_refresh_s:
             return self._state
         try:
@@ -156,11 +153,7 @@ class RoutingControl:
 
     def _update(self, change: Callable[[RoutingState], RoutingState]) -> RoutingState:
         with self._lock:
-            if self.store is None:
-                changed = change(self._state.model_copy(deep=True))
-                changed.version = self._state.version + 1
-            else:
-                changed = self.store.update(change, RoutingState.configured(self.settings))
+            changed = self.store.update(change, RoutingState.configured(self.settings))
             self._adopt(changed)
             self._read_at = time.monotonic()
             return changed

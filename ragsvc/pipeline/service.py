@@ -84,7 +84,6 @@ class AskService:
         slm: LocalChat | None = None,
         llm: ChatModel | None = None,
         splitter: QuestionSplitter | None = None,
-        control: RoutingControl | None = None,
     ) -> None:
         self.settings = settings
         self.splitter = splitter or QuestionSplitter()
@@ -112,7 +111,7 @@ class AskService:
         store = ControlStore(traces.database)
         self.control_store = store
         """The routing state and the shadow verdicts, beside the traces."""
-        self.control = control or RoutingControl(settings, store)
+        self.control = RoutingControl(settings, store)
         """The routing variants, promotions and fail-safe raises (``ragsvc/control/``)."""
         self.shadow = ShadowSampler(settings, llm, self.llm_slots, ledger, store, self.retrieve)
         self.failsafe = Failsafe(settings.failsafe, self.control, store, traces)
