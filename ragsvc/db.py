@@ -20,6 +20,7 @@ statements, the runner thirty lines.
 from __future__ import annotations
 
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
@@ -166,8 +167,23 @@ class SqliteDatabase(Database):
         self.name = str(path)
         self._busy_timeout_s = busy_timeout_s
         path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self.open()) as db:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        self._use_wal()
+
+    def _use_wal(self) -> None:
+        """Readers never wait for the writer. Switching a new file to WAL needs its exclusive
+        lock; a connection that read the file before another switched it cannot upgrade its lock
+        and gets "database is locked" at once, without the busy timeout (a possible deadlock, to
+        SQLite): replicas opening one new file together retry here within the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                with closing(self.open()) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def open(self) -> sqlite3.Connection:
         return sqlite3.connect(
