@@ -141,6 +141,8 @@ class Result:
     degraded: bool = False
     trace_id: str = ""
     error: str = ""
+    sent_at: float = 0.0
+    """``time.perf_counter()`` when the request was sent."""
 
 
 def ask(url: str, question: str, kind: str, timeout: float) -> Result:
@@ -151,7 +153,7 @@ def ask(url: str, question: str, kind: str, timeout: float) -> Result:
         ms = 1000 * (time.perf_counter() - t0)
         return Result(kind, 0, ms, error=_reason(exc))
     if status != 200:
-        return Result(kind, status, ms, error=str(body.get("detail", ""))[:120])
+        return Result(kind, status, ms, error=str(body.get("detail", ""))[:120], sent_at=t0)
     return Result(
         kind,
         status,
@@ -159,6 +161,7 @@ def ask(url: str, question: str, kind: str, timeout: float) -> Result:
         str(body.get("route", "")),
         bool(body.get("degraded")),
         str(body.get("trace_id", "")),
+        sent_at=t0,
     )
 
 
@@ -406,6 +409,31 @@ def phase_burst(
         f"FAQ p95 during the burst / idle p95: {f95:.0f} / {idle_faq_p95:.0f} ms = "
         f"{f95 / idle_faq_p95:.1f}x",
     )
+    _slowest_faq(service, faq_probe, started)
+
+
+def _slowest_faq(service: Service, probes: list[Result], burst_started: float, n: int = 6) -> None:
+    """Where the slowest FAQ answers of the burst spent their time: when each was sent (seconds
+    into the burst), the client's and the service's latency, and the trace's step timings."""
+    rows = []
+    for r in sorted((r for r in probes if r.trace_id), key=lambda r: r.ms, reverse=True)[:n]:
+        status, trace, _ = get_json(
+            f"{service.url}/v1/traces/{r.trace_id}", headers=service.operator
+        )
+        timings = trace.get("timings_ms", {}) if status == 200 else {}
+        steps = ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items(), key=lambda kv: -kv[1]))
+        rows.append(
+            [
+                f"{r.sent_at - burst_started:.1f}",
+                r.ms,
+                trace.get("latency_ms", float("nan")) if status == 200 else float("nan"),
+                steps or f"trace {status}",
+            ]
+        )
+    section(
+        "c. the slowest FAQ answers during the burst",
+        table(("sent at s", "client ms", "service ms", "steps (ms)"), rows),
+    )
 
 
 _BUCKETS = ("<1 s", "1-5 s", "5-15 s", "15-30 s", "30-60 s", ">=60 s")
@@ -437,12 +465,13 @@ def _burst_traces(service: Service, results: list[Result]) -> None:
             unreadable[status] += 1
             continue
         texts = []
-        for event in trace.get("events", []):
-            events[(event["kind"], event["detail"][:140])] += 1
-            texts.append(f"{event['kind']} {event['detail']}")
-        for call in trace.get("model_calls", []):
-            calls[(call["role"], (call.get("error") or "ok")[:140])] += 1
-            texts.append(call.get("error") or "")
+        for record in (trace, *trace.get("parts", [])):  # a joined message's parts: their own
+            for event in record.get("events", []):
+                events[(event["kind"], event["detail"][:140])] += 1
+                texts.append(f"{event['kind']} {event['detail']}")
+            for call in record.get("model_calls", []):
+                calls[(call["role"], (call.get("error") or "ok")[:140])] += 1
+                texts.append(call.get("error") or "")
         mentioning += any(OVERLOAD.search(t) for t in texts)
     read = sum(1 for r in results if r.trace_id) - sum(unreadable.values())
     section(

@@ -60,6 +60,10 @@ class EmbedderSettings(Group):
     # sentence-transformers only. Not part of the embedder's name, so not of the index fingerprint:
     # bfloat16 and float32 vectors agree to cosine > 0.9999 (see SentenceTransformerEmbedder).
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    query_graph: bool = True
+    """sentence-transformers: questions are embedded by a TorchScript trace of the model (the same
+    vectors, in the same precision; the pass runs without the GIL, so a question is not slowed by
+    the other request threads' Python: ``ragsvc/embedding/graph.py``). Passages stay eager."""
 
 
 class MultilingualSettings(EmbedderSettings):

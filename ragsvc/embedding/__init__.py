@@ -15,7 +15,10 @@ def _sentence_transformer(path: Path, settings: EmbedderSettings) -> Embedder:
     from ragsvc.embedding.sentence_transformer import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(
-        path, batch_size=settings.batch_size, precision=settings.precision
+        path,
+        batch_size=settings.batch_size,
+        precision=settings.precision,
+        query_graph=settings.query_graph,
     )
 
 

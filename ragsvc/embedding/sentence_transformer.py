@@ -16,11 +16,14 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ragsvc.embedding.base import Vectors, normalise
+
+if TYPE_CHECKING:
+    from ragsvc.embedding.graph import QueryGraph
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,11 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(
-        self, model_path: Path, batch_size: int = 64, precision: Precision = "auto"
+        self,
+        model_path: Path,
+        batch_size: int = 64,
+        precision: Precision = "auto",
+        query_graph: bool = False,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be greater than 0, got {batch_size}")
@@ -69,6 +76,9 @@ class SentenceTransformerEmbedder:
         self.name = f"sentence-transformers:{model_path.name}"
         self.compute_dtype: Literal["float32", "bfloat16"] | None = None
         """The precision in use once warmed up (``auto`` resolved)."""
+        self.query_graph = query_graph
+        self._graph: QueryGraph | None = None
+        """Queries go through it once warmed up (``ragsvc.embedding.graph``), else eager."""
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -89,9 +99,28 @@ class SentenceTransformerEmbedder:
                     "embedder.precision is bfloat16 but this CPU has no bfloat16 hardware; "
                     "embedding will be slower than float32 (use auto or float32)"
                 )
-            self._model = SentenceTransformer(str(self.model_path), device="cpu")
+            model = SentenceTransformer(str(self.model_path), device="cpu")
             self.compute_dtype = compute_dtype
+            self._graph = self._traced(model)
+            self._model = model
             log.info("embedder %s computes in %s", self.name, compute_dtype)
+
+    def _traced(self, model: Any) -> QueryGraph | None:
+        """The query graph when asked for and possible; the eager model otherwise (logged)."""
+        if not self.query_graph:
+            return None
+        from ragsvc.embedding.graph import GraphError, QueryGraph
+
+        try:
+            return QueryGraph(model, self._precision_context)
+        except GraphError as exc:
+            log.warning("embedder.query_graph: %s; queries run eager", exc)
+            return None
+
+    @property
+    def queries_through_graph(self) -> bool:
+        """Whether questions go through the traced graph (once warmed up)."""
+        return self._graph is not None
 
     @property
     def dimension(self) -> int:
@@ -122,7 +151,10 @@ class SentenceTransformerEmbedder:
         return normalise(np.asarray(vectors, dtype=np.float32))
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts)
+        self.warm_up()
+        if self._graph is None or not texts:
+            return self._encode(texts)
+        return normalise(self._graph.encode(texts))
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts)
