@@ -154,7 +154,14 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if self._graph is None or not texts:
             return self._encode(texts)
-        return normalise(self._graph.encode(texts))
+        # as sentence-transformers' encode: batch_size texts a pass, of similar lengths (little
+        # padding), the vectors put back in the order given
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vectors[rows] = self._graph.encode([texts[i] for i in rows])
+        return normalise(vectors)
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts)
