@@ -21,10 +21,15 @@ class WrongOriginError(RagsvcError):
     """A widget key sent from a page its key is not bound to."""
 
 
+Context = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class WidgetGrant:
     key: bytes
     origins: frozenset[str]
+    context: Context = ()
+    """The caller context its asks are bound to (``WidgetKey.context``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +44,9 @@ class AccessKeys:
         """Keys from their values; widget keys and ``public_ask`` from ``api``."""
         api = api or ApiSettings()
         widgets = tuple(
-            WidgetGrant(w.key.get_secret_value().encode(), frozenset(w.origins))
+            WidgetGrant(
+                w.key.get_secret_value().encode(), frozenset(w.origins), tuple(w.context.items())
+            )
             for w in api.widget_keys
         )
         return cls(admin.encode(), operator.encode(), widgets, api.public_ask)
@@ -62,6 +69,13 @@ class AccessKeys:
                     )
                 return "ask"
         return None
+
+    def bound_context(self, key: bytes) -> Context:
+        """The caller context ``key`` binds its asks to: a widget key's, else none."""
+        for widget in self.widgets:
+            if key and secrets.compare_digest(key, widget.key):
+                return widget.context
+        return ()
 
 
 def ensure_key(configured: SecretStr | None, path: Path) -> str:

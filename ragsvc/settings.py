@@ -491,6 +491,10 @@ class WidgetKey(Group):
 
     key: SecretStr
     origins: list[str] = Field(default_factory=list)
+    context: dict[str, str] = Field(default_factory=dict)
+    """The caller context (``routing.context_filters``) of every ask made with this key: an ask
+    that leaves a field out gets it, one that names another value is refused (403). With
+    ``api.public_ask`` false, a tenant's widget then sees only that tenant's documents."""
 
 
 class ApiSettings(Group):
@@ -558,6 +562,20 @@ class Settings(BaseSettings):
     widget: WidgetSettings = Field(default_factory=WidgetSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     model_cache_dir: Path = Path("var/models")
+
+    @model_validator(mode="after")
+    def _widget_contexts_configured(self) -> Settings:
+        """A widget key's context names configured fields and values: a binding that narrowed
+        nothing would show a tenant every tenant's documents."""
+        filters = self.routing.context_filters
+        for n, widget in enumerate(self.api.widget_keys):
+            for field, value in widget.context.items():
+                if value not in filters.get(field, {}):
+                    raise ValueError(
+                        f"api.widget_keys[{n}].context: {field}={value[:64]!r} is not in "
+                        "routing.context_filters"
+                    )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ first start into its key file (mode 0600), where ``ragsvc ingest`` on the same m
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -22,6 +23,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from ragsvc.api.schemas import ErrorBody
 from ragsvc.keys import RANK, AccessKeys, Role, WrongOriginError
+from ragsvc.pipeline.answering import AskInput
 
 KEY_HEADER = "X-API-Key"
 _SCHEME = "apiKey"
@@ -58,6 +60,23 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
         raise PermissionDeniedException(
             f"this endpoint needs the {needed} role; the key sent grants {granted}"
         )
+
+
+def bound_to_key(connection: ASGIConnection[Any, Any, Any, Any], asked: AskInput) -> AskInput:
+    """``asked`` with the caller context its widget key is bound to (``WidgetKey.context``): a
+    field it leaves out is filled in; another value for a bound field is a 403."""
+    keys: AccessKeys = connection.app.state.runtime.keys
+    bound = keys.bound_context(presented_key(connection))
+    if not bound:
+        return asked
+    context = dict(asked.context)
+    for field, value in bound:
+        if context.setdefault(field, value) != value:
+            raise PermissionDeniedException(
+                f"this widget key is bound to {field}={value}; the ask names "
+                f"{field}={context[field][:64]}"
+            )
+    return replace(asked, context=tuple(sorted(context.items())))
 
 
 def access(

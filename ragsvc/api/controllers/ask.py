@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from litestar import Controller, post
+from litestar import Controller, Request, post
 from litestar.di import Provide
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from ragsvc.api.access import access
+from ragsvc.api.access import access, bound_to_key
 from ragsvc.api.deps import provide_limits, provide_runtime
 from ragsvc.api.limits import RequestLimits
 from ragsvc.api.schemas import AskRequest, AskResponse
@@ -44,12 +44,18 @@ class AskController(Controller):
     }
 
     @post("/", status_code=200, **access("ask", public=True, errors=_ASK_ERRORS))
-    async def ask(self, runtime: Runtime, limits: RequestLimits, data: AskRequest) -> AskResponse:
+    async def ask(
+        self,
+        runtime: Runtime,
+        limits: RequestLimits,
+        data: AskRequest,
+        request: Request[Any, Any, Any],
+    ) -> AskResponse:
         """Answer a question; the response names its route, sources and trace id."""
-        request = data.to_input()
-        runtime.ask.validate(request)
+        asked = bound_to_key(request, data.to_input())
+        runtime.ask.validate(asked)
         with limits.asks.held():
-            trace = await anyio.to_thread.run_sync(runtime.ask.ask, request)
+            trace = await anyio.to_thread.run_sync(runtime.ask.ask, asked)
         return AskResponse.of(trace)
 
     @post(
@@ -59,7 +65,11 @@ class AskController(Controller):
         **access("ask", public=True, errors=_ASK_ERRORS),
     )
     async def ask_stream(
-        self, runtime: Runtime, limits: RequestLimits, data: AskRequest
+        self,
+        runtime: Runtime,
+        limits: RequestLimits,
+        data: AskRequest,
+        request: Request[Any, Any, Any],
     ) -> ServerSentEvent:
         """Events: ``route`` (once chosen), ``delta`` (answer text as it is written), then
         ``answer`` (the full AskResponse, whose text and citation numbers are final) or ``error``
@@ -68,12 +78,12 @@ class AskController(Controller):
         followed by its deltas;
         a comment line every ``api.stream_heartbeat_s`` keeps proxies from closing the stream.
         When the client goes away, the answer's generation stops."""
-        request = data.to_input()
-        runtime.ask.validate(request)
+        asked = bound_to_key(request, data.to_input())
+        runtime.ask.validate(asked)
         limits.streams.enter()
         events: asyncio.Queue[Event | None] = asyncio.Queue()
         gone = threading.Event()
-        _answer_in_background(runtime, request, events, gone, limits)
+        _answer_in_background(runtime, asked, events, gone, limits)
         heartbeat = runtime.settings.api.stream_heartbeat_s
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
