@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,8 +55,29 @@ class Failsafe:
         self.traces = traces
         self._lock = threading.Lock()
         self._checked_at = -float("inf")
+        self._queued = threading.Event()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failsafe")
         self.trips: list[Trip] = []
         """Every trip of this process, oldest first."""
+
+    def check_soon(self) -> None:
+        """:meth:`maybe_check` on the fail-safe's own thread, so that the request that brought
+        the evidence (a rating) waits neither for the trace writer nor for the evidence to be
+        read; at most one check waits there."""
+        if not self.settings.enabled or self._queued.is_set():
+            return
+        self._queued.set()
+        try:
+            self._thread.submit(self._queued_check)
+        except RuntimeError:  # shutting down: the next start checks the stored evidence
+            self._queued.clear()
+
+    def _queued_check(self) -> None:
+        self._queued.clear()  # evidence arriving from now on queues the next check
+        self.maybe_check()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
 
     def maybe_check(self) -> list[Trip]:
         """:meth:`check`, unless it ran less than ``failsafe.check_every_s`` ago (or another

@@ -126,6 +126,7 @@ class AskService:
 
     def close(self) -> None:
         self.shadow.close()
+        self.failsafe.close()
         self._pool.shutdown(wait=True)
 
     def load(self) -> list[SlotLoad]:

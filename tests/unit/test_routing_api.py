@@ -3,6 +3,7 @@ the variants in /v1/stats, the disagreements listed, and the fail-safe tripped b
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ def test_negative_feedback_trips_the_failsafe_and_an_admin_undoes_it(
             assert answer["route"] == "faq_direct"
             feedback = {"trace_id": answer["trace_id"], "rating": 1}
             assert client.post("/v1/feedback", json=feedback).status_code == 201, n
-        state = client.get("/v1/routing", headers=OPERATOR).json()
+        state = raised_within(client, 10)  # the check runs off the feedback request
         (raised,) = state["state"]["raises"]["control"].values()
         assert raised["by"] == pytest.approx(0.05)
         assert "negative feedback 1.00" in raised["reason"]
@@ -167,3 +168,13 @@ def test_negative_feedback_trips_the_failsafe_and_an_admin_undoes_it(
         undone = client.delete("/v1/routing/raises/control/faq_direct", headers=ADMIN)
         assert undone.status_code == 200
         assert undone.json()["effective"]["control"]["faq_raise"] == 0
+
+
+def raised_within(client: TestClient[Any], timeout_s: float) -> dict[str, Any]:
+    """The routing state once the fail-safe has raised a threshold (or the timeout passed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state: dict[str, Any] = client.get("/v1/routing", headers=OPERATOR).json()
+        if state["state"]["raises"] or time.monotonic() > deadline:
+            return state
+        time.sleep(0.05)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ragsvc.control.control import RoutingControl
+from ragsvc.control.failsafe import Trip
 from ragsvc.control.state import assign
 from ragsvc.control.store import ControlStore
 from ragsvc.cost.ledger import open_ledger
@@ -214,6 +215,29 @@ def test_the_failsafe_leaves_a_route_the_judge_agrees_with(
         service.ask(AskInput(HOTEL, conversation_id=f"c-{n}"))
     wait_for(lambda: len(service.control_store.verdicts()) == 8)
     assert service.failsafe.check() == [] and service.control.state().raises == {}
+
+
+def test_a_rating_queues_the_check_and_does_not_wait_for_it(
+    service_with: Callable[[FakeLlm], AskService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failsafe = service_with(FakeLlm("YES")).failsafe
+    release, checks = threading.Event(), []
+
+    def slow_check() -> list[Trip]:
+        checks.append(1)
+        release.wait(10)  # a trace writer that takes its time, a long evidence scan
+        return []
+
+    monkeypatch.setattr(failsafe, "maybe_check", slow_check)
+    started = time.monotonic()
+    for _ in range(5):  # the first runs (and blocks), the second waits, the rest add nothing
+        failsafe.check_soon()
+        wait_for(lambda: bool(checks))
+    assert time.monotonic() - started < 5
+    release.set()
+    wait_for(lambda: len(checks) == 2)
+    failsafe.close()
+    assert len(checks) == 2
 
 
 # -- a variant's LLM model ----------------------------------------------------------------------

@@ -95,7 +95,7 @@ class TraceController(Controller):
         comment = redact(data.comment).text if runtime.settings.traces.redact_pii else data.comment
         if not runtime.traces.add_feedback(data.trace_id, data.rating, comment, max_per_trace=cap):
             raise NotFoundError(f"no trace {data.trace_id!r} to attach feedback to")
-        runtime.ask.failsafe.maybe_check()
+        runtime.ask.failsafe.check_soon()
         return FeedbackResponse(trace_id=data.trace_id, stored=True)
 
     @get("/feedback", sync_to_thread=True, **access("operator"))
