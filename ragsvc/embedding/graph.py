@@ -18,14 +18,14 @@ Imported only when a sentence-transformers embedder warms up (torch loads with i
 
 from __future__ import annotations
 
+import logging
 import warnings
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
 import torch
-from torch.jit._trace import TracerWarning
 
 from ragsvc.embedding.base import Vectors
 
@@ -44,13 +44,11 @@ class QueryGraph:
 
     def __init__(self, model: Any, precision: Callable[[], AbstractContextManager[Any]]) -> None:
         transformer = model[0]
-        self._tokenize = transformer.tokenize
+        # sentence-transformers 6 renamed tokenize (now deprecated) to preprocess
+        self._tokenize = getattr(transformer, "preprocess", None) or transformer.tokenize
         self._after = list(model)[1:]
         example = self._tokenize(_TRACE_EXAMPLE)
-        with torch.inference_mode(), precision(), warnings.catch_warnings():
-            # the tracer warns of the masking code's Python branches: constant for an encoder's
-            # padded batches, and the graph is checked against the eager model below
-            warnings.simplefilter("ignore", TracerWarning)
+        with torch.inference_mode(), precision(), _quiet():
             try:
                 self._graph = torch.jit.trace(  # type: ignore[no-untyped-call]
                     _LastHiddenState(transformer.auto_model).eval(),
@@ -60,7 +58,12 @@ class QueryGraph:
             except Exception as exc:  # an architecture tracing does not support
                 raise GraphError(f"tracing failed: {type(exc).__name__}: {exc}") from exc
         with precision():
-            eager = model.encode(_CHECK_EXAMPLE, convert_to_numpy=True, normalize_embeddings=True)
+            eager = model.encode(
+                _CHECK_EXAMPLE,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         cosine = float(np.min(np.sum(_unit(self.encode(_CHECK_EXAMPLE)) * eager, axis=1)))
         if cosine < _MIN_COSINE:
             raise GraphError(f"the traced model's vectors differ from the eager ones: {cosine:.6f}")
@@ -75,6 +78,23 @@ class QueryGraph:
                 features = module(features)
             vectors: Vectors = features["sentence_embedding"].float().numpy()
         return vectors
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Tracing without its noise: the tracer warns of the masking code's Python branches
+    (constant for an encoder's padded batches; the graph is checked against the eager model),
+    and it reads every property of the model, deprecated ones and the training loss included,
+    which warn. Nothing there an operator can act on."""
+    transformers_log = logging.getLogger("transformers")
+    level = transformers_log.level
+    transformers_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers_log.setLevel(level)
 
 
 def _unit(vectors: Vectors) -> Vectors:

@@ -92,6 +92,9 @@ class SentenceTransformerEmbedder:
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            # its records through the service's handler (JSON logs stay JSON), not its own
+            transformers_logging.disable_default_handler()
+            transformers_logging.enable_propagation()
 
             compute_dtype = resolve_precision(self.precision)
             if self.precision == "bfloat16" and not native_bfloat16():

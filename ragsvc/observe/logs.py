@@ -102,7 +102,10 @@ def request_ids_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def configure_logging(log_format: LogFormat, level: str = "INFO") -> None:
-    """The root logger writes to stderr in ``log_format``, each record with its ids."""
+    """The root logger writes to stderr in ``log_format``, each record with its ids; Python
+    warnings (a library's FutureWarning) go through it too, so a JSON log stays one JSON object
+    a line."""
+    logging.captureWarnings(True)
     handler = logging.StreamHandler()
     handler.addFilter(RequestContextFilter())
     handler.setFormatter(formatter(log_format))
