@@ -16,8 +16,11 @@ c. burst: ``--burst`` multi-part questions at once (they go to the LLM, which an
    ``--llm-delay`` s); during it ``/healthz`` every 200 ms and an FAQ question every 500 ms, and
    the trace events of the answers (read with the operator key).
 d. stream disconnect: ``POST /v1/ask/stream`` with a multi-part question, the LLM streaming one
-   token every 0.2 s; the client closes the connection at the first ``delta`` and the stand-in
-   records when its own client (the service) went away.
+   token every 0.2 s; the client closes the connection at the first ``delta`` of a part the LLM
+   answers (the cheap parts stream first) and the stand-in records when its own client (the
+   service) went away. When every part is answered a cheaper way, no LLM stream starts: run this
+   phase with the cheap routes off to measure it (``RAGSVC_ROUTING__FAQ_THRESHOLD=1
+   RAGSVC_ROUTING__DIRECT_THRESHOLD=1 RAGSVC_SLM__ENABLED=false ... --phases d``).
 
 The rate limit is per client address and every client here is 127.0.0.1, so the service runs with
 ``RAGSVC_API__RATE_LIMIT_PER_MINUTE=0`` (no limit) for the whole run. Everything is bounded by a
@@ -537,8 +540,9 @@ def phase_stream(
     runs = [_stream_once(service.url, control, q, tokens * token_interval + 10) for q in questions]
     delays = [r.stop_after_close_s for r in runs if r.stop_after_close_s is not None]
     section(
-        f"d. stream disconnect: the client closes at the first delta; the LLM streams one token "
-        f"every {token_interval:g} s for {tokens} tokens",
+        f"d. stream disconnect: the client closes at the first delta of the LLM (a joined "
+        f"message's cheap parts stream first); the LLM streams one token every "
+        f"{token_interval:g} s for {tokens} tokens",
         table(
             (
                 "#",
@@ -593,14 +597,15 @@ def _stream_once(url: str, control: StandinControl, question: str, wait_s: float
                 return StreamRun(200, route, float("nan"), None, 0, "stream ended, no delta")
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "route":
+            elif line.startswith("data:") and event in ("route", "part"):  # a part: its own
                 route = str(json.loads(line.split(":", 1)[1]).get("route", ""))
             elif line.startswith("data:") and event in ("answer", "error"):
-                return StreamRun(200, route, float("nan"), None, 0, f"{event} before any delta")
-            elif line.startswith("data:") and event == "delta":
+                note = f"{event} before any delta of the LLM (the cheap routes answered)"
+                return StreamRun(200, route, float("nan"), None, 0, note)
+            elif line.startswith("data:") and event == "delta" and route == "llm_synthesis":
                 break
         else:
-            return StreamRun(200, route, float("nan"), None, 0, "no delta within 120 s")
+            return StreamRun(200, route, float("nan"), None, 0, "no LLM delta within 120 s")
         first_delta = time.time() - sent_at
         _close(conn)
         closed = time.time()
