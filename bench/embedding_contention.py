@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import data_parser, parse_with_data
+from bench.harness import pct
 from ragsvc.embedding.base import Vectors
 from ragsvc.embedding.sentence_transformer import SentenceTransformerEmbedder
 from ragsvc.evaluation.datasets import STACKFAQ
@@ -60,10 +61,6 @@ def timed_ms(embed: Callable[[list[str]], Vectors], question: str) -> float:
     started = time.perf_counter()
     embed([question])
     return 1000 * (time.perf_counter() - started)
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(values, q))
 
 
 def main() -> int:

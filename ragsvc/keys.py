@@ -60,22 +60,23 @@ class AccessKeys:
             return "admin"
         if secrets.compare_digest(key, self.operator):
             return "operator"
-        for widget in self.widgets:
-            if secrets.compare_digest(key, widget.key):
-                if widget.origins and origin not in widget.origins:
-                    raise WrongOriginError(
-                        f"this widget key may be used from {', '.join(sorted(widget.origins))} "
-                        f"only, not from {origin or 'a request without an Origin header'}"
-                    )
-                return "ask"
-        return None
+        widget = self._widget(key)
+        if widget is None:
+            return None
+        if widget.origins and origin not in widget.origins:
+            raise WrongOriginError(
+                f"this widget key may be used from {', '.join(sorted(widget.origins))} "
+                f"only, not from {origin or 'a request without an Origin header'}"
+            )
+        return "ask"
 
     def bound_context(self, key: bytes) -> Context:
         """The caller context ``key`` binds its asks to: a widget key's, else none."""
-        for widget in self.widgets:
-            if key and secrets.compare_digest(key, widget.key):
-                return widget.context
-        return ()
+        widget = self._widget(key)
+        return widget.context if widget is not None else ()
+
+    def _widget(self, key: bytes) -> WidgetGrant | None:
+        return next((w for w in self.widgets if key and secrets.compare_digest(key, w.key)), None)
 
 
 def ensure_key(configured: SecretStr | None, path: Path) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ragsvc.embedding.base import Vectors
+from ragsvc.embedding.base import Vectors, normalise
 
 _TRACE_EXAMPLE = ["a question to trace the model with", "and a second, longer one to pad the first"]
 _CHECK_EXAMPLE = ["How do I reset my password?", "VPN", "経費精算の承認者は誰ですか？"]
@@ -65,7 +65,7 @@ class QueryGraph:
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        cosine = float(np.min(np.sum(_unit(self.encode(_CHECK_EXAMPLE)) * eager, axis=1)))
+        cosine = float(np.min(np.sum(normalise(self.encode(_CHECK_EXAMPLE)) * eager, axis=1)))
         if cosine < _MIN_COSINE:
             raise GraphError(f"the traced model's vectors differ from the eager ones: {cosine:.6f}")
 
@@ -96,11 +96,6 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         transformers_log.setLevel(level)
-
-
-def _unit(vectors: Vectors) -> Vectors:
-    unit: Vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return unit
 
 
 class _LastHiddenState(torch.nn.Module):
