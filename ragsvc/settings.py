@@ -6,7 +6,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -123,14 +123,24 @@ class ChunkingSettings(Group):
         return self
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+"""A weight between 0 and 1."""
+
+
 class RetrievalSettings(Group):
     top_k: int = Field(default=5, gt=0)
     candidates: int = Field(default=50, gt=0)
-    dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.7, "ja": 0.0})
+    dense_weight: dict[str, Share] = Field(default_factory=lambda: {"en": 0.7, "ja": 0.0})
     default_dense_weight: float = Field(default=0.6, ge=0, le=1)
-    faq_dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.9, "ja": 0.0})
+    faq_dense_weight: dict[str, Share] = Field(default_factory=lambda: {"en": 0.9, "ja": 0.0})
     """The same weight when matching FAQ entries (phrasings and answer points); a language not
     listed takes ``dense_weight``'s."""
+
+    faq_centroid_weight: dict[str, Share] = Field(default_factory=lambda: {"en": 0.4})
+    """When matching FAQ entries, the share of each point's cosine taken instead from the cosine to
+    its entry's centroid (the normalised mean of the entry's phrasing and answer vectors): an
+    entry whose phrasings agree with the question beats one with a single close phrasing. A
+    language not listed takes 0 (the point's own cosine)."""
 
     multilingual_dense_weight: float = Field(default=0.6, ge=0, le=1)
     """The dense share for questions that search the multilingual space (``multilingual``)."""
@@ -143,6 +153,9 @@ class RetrievalSettings(Group):
         if faq and language in self.faq_dense_weight:
             return self.faq_dense_weight[language]
         return self.dense_weight.get(language, self.default_dense_weight)
+
+    def centroid_weight_for(self, language: str) -> float:
+        return self.faq_centroid_weight.get(language, 0.0)
 
 
 class IngestSettings(Group):

@@ -123,6 +123,9 @@ def faq_is_confident(
         f"({match.uncalibrated_because or 'not calibrated'})"
     )
     details = {name: round(value, 4) for name, value in match.features.items()}
+    if match.centroid_cos is not None:
+        details["centroid_cos"] = round(match.centroid_cos, 4)
+        details["centroid_weight"] = match.centroid_weight
     passed = match.confidence >= threshold
     if is_exact_phrasing(match, question):
         details["exact_phrasing"] = 1.0

@@ -3,7 +3,10 @@
 An entry is several points: its question, each known phrasing (given in the FAQ file or learned
 from traffic, ``ragsvc faq add-phrasing``) and its answer, which usually holds the words a customer
 uses ("my card has not arrived" finds "Cards are delivered within 5 working days"). The retriever
-ranks points and keeps the best of each entry; the features of the top entry (its closest phrasing,
+ranks points and keeps the best of each entry, a point's cosine blended with the cosine to its
+entry's centroid (``retrieval.faq_centroid_weight``: the normalised mean of the entry's phrasing
+and answer vectors, read from the store for the candidate entries, so a learned phrasing moves it
+at once); the features of the top entry (its closest phrasing,
 its answer, the margins to the runner-up, whether dense and BM25 agree: see
 ``faq_confidence.FEATURES``) feed the calibrated confidence, the probability that the entry is
 right. A calibration is fitted per embedder, and a question uses the one of the dense space it
@@ -21,11 +24,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from ragsvc.embedding.base import Vectors
 from ragsvc.embedding.spaces import PRIMARY, QueryVector
 from ragsvc.retrieval.faq_confidence import FaqCalibration
-from ragsvc.retrieval.fusion import Hit, fuse, identity, standardise
+from ragsvc.retrieval.fusion import Hit, fuse, identity, point_identity, standardise
 from ragsvc.retrieval.hybrid import HybridRetriever, Mode
-from ragsvc.store.schema import SearchFilters
+from ragsvc.store.schema import SearchFilters, StoredPoint
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +55,41 @@ class FaqMatch:
     """The dense space the question searched (its calibration and threshold are that space's)."""
     uncalibrated_because: str = ""
     """Why ``confidence`` is the raw cosine: no calibration, or no dense signal for the language."""
+    centroid_cos: float | None = None
+    """The cosine to the entry's centroid, where the ranking blended it in (``centroid_weight``
+    of each point's cosine: ``retrieval.faq_centroid_weight``)."""
+    centroid_weight: float = 0.0
 
 
 def is_answer_point(hit: Hit) -> bool:
     return bool(hit.payload["faq"].get("field") == "answer")
+
+
+def centroid_cosines(points: Sequence[StoredPoint], query: Vectors) -> dict[str, float]:
+    """The cosine of ``query`` to each entry's centroid: the normalised mean of its points'
+    vectors, by entry (``identity``)."""
+    vectors: dict[str, list[Vectors]] = defaultdict(list)
+    for point in points:
+        if point.dense is not None:
+            vectors[point_identity(point.id, point.payload)].append(point.dense)
+    cosines = {}
+    for key, rows in vectors.items():
+        centroid = np.mean(rows, axis=0)
+        norm = float(np.linalg.norm(centroid))
+        if norm > 0:
+            cosines[key] = float(np.dot(query, centroid) / norm)
+    return cosines
+
+
+def blend(candidates: Sequence[Hit], centroids: dict[str, float], weight: float) -> list[float]:
+    """Each candidate's cosine with ``weight`` of it taken from its entry's centroid cosine (a
+    cross-language offset kept; an entry without a centroid keeps its point's cosine)."""
+    blended = []
+    for hit in candidates:
+        own = hit.dense_score - hit.dense_offset
+        centroid = centroids.get(identity(hit), own)
+        blended.append(hit.dense_offset + (1 - weight) * own + weight * centroid)
+    return blended
 
 
 def entry_features(ranked: list[Hit], candidates: list[Hit], position: int) -> dict[str, float]:
@@ -153,6 +190,14 @@ class FaqMatcher:
             return self._threshold(match.space)
         return UNCALIBRATED_THRESHOLD
 
+    def _centroids(
+        self, candidates: list[Hit], filters: SearchFilters, query: QueryVector
+    ) -> dict[str, float]:
+        """The cosine to the centroid of each candidate entry, read from every point of it."""
+        faq_ids = {str(h.payload["faq"]["faq_id"]) for h in candidates}
+        points = self.retriever.store.faq_points(faq_ids, filters, query.space)
+        return centroid_cosines(points, query.vector)
+
     def match(
         self,
         question: str,
@@ -166,11 +211,19 @@ class FaqMatcher:
         first carries features and a calibrated confidence; the rest carry their cosine."""
         filters = SearchFilters(kind="faq", language=language, tags=tags, context_tags=context_tags)
         limit = max(self.retriever.settings.candidates, self.candidates)
+        if query_vector is None and mode != "lexical":
+            query_vector = self.retriever.embed(question)
         candidates = self.retriever.candidates(question, filters, limit, mode, query_vector)
         if not candidates:
             return []
         dense_weight = self.retriever.dense_weight(question, mode, faq=True)
-        ranked = fuse(candidates, dense_weight, self.candidates)
+        centroid_weight = self.retriever.centroid_weight(question, mode)
+        centroids: dict[str, float] = {}
+        blended = None
+        if centroid_weight > 0 and query_vector is not None:
+            centroids = self._centroids(candidates, filters, query_vector)
+            blended = blend(candidates, centroids, centroid_weight)
+        ranked = fuse(candidates, dense_weight, self.candidates, blended)
         space = query_vector.space if query_vector else self.retriever.space_for(question)
         calibration = self.calibrations.get(space)
         because = self._uncalibrated_because(space, dense_weight)
@@ -203,6 +256,8 @@ class FaqMatcher:
                     calibrated=calibrated,
                     space=space,
                     uncalibrated_because=because if features else "",
+                    centroid_cos=centroids.get(identity(hit)),
+                    centroid_weight=centroid_weight if centroids else 0.0,
                 )
             )
         return matches

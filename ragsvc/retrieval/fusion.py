@@ -60,8 +60,13 @@ class Hit:
 
 def identity(hit: Hit) -> str:
     """Phrasings of one FAQ are separate points but one answer: they count once in a ranking."""
-    faq = hit.payload.get("faq")
-    return f"faq:{faq['faq_id']}:{hit.payload.get('doc_id')}" if faq else hit.id
+    return point_identity(hit.id, hit.payload)
+
+
+def point_identity(point_id: str, payload: dict[str, Any]) -> str:
+    """What a stored point counts as in a ranking: its FAQ entry, else itself."""
+    faq = payload.get("faq")
+    return f"faq:{faq['faq_id']}:{payload.get('doc_id')}" if faq else point_id
 
 
 def standardise(values: Sequence[float]) -> list[float]:
@@ -75,11 +80,19 @@ def standardise(values: Sequence[float]) -> list[float]:
     return [(v - mean) / spread for v in values]
 
 
-def fuse(hits: list[Hit], dense_weight: float, top_k: int) -> list[Hit]:
-    """Set each hit's fused ``score``; the ``top_k`` best, best first, one per FAQ entry."""
+def fuse(
+    hits: list[Hit], dense_weight: float, top_k: int, dense_scores: Sequence[float] | None = None
+) -> list[Hit]:
+    """Set each hit's fused ``score``; the ``top_k`` best, best first, one per FAQ entry.
+    ``dense_scores``: the dense side's scores when not the hits' cosines (the FAQ matcher blends
+    in each entry's centroid)."""
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError(f"dense_weight must be between 0 and 1, got {dense_weight}")
-    dense = standardise([h.dense_score for h in hits])
+    if dense_scores is not None and len(dense_scores) != len(hits):
+        raise ValueError(f"{len(dense_scores)} dense scores for {len(hits)} hits")
+    dense = standardise(
+        [h.dense_score for h in hits] if dense_scores is None else list(dense_scores)
+    )
     lexical = standardise([h.lexical_score for h in hits])
     for hit, d, lex in zip(hits, dense, lexical, strict=True):
         hit.score = dense_weight * d + (1 - dense_weight) * lex

@@ -61,6 +61,13 @@ class HybridRetriever:
         multilingual = self.spaces.space_for(language) == MULTILINGUAL
         return self.settings.weight_for(language, faq=faq, multilingual=multilingual)
 
+    def centroid_weight(self, query: str, mode: Mode = "hybrid") -> float:
+        """The share of an FAQ point's cosine taken from its entry's centroid
+        (``retrieval.faq_centroid_weight``); 0 when nothing is dense."""
+        if mode == "lexical":
+            return 0.0
+        return self.settings.centroid_weight_for(detect_language(query))
+
     def candidates(
         self,
         query: str,

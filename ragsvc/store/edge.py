@@ -151,14 +151,23 @@ class EdgeBackend:
     def count(self, where: Where | None = None) -> int:
         return self.shard.count(edge.CountRequest(exact=True, filter=_filter(where)))
 
-    def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
+    def scroll(
+        self, where: Where | None = None, with_space: str | None = None
+    ) -> Iterator[StoredPoint]:
         request = _filter(where)
+        vectors = [with_space] if with_space else False
         pages = paged(
             lambda offset: self.shard.scroll(
-                edge.ScrollRequest(offset=offset, limit=PAGE, filter=request, with_payload=True)
+                edge.ScrollRequest(
+                    offset=offset,
+                    limit=PAGE,
+                    filter=request,
+                    with_payload=True,
+                    with_vector=vectors,
+                )
             )
         )
-        return (stored_point(record) for record in pages)
+        return (stored_point(record, with_space) for record in pages)
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -148,8 +148,10 @@ class FollowingBackend:
     def count(self, where: Where | None = None) -> int:
         return self._current.count(where)
 
-    def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
-        return self._current.scroll(where)
+    def scroll(
+        self, where: Where | None = None, with_space: str | None = None
+    ) -> Iterator[StoredPoint]:
+        return self._current.scroll(where, with_space)
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._current.payloads(ids, fields)

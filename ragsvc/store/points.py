@@ -129,8 +129,11 @@ class PointBackend(Protocol):
 
     def count(self, where: Where | None = None) -> int: ...
 
-    def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
-        """Every point ``where`` selects, with its payload, one page at a time."""
+    def scroll(
+        self, where: Where | None = None, with_space: str | None = None
+    ) -> Iterator[StoredPoint]:
+        """Every point ``where`` selects, with its payload (and its vector in ``with_space``
+        when named), one page at a time."""
         ...
 
     def payloads(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -314,6 +314,16 @@ class ChunkStore:
             )
         return docs
 
+    def faq_points(
+        self, faq_ids: Collection[str], filters: SearchFilters, space: str = PRIMARY
+    ) -> list[StoredPoint]:
+        """Every point (phrasings and answer) of the FAQ entries ``faq_ids`` that ``filters``
+        lets a search return, each with its vector in ``space``."""
+        if not faq_ids:
+            return []
+        where = search_filter(filters).also(any_of("faq.faq_id", sorted(faq_ids)))
+        return list(self.backend.scroll(where, space))
+
     def search_dense(
         self, vector: Vectors, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:

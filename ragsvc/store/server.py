@@ -131,11 +131,17 @@ class ServerBackend:
         with self._lock:
             return self.client.count(self.collection, count_filter=_filter(where), exact=True).count
 
-    def scroll(self, where: Where | None = None) -> Iterator[StoredPoint]:
-        return (stored_point(record) for record in self.records(where, with_vectors=False))
+    def scroll(
+        self, where: Where | None = None, with_space: str | None = None
+    ) -> Iterator[StoredPoint]:
+        vectors = [with_space] if with_space else False
+        return (stored_point(record, with_space) for record in self.records(where, vectors))
 
-    def records(self, where: Where | None, with_vectors: bool) -> Iterator[models.Record]:
-        """Every record ``where`` selects, with payloads, and all vectors if ``with_vectors``."""
+    def records(
+        self, where: Where | None, with_vectors: bool | list[str]
+    ) -> Iterator[models.Record]:
+        """Every record ``where`` selects, with payloads, and the vectors ``with_vectors`` names
+        (True: all of them)."""
 
         def page(offset: Any) -> tuple[list[models.Record], Any]:
             with self._lock:

@@ -159,7 +159,8 @@ def test_the_trace_shows_the_features_the_confidence_and_the_threshold(
     (check,) = trace.checks
     assert check.name == "faq_confidence" and check.passed is passed
     assert check.score == top.confidence and check.threshold == 0.99
-    assert set(check.details) == set(FEATURES)
+    assert set(check.details) == {*FEATURES, "centroid_cos", "centroid_weight"}
+    assert check.details["centroid_weight"] == 0.4
     assert "calibrated" in check.note and "pw-1" in check.note
 
     empty = Trace(trace_id="u", question="x")

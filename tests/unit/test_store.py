@@ -200,6 +200,10 @@ def test_each_space_is_searched_with_its_own_vectors(backend: PointBackend) -> N
         assert best.payload["text"] == "meal allowance per day"
         [hit] = store.search_lexical(query_terms("meal"), SearchFilters(), 2, space)
         assert hit.dense is not None and hit.dense.shape == (embedder.dimension,)
+        scrolled = list(backend.scroll(None, space))
+        assert len(scrolled) == 2
+        assert all(p.dense is not None and p.dense.shape == (embedder.dimension,) for p in scrolled)
+    assert all(p.dense is None for p in backend.scroll())
     with pytest.raises(ValueError, match="the index has"):
         store.stage(chunks, {PRIMARY: EMBEDDER.embed_passages(["x", "y"])}, lexical)
 
