@@ -30,7 +30,7 @@ matched by the real :class:`ragsvc.retrieval.faq.FaqMatcher`.
 5. Cost: ingest (points/s, embedding included) and query latency (match, embedding included).
 
 ``--write-calibration`` fits each embedder's calibration on all the sets (weighted alike) and
-writes them as the shipped file.
+writes them into the shipped file, keeping the calibrations of the embedders not measured.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from ragsvc.retrieval.faq import FaqMatcher
 from ragsvc.retrieval.faq_confidence import (
     FaqCalibration,
     fit_calibration,
+    load_calibrations,
     precision_threshold,
     save_calibrations,
 )
@@ -461,8 +462,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(lines), flush=True)
         calibrations.append(calibration)
     if args.write_calibration:
-        save_calibrations(args.write_calibration, calibrations)
-        print(f"wrote {args.write_calibration}")
+        measured = {c.embedder for c in calibrations}
+        written = (
+            load_calibrations(args.write_calibration) if args.write_calibration.exists() else []
+        )
+        kept = [c for c in written if c.embedder not in measured]
+        save_calibrations(args.write_calibration, [*kept, *calibrations])
+        print(
+            f"wrote {args.write_calibration}: {', '.join(sorted(measured))} fitted, "
+            f"{', '.join(c.embedder for c in kept) or 'nothing'} kept"
+        )
     return 0
 
 

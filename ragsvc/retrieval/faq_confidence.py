@@ -39,7 +39,10 @@ FEATURES: tuple[str, ...] = (
 )
 """How many phrasings the entry has was tried and left out: fitted across sets it took a negative
 weight (StackFAQ entries have one phrasing, the intent sets three), so every phrasing learned from
-use lowered the entry's confidence (bench/faq.py: Banking77 coverage 0.39 -> 0.11 with 8 added)."""
+use lowered the entry's confidence (bench/faq.py: Banking77 coverage 0.39 -> 0.11 with 8 added).
+The cosine to the entry's centroid and its lead over the next entries' centroids were tried in a
+throwaway run (two samples, leave one set out) and left out: more coverage, but Banking77's
+precision fell under 0.97 on one sample and CLINC150's stayed at 0.963-0.967 either way."""
 
 
 def feature_row(features: dict[str, float]) -> np.ndarray:

@@ -41,6 +41,27 @@ def test_a_learned_phrasing_reaches_its_entry(demo_index: Index, demo_settings: 
     assert after.confidence >= demo_index.faq.threshold
 
 
+def test_the_entry_centroid_follows_its_learned_phrasings(
+    demo_index: Index, demo_settings: Settings
+) -> None:
+    """On the real embedder and store: the ranking reads the leading entries' vectors, the trace's
+    centroid cosine moves toward the wording a learned phrasing brings in, and the question still
+    names the closest phrasing."""
+    question = "my laptop screen is flickering after the update"
+    (before, *_) = demo_index.faq.match(question)
+    assert before.centroid_weight == 0.4 and before.centroid_cos is not None
+    assert -1.0 <= before.centroid_cos <= 1.0
+    add_phrasings(
+        demo_index.store,
+        demo_settings.lexical,
+        before.faq_id,
+        ["the screen keeps flickering since the update", "display flickers after updating"],
+    )
+    (after, *_) = demo_index.faq.match(question)
+    assert after.faq_id == before.faq_id
+    assert after.centroid_cos is not None and after.centroid_cos > before.centroid_cos
+
+
 def _labelled(path: Path) -> None:
     """The demo FAQ's own alternative phrasings (right entry known) and questions no entry
     answers (faq_id null), as an operator would label traffic."""

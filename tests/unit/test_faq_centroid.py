@@ -125,5 +125,5 @@ def test_a_learned_phrasing_moves_the_entrys_centroid_at_once(
 
 
 def test_a_centroid_weight_outside_0_to_1_is_refused() -> None:
-    with pytest.raises(ValidationError, match="faq_centroid_weight.en"):
+    with pytest.raises(ValidationError, match=r"faq_centroid_weight\.en"):
         RetrievalSettings(faq_centroid_weight={"en": 1.5})
