@@ -153,8 +153,8 @@ def test_a_latency_budget_keeps_the_llm_out_when_it_cannot_answer_in_time(  # ty
 def test_a_mixed_message_streams_its_cheap_part_first_and_calls_the_llm_once(  # type: ignore[no-untyped-def]
     demo_settings, demo_index, llm_server
 ) -> None:
-    """The real splitter, analysis, retrieval and LLM: the password part is quoted from its
-    passage and streamed first, the complex part alone goes to the LLM."""
+    """The real splitter, FAQ matcher, analysis, retrieval and LLM: the password part is answered
+    by its FAQ entry and streamed first, the complex part alone goes to the LLM."""
     settings = configured(demo_settings, llm_server.base_url, routing={"direct_threshold": 0.3})
     with serving(settings, demo_index) as client:
         with client.stream("POST", "/v1/ask/stream", json={"question": MIXED}) as response:
@@ -162,10 +162,10 @@ def test_a_mixed_message_streams_its_cheap_part_first_and_calls_the_llm_once(  #
         trace = client.get(f"/v1/traces/{parts[0]['trace_id']}", headers=operator(client)).json()
     body = AskResponse.of(Trace.model_validate(trace)).model_dump(mode="json")
     parts_sent = [(e["n"], e["question"], e["route"]) for e in parts]
-    assert parts_sent[0] == (1, "How do I reset my password?", "retrieval_direct")
+    assert parts_sent[0] == (1, "How do I reset my password?", "faq_direct")
     assert parts_sent[-1][0] == 2 and parts_sent[-1][2] == "llm_synthesis"
     assert "travel policy and the security policy" in parts_sent[-1][1]
-    assert [p["route"] for p in body["parts"]] == ["retrieval_direct", "llm_synthesis"]
+    assert [p["route"] for p in body["parts"]] == ["faq_direct", "llm_synthesis"]
     assert body["route"] == "llm_synthesis" and body["answer"].startswith("1. How do I reset")
     calls = [[c["role"] for c in p["model_calls"]] for p in trace["parts"]]
     assert "llm_synthesis" not in calls[0] and calls[1].count("llm_synthesis") == 1
