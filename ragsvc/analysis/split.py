@@ -86,17 +86,30 @@ _EN_LEAD_IN = re.compile(
 "As a college student ..."): never a part on its own unless it asks something itself."""
 _EN_WH_ANYWHERE = re.compile(rf"\b(?:{_WH})\b", re.IGNORECASE)
 _EN_FOLLOW_UP = re.compile(
-    r"^(?:if (?:yes|not|so)|then|or|so|but|otherwise|why|thanks|thank you|please help|"
-    r"any (?:advice|ideas|help|suggestions|tips))\b",
+    r"^(?:if (?:yes|not|so)|then|or|so|but|otherwise|thanks|thank you|please help|"
+    r"any (?:advice|ideas|help|suggestions|tips)|why(?:\s+\w+)?\s*[?.!]*$)\b",
     re.IGNORECASE,
 )
+"""A part that follows up on the one before: "If yes, then who?", "Why not?" (a bare "why" only:
+"why was my exchange rate different" asks a question of its own)."""
 _EN_QUESTION = re.compile(
     rf"\?\s*$|^(?:{_WH}|{_AUX}|tell|explain|give|list|show|help|please|is there|any)\b"
     r"|\b(?:i (?:need|want|would like|'d like) to know|how to|tell me|help me|"
     r"looking for|is it possible)\b",
     re.IGNORECASE,
 )
-_PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|one|there)\b", re.I)
+_PRONOUN = re.compile(
+    r"\b(?:it|its|they|them|their|this|these|those"
+    r"|(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )(?<!\bany )there"
+    r"|(?<!\bso )(?<!\bknow )(?<!\bsure )that"
+    r"(?!\s+(?:i|i'm|my|we|our|you|your|the|a|an|he|she|they|it)\b)"
+    r"|(?<!\bthan )(?<!\bthe )one)\b",
+    re.IGNORECASE,
+)
+"""A word that may point back at the part before. Not existential "is there", not "that" joining
+a clause ("so that my reply address ...", "that I sent"), not "one" counting ("more than one",
+"the one for which"): those ask nothing of the previous part, and counting them kept two joined
+requests together."""
 _WORD = re.compile(r"\w+")
 
 # -- Japanese ---------------------------------------------------------------------------------

@@ -102,3 +102,49 @@ def test_a_lead_in_stays_with_the_question_it_sets_up(single: str) -> None:
     far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
     split = far.split(single, "en")
     assert split.parts == [split.parts[0]] and "lead-in" in split.merged[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        (
+            "my card has not arrived and why was my exchange rate different",
+            ["My card has not arrived?", "Why was my exchange rate different?"],
+        ),
+        (
+            "the vpn drops every hour. Is there a fee for a second card?",
+            ["The vpn drops every hour.", "Is there a fee for a second card?"],
+        ),
+        (
+            "the vpn drops every hour. Can I have more than one login?",
+            ["The vpn drops every hour.", "Can I have more than one login?"],
+        ),
+        (
+            "the printer is jammed. How do I set a filter so that mails from my boss are starred?",
+            [
+                "The printer is jammed.",
+                "How do I set a filter so that mails from my boss are starred?",
+            ],
+        ),
+    ],
+)
+def test_a_question_of_its_own_is_not_taken_for_a_follow_up(message: str, parts: list[str]) -> None:
+    """A "why" that asks its own question, existential "is there", a counting "one" and a "that"
+    joining a clause point back at nothing: the embedding test (two topics here) decides."""
+    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    assert far.split(message, "en").parts == parts
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Is it free? Why not?",
+        "Why was I charged twice? Why?",
+        "My card was declined. Is that normal?",
+        "The app shows two accounts. Which one is mine?",
+        "I lost my badge. Is there a replacement for it?",
+    ],
+)
+def test_a_part_that_points_back_stays_with_the_one_before(message: str) -> None:
+    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    assert far.split(message, "en").parts == [message]
