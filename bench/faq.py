@@ -21,9 +21,12 @@ matched by the real :class:`ragsvc.retrieval.faq.FaqMatcher`.
    embedder with the configured answer point (``chunking.faq_answer``): the shipped raw-cosine
    rule (cosine >= 0.9, the baseline), a raw-cosine threshold chosen on the other sets for
    ``--min-precision``, and the calibrated confidence fitted on the other sets (leave one set
-   out: every figure is from a calibrator that never saw the set).
+   out: every figure is from a calibrator that never saw the set), without and with its
+   similarity floor (``FaqCalibration.min_similarity``).
 3. CLINC150 out-of-scope questions against the CLINC150 index: how often each rule answers one
-   (each answer there is wrong).
+   (each answer there is wrong), the calibrations without and with the floor; and questions of
+   the other sets asked against each set's FAQ (no entry answers them; CLINC150 aside, whose
+   banking and travel intents overlap the others).
 4. Confirmed phrasings: on the intent sets, 0, 2, 4 and 8 of the held-back real phrasings added to
    each entry as learned phrasings; coverage and precision of the calibrated rule (fitted without
    the set) on the same asked questions.
@@ -250,10 +253,84 @@ def fit_on(
     )
 
 
+def direct_scores(calibration: FaqCalibration, features: Sequence[dict[str, float]]) -> list[float]:
+    """Each match's calibrated confidence, 0 under the calibration's similarity floor."""
+    return [0.0 if calibration.under_floor(f) else calibration.confidence(f) for f in features]
+
+
 def cosine_threshold(outcomes: dict[str, Outcome], names: Sequence[str], minimum: float) -> float:
     """The raw-cosine threshold the other sets would choose for the same precision, by the same
     rule as the calibrated one (it must hold on each set)."""
     return max(precision_threshold(outcomes[n].cosine, outcomes[n].correct, minimum) for n in names)
+
+
+FOREIGN_PER_SET = 200
+"""Questions of each other set asked against a set's FAQ, as questions no entry answers."""
+
+
+def answered_rates(o: Outcome, calibration: FaqCalibration) -> str:
+    """The share answered FAQ-direct (each a wrong answer): raw cosine, calibrated without and
+    with the similarity floor."""
+    raw = statistics.fmean(c >= RAW_THRESHOLD for c in o.cosine)
+    plain = statistics.fmean(calibration.confidence(f) >= calibration.threshold for f in o.features)
+    floored = statistics.fmean(calibration.answers(f) for f in o.features)
+    return f"{raw:.3f} | {plain:.3f} | {floored:.3f}"
+
+
+def _out_of_scope_questions(
+    faq_set: FaqSet, sets: list[FaqSet], data: Path
+) -> dict[str, list[str]]:
+    """CLINC150's own out-of-scope questions for it; for every set, the other sets' questions in
+    its language."""
+    asked: dict[str, list[str]] = {}
+    if faq_set.name == "clinc150":
+        asked["CLINC150 out-of-scope"] = clinc_queries(data / CLINC150, "oos_train") + (
+            clinc_queries(data / CLINC150, "oos_val")
+        )
+    others = [s for s in sets if s.name != faq_set.name and s.language == faq_set.language]
+    if others:
+        asked[f"{', '.join(s.name for s in others)} questions"] = [
+            a.question for s in others for a in s.asked[:FOREIGN_PER_SET]
+        ]
+    return asked
+
+
+def out_of_scope_lines(
+    embedder: CachedEmbedder,
+    sets: list[FaqSet],
+    data: Path,
+    settings: Settings,
+    held_out: dict[str, FaqCalibration],
+    shipped: FaqCalibration,
+) -> list[str]:
+    """How often each rule answers a question no entry answers: the calibration fitted without
+    the set whose FAQ is asked, and the one fitted on every set (no fitting data holds a
+    question no entry answers, so neither has seen these)."""
+    lines = [
+        "Questions no entry answers, asked against a set's FAQ: share answered FAQ-direct (each "
+        "answer wrong; CLINC150's banking and travel intents overlap Banking77, so some of the "
+        "other sets' questions do have a CLINC150 entry)",
+        "",
+        "| FAQ | questions | n | cosine >= 0.9 | calibrated without the set, no floor (before) | "
+        "with the similarity floor | fitted on every set, with the floor (shipped) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for faq_set in sets:
+        calibration = held_out.get(faq_set.name)
+        asked = _out_of_scope_questions(faq_set, sets, data)
+        if calibration is None or not asked:
+            continue
+        store = index_set(embedder, faq_set, settings)
+        matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
+        for label, questions in asked.items():
+            o = match_all(matcher, questions, [""] * len(questions), "hybrid")
+            everywhere = statistics.fmean(shipped.answers(f) for f in o.features)
+            rates = answered_rates(o, calibration)
+            lines.append(
+                f"| {faq_set.name} | {label} | {len(questions)} | {rates} | {everywhere:.3f} |"
+            )
+        store.close()
+    return [*lines, ""]
 
 
 def run_embedder(
@@ -323,9 +400,10 @@ def run_embedder(
         f"FAQ-direct, hybrid, answer point {shipped}: coverage / precision (min precision "
         f"{min_precision:g} when fitting)",
         "",
-        "| held-out set | cosine >= 0.9 (shipped) | cosine, threshold from other sets | "
-        "calibrated on other sets | calibrated threshold |",
-        "|---|---|---|---|---|",
+        "| held-out set | cosine >= 0.9 | cosine, threshold from other sets | "
+        "calibrated on other sets, no floor (before) | calibrated + similarity floor (shipped) | "
+        "threshold; floor |",
+        "|---|---|---|---|---|---|",
     ]
     held_out: dict[str, FaqCalibration] = {}
     for held in names:
@@ -335,45 +413,31 @@ def run_embedder(
         held_out[held] = calibration
         cos_t = cosine_threshold(outcomes, others, min_precision)
         confidences = [calibration.confidence(f) for f in o.features]
-        calibrated = coverage_precision(confidences, o.correct, calibration.threshold)
+        no_floor = coverage_precision(confidences, o.correct, calibration.threshold)
+        floored = direct_scores(calibration, o.features)
+        calibrated = coverage_precision(floored, o.correct, calibration.threshold)
         if held not in dense_sets:
             calibrated = f"not served (dense weight 0; would be {calibrated})"
         lines.append(
             f"| {held} | {coverage_precision(o.cosine, o.correct, RAW_THRESHOLD)} | "
             f"{coverage_precision(o.cosine, o.correct, cos_t)} (>= {cos_t:.3f}) | "
-            f"{calibrated} | {calibration.threshold:.3f} |"
+            f"{no_floor} | {calibrated} | {calibration.threshold:.3f}; "
+            f"{calibration.min_similarity:.3f} |"
         )
     shipped_calibration = fit_on(outcomes, dense_sets, embedder.name, min_precision)
     c = shipped_calibration
     weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(c.features, c.weights, strict=True))
     lines += [
         "",
-        f"fitted on {', '.join(dense_sets)}: threshold {shipped_calibration.threshold:.3f}; "
-        "standardised "
+        f"fitted on {', '.join(dense_sets)}: threshold {shipped_calibration.threshold:.3f}, "
+        f"similarity floor {shipped_calibration.min_similarity:.3f}; standardised "
         f"weights: {weights}",
         "",
     ]
 
-    # 3. out of scope against CLINC150 -----------------------------------------------------------
-    clinc = next((s for s in sets if s.name == "clinc150"), None)
-    if clinc is not None:
-        oos = clinc_queries(data / CLINC150, "oos_train") + clinc_queries(
-            data / CLINC150, "oos_val"
-        )
-        settings = _settings(shipped, dense_weight, centroid_weight)
-        store = index_set(embedder, clinc, settings)
-        matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
-        o = match_all(matcher, oos, [""] * len(oos), "hybrid")
-        calibration = held_out["clinc150"]
-        confidences = [calibration.confidence(f) for f in o.features]
-        fired_raw = statistics.fmean(c >= RAW_THRESHOLD for c in o.cosine)
-        fired = statistics.fmean(c >= calibration.threshold for c in confidences)
-        lines += [
-            f"CLINC150 out-of-scope questions (n={len(oos)}) answered from the CLINC150 FAQ: "
-            f"cosine >= 0.9 {fired_raw:.3f}, calibrated (without clinc150) {fired:.3f}",
-            "",
-        ]
-        store.close()
+    # 3. questions no entry answers --------------------------------------------------------------
+    settings = _settings(shipped, dense_weight, centroid_weight)
+    lines += out_of_scope_lines(embedder, sets, data, settings, held_out, shipped_calibration)
 
     # 4. confirmed phrasings ---------------------------------------------------------------------
     intent_sets = [s for s in sets if s.reserve]
@@ -396,7 +460,7 @@ def run_embedder(
                 matcher = FaqMatcher(HybridRetriever(store, settings.retrieval))
                 o = match_all(matcher, questions, gold, "hybrid")
                 calibration = held_out[faq_set.name]
-                confidences = [calibration.confidence(f) for f in o.features]
+                confidences = direct_scores(calibration, o.features)
                 cells.append(
                     f"{o.top1:.3f}; "
                     f"{coverage_precision(confidences, o.correct, calibration.threshold)}"

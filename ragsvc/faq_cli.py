@@ -266,11 +266,11 @@ def _fit_space(
         min_precision=minimum,
         fitted_on=f"{source} ({len(rows)} questions)",
     )
-    confidences = [calibration.confidence(r) for r in rows]
-    answered = [c for p, c in zip(confidences, correct, strict=True) if p >= calibration.threshold]
+    answered = [c for r, c in zip(rows, correct, strict=True) if calibration.answers(r)]
     print(
         f"{space} ({embedder}): top-1 {statistics.fmean(correct):.3f} over {len(rows)} questions; "
-        f"at the threshold {calibration.threshold:.3f}: coverage {len(answered) / len(rows):.3f}, "
+        f"at the threshold {calibration.threshold:.3f} (similarity floor "
+        f"{calibration.min_similarity:.3f}): coverage {len(answered) / len(rows):.3f}, "
         f"precision {statistics.fmean(answered) if answered else float('nan'):.3f} (on the "
         "fitting data)"
     )

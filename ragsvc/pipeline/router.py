@@ -17,6 +17,7 @@ from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.analysis.split import Split
 from ragsvc.embedding.spaces import MULTILINGUAL
 from ragsvc.retrieval.faq import FaqMatch
+from ragsvc.retrieval.faq_confidence import best_similarity
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import Settings
 from ragsvc.traces.schema import PartTrace, Route
@@ -127,6 +128,14 @@ def faq_is_confident(
         details["centroid_cos"] = round(match.centroid_cos, 4)
         details["centroid_weight"] = match.centroid_weight
     passed = match.confidence >= threshold
+    if match.similarity_floor > 0:
+        details["min_similarity"] = match.similarity_floor
+        if passed and best_similarity(match.features) < match.similarity_floor:
+            note += (
+                f"; under the similarity floor {match.similarity_floor:.3f}: the question is "
+                "not close to any of the entry's phrasings or its answer"
+            )
+            passed = False
     if is_exact_phrasing(match, question):
         details["exact_phrasing"] = 1.0
         if not passed:

@@ -65,6 +65,8 @@ class FaqMatch:
     """The cosine to the entry's centroid, where the ranking blended it in (``centroid_weight``
     of each point's cosine: ``retrieval.faq_centroid_weight``)."""
     centroid_weight: float = 0.0
+    similarity_floor: float = 0.0
+    """The calibration's ``min_similarity`` (0 for a raw cosine): under it no direct answer."""
 
 
 def is_answer_point(hit: Hit) -> bool:
@@ -264,6 +266,9 @@ class FaqMatcher:
                     uncalibrated_because=because if features else "",
                     centroid_cos=centroids.get(identity(hit)),
                     centroid_weight=centroid_weight if centroids else 0.0,
+                    similarity_floor=calibration.min_similarity
+                    if calibrated and calibration
+                    else 0.0,
                 )
             )
         return matches

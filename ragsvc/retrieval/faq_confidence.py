@@ -45,6 +45,17 @@ throwaway run (two samples, leave one set out) and left out: more coverage, but 
 precision fell under 0.97 on one sample and CLINC150's stayed at 0.963-0.967 either way."""
 
 
+SIMILARITY_FLOOR_QUANTILE = 0.01
+"""The similarity floor (:attr:`FaqCalibration.min_similarity`) is this quantile of the closest
+cosine among the fitting data's right FAQ-direct answers: 1 in 100 of them is given up."""
+
+
+def best_similarity(features: dict[str, float]) -> float:
+    """How close the question is to the entry at all: its cosine to the closest phrasing or to
+    the answer, whichever is higher."""
+    return max(features.get("phrasing_cos", 0.0), features.get("answer_cos", 0.0))
+
+
 def feature_row(features: dict[str, float]) -> np.ndarray:
     return np.array([features[name] for name in FEATURES], dtype=np.float32)
 
@@ -61,10 +72,25 @@ class FaqCalibration:
     fitted_on: str = ""
     """What the labelled matches were (set names and counts): shown by ``ragsvc faq calibrate``."""
     features: list[str] = field(default_factory=lambda: list(FEATURES))
+    min_similarity: float = 0.0
+    """The similarity floor: under this :func:`best_similarity` a match is never answered
+    directly, however confident. The confidence is linear in its features, and the fitting data
+    holds only questions some entry answers: a question sharing one rare word with an entry and
+    nothing else (cosines 0.1-0.2, "what is naval engineering" against StackFAQ) took a large
+    fused and lexical lead from that word and scored 0.94. The floor is the
+    :data:`SIMILARITY_FLOOR_QUANTILE` of the closest cosine among the right answers the
+    threshold let through when fitting (0 in files written before it: no floor)."""
 
     def confidence(self, features: dict[str, float]) -> float:
         row = (feature_row(features) - np.asarray(self.mean)) / np.asarray(self.scale)
         return sigmoid(float(row @ np.asarray(self.weights)) + self.bias)
+
+    def under_floor(self, features: dict[str, float]) -> bool:
+        return best_similarity(features) < self.min_similarity
+
+    def answers(self, features: dict[str, float]) -> bool:
+        """Whether a match with ``features`` goes FAQ-direct at this calibration's threshold."""
+        return self.confidence(features) >= self.threshold and not self.under_floor(features)
 
 
 def save_calibrations(path: Path, calibrations: Sequence[FaqCalibration]) -> None:
@@ -159,4 +185,16 @@ def fit_calibration(
         )
         for group in set(names)
     )
-    return FaqCalibration(**{**asdict(calibration), "threshold": round(threshold, 4)})
+    right = [
+        best_similarity(r)
+        for r, c, ok in zip(rows, confidences, correct, strict=True)
+        if ok and c >= threshold
+    ]
+    floor = float(np.quantile(right, SIMILARITY_FLOOR_QUANTILE, method="lower")) if right else 0.0
+    return FaqCalibration(
+        **{
+            **asdict(calibration),
+            "threshold": round(threshold, 4),
+            "min_similarity": round(floor, 4),
+        }
+    )

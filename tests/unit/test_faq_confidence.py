@@ -17,7 +17,9 @@ from ragsvc.retrieval.faq import UNCALIBRATED_THRESHOLD, FaqMatcher
 from ragsvc.retrieval.faq_confidence import (
     DEFAULT_CALIBRATION,
     FEATURES,
+    SIMILARITY_FLOOR_QUANTILE,
     FaqCalibration,
+    best_similarity,
     fit_calibration,
     load_calibrations,
     precision_threshold,
@@ -159,7 +161,7 @@ def test_the_trace_shows_the_features_the_confidence_and_the_threshold(
     (check,) = trace.checks
     assert check.name == "faq_confidence" and check.passed is passed
     assert check.score == top.confidence and check.threshold == 0.99
-    assert set(check.details) == {*FEATURES, "centroid_cos", "centroid_weight"}
+    assert set(check.details) == {*FEATURES, "centroid_cos", "centroid_weight", "min_similarity"}
     assert check.details["centroid_weight"] == 0.4
     assert "calibrated" in check.note and "pw-1" in check.note
 
@@ -185,3 +187,47 @@ def test_a_question_written_as_the_entry_passes_below_the_threshold(memory_index
     (other, *_) = matcher.match("reset password")
     assert not faq_is_confident(reworded, other, 1.01, "reset password")
     assert "exact_phrasing" not in reworded.checks[0].details
+
+
+def test_the_similarity_floor_keeps_nearly_every_right_answer_and_stops_a_far_question() -> None:
+    rows, correct = _labelled()
+    calibration = fit_calibration(rows, correct, embedder="e", min_precision=0.9, fitted_on="x")
+    right = [
+        best_similarity(r)
+        for r, ok in zip(rows, correct, strict=True)
+        if ok and calibration.confidence(r) >= calibration.threshold
+    ]
+    below = sum(s < calibration.min_similarity for s in right) / len(right)
+    assert calibration.min_similarity > 0.5 and below <= SIMILARITY_FLOOR_QUANTILE
+    # one shared word: a large lead, cosines near nothing ("what is naval engineering")
+    far = {**rows[0], "phrasing_cos": 0.11, "answer_cos": 0.18, "dense_margin": 0.3}
+    far["fused_margin"] = 3.2
+    assert calibration.confidence(far) >= calibration.threshold
+    assert calibration.under_floor(far) and not calibration.answers(far)
+
+
+def test_a_calibration_written_before_the_floor_loads_without_one(tmp_path: Path) -> None:
+    fitted = _calibration("e")
+    older = {k: v for k, v in _as_dict(fitted).items() if k != "min_similarity"}
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"calibrations": [older]}))
+    (loaded,) = load_calibrations(path)
+    assert loaded.min_similarity == 0.0 and not loaded.under_floor({"phrasing_cos": 0.0})
+
+
+def test_a_match_under_the_similarity_floor_is_not_answered_and_the_trace_says_why(
+    memory_index: Index,
+) -> None:
+    floor = replace(_calibration(memory_index.embedder.name), threshold=0.0, min_similarity=1.01)
+    matcher = FaqMatcher(memory_index.retriever, floor)
+    (top, *_) = matcher.match("reset password")
+    assert top.similarity_floor == 1.01 and best_similarity(top.features) < 1.01
+    trace = Trace(trace_id="t", question="reset password")
+    assert not faq_is_confident(trace, top, 0.0, trace.question)
+    (check,) = trace.checks
+    assert not check.passed and check.details["min_similarity"] == 1.01
+    assert "under the similarity floor 1.010" in check.note
+
+    asked_as_written = "How do I reset my password?"
+    (exact, *_) = matcher.match(asked_as_written)
+    assert faq_is_confident(Trace(trace_id="u", question="q"), exact, 0.0, asked_as_written)
