@@ -14,8 +14,10 @@ from ingest.phrasings import add_phrasings
 from ragsvc.cli import main
 from ragsvc.embedding import Embedder
 from ragsvc.index import Index
-from ragsvc.retrieval.faq_confidence import load_calibrations
+from ragsvc.pipeline.router import faq_is_confident
+from ragsvc.retrieval.faq_confidence import best_similarity, load_calibrations
 from ragsvc.settings import Settings
+from ragsvc.traces.schema import Trace
 from tests.conftest import DEMO_CORPUS
 
 
@@ -31,6 +33,23 @@ def test_the_shipped_calibration_is_in_use(demo_index: Index) -> None:
 def test_wording_far_from_every_entry_stays_below_the_threshold(demo_index: Index) -> None:
     (top, *_) = demo_index.faq.match("what is the capital of australia")
     assert top.confidence < demo_index.faq.threshold
+
+
+def test_a_question_near_no_entry_is_under_the_similarity_floor(demo_index: Index) -> None:
+    """Off the FAQ's subject altogether, the question still takes a large lead over the other
+    entries from the few words it shares with one (confidence 0.935 against 0.905 when
+    measured); how close it is to that entry at all (0.26) is under the floor."""
+    question = "why is the sky blue"
+    (top, *_) = demo_index.faq.match(question)
+    threshold = demo_index.faq.threshold_for(top)
+    assert top.calibrated and top.similarity_floor > 0.3
+    assert best_similarity(top.features) < top.similarity_floor
+    trace = Trace(trace_id="t", question=question)
+    assert not faq_is_confident(trace, top, threshold, question)
+    (check,) = trace.checks
+    assert check.details["min_similarity"] == top.similarity_floor
+    if top.confidence >= threshold:
+        assert "under the similarity floor" in check.note
 
 
 def test_a_learned_phrasing_reaches_its_entry(demo_index: Index, demo_settings: Settings) -> None:
