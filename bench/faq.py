@@ -304,8 +304,8 @@ def out_of_scope_lines(
     shipped: FaqCalibration,
 ) -> list[str]:
     """How often each rule answers a question no entry answers: the calibration fitted without
-    the set whose FAQ is asked, and the one fitted on every set (no fitting data holds a
-    question no entry answers, so neither has seen these)."""
+    the set whose FAQ is asked, and the one fitted on every set (no fitting data pairs a
+    question with a FAQ that cannot answer it, so neither has seen such a pair)."""
     lines = [
         "Questions no entry answers, asked against a set's FAQ: share answered FAQ-direct (each "
         "answer wrong; CLINC150's banking and travel intents overlap Banking77, so some of the "

@@ -72,6 +72,11 @@ def _similarity(cosine: float):  # type: ignore[no-untyped-def]
     return unit_vectors
 
 
+def _two_topics_everywhere() -> QuestionSplitter:
+    """A splitter whose embedding test finds every two neighbouring pieces on two topics."""
+    return QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+
+
 def test_two_statements_on_two_topics_are_split_by_the_embedding_test() -> None:
     message = "password reset / vpn from home"
     assert split_question(message, "en") == [message]  # rules alone: one topic assumed
@@ -99,7 +104,7 @@ def test_japanese_topic_comma_is_split_only_on_two_topics() -> None:
     ],
 )
 def test_a_lead_in_stays_with_the_question_it_sets_up(single: str) -> None:
-    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    far = _two_topics_everywhere()
     split = far.split(single, "en")
     assert split.parts == [split.parts[0]] and "lead-in" in split.merged[0]
 
@@ -131,7 +136,7 @@ def test_a_lead_in_stays_with_the_question_it_sets_up(single: str) -> None:
 def test_a_question_of_its_own_is_not_taken_for_a_follow_up(message: str, parts: list[str]) -> None:
     """A "why" that asks its own question, existential "is there", a counting "one" and a "that"
     joining a clause point back at nothing: the embedding test (two topics here) decides."""
-    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    far = _two_topics_everywhere()
     assert far.split(message, "en").parts == parts
 
 
@@ -146,5 +151,5 @@ def test_a_question_of_its_own_is_not_taken_for_a_follow_up(message: str, parts:
     ],
 )
 def test_a_part_that_points_back_stays_with_the_one_before(message: str) -> None:
-    far = QuestionSplitter(lambda texts, _: np.eye(len(texts)), {"": 0.3})
+    far = _two_topics_everywhere()
     assert far.split(message, "en").parts == [message]
