@@ -17,7 +17,7 @@ from ragsvc.analysis.schema import QueryAnalysis
 from ragsvc.analysis.split import Split
 from ragsvc.embedding.spaces import MULTILINGUAL
 from ragsvc.retrieval.faq import FaqMatch
-from ragsvc.retrieval.faq_confidence import best_similarity
+from ragsvc.retrieval.faq_confidence import under_floor
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import Settings
 from ragsvc.traces.schema import PartTrace, Route
@@ -130,7 +130,7 @@ def faq_is_confident(
     passed = match.confidence >= threshold
     if match.similarity_floor > 0:
         details["min_similarity"] = match.similarity_floor
-        if passed and best_similarity(match.features) < match.similarity_floor:
+        if passed and under_floor(match.features, match.similarity_floor):
             note += (
                 f"; under the similarity floor {match.similarity_floor:.3f}: the question is "
                 "not close to any of the entry's phrasings or its answer"

@@ -56,6 +56,11 @@ def best_similarity(features: dict[str, float]) -> float:
     return max(features.get("phrasing_cos", 0.0), features.get("answer_cos", 0.0))
 
 
+def under_floor(features: dict[str, float], floor: float) -> bool:
+    """Whether a match is too far from its entry to be answered directly (0: no floor)."""
+    return best_similarity(features) < floor
+
+
 def feature_row(features: dict[str, float]) -> np.ndarray:
     return np.array([features[name] for name in FEATURES], dtype=np.float32)
 
@@ -86,7 +91,7 @@ class FaqCalibration:
         return sigmoid(float(row @ np.asarray(self.weights)) + self.bias)
 
     def under_floor(self, features: dict[str, float]) -> bool:
-        return best_similarity(features) < self.min_similarity
+        return under_floor(features, self.min_similarity)
 
     def answers(self, features: dict[str, float]) -> bool:
         """Whether a match with ``features`` goes FAQ-direct at this calibration's threshold."""
