@@ -169,7 +169,14 @@ def replay(
         comparison = compare_live(names, runtime.traces, ask.control_store)
         checking = settings.failsafe.model_copy(update={"enabled": True})
         evidence = failsafe_evidence(names, runtime.traces, ask.control_store)
-        trips = Failsafe(checking, ask.control, ask.control_store, runtime.traces).check()
+        trips = Failsafe(
+            checking,
+            ask.control,
+            ask.control_store,
+            runtime.traces,
+            settings.shadow,
+            settings.llm.model,
+        ).check()
         print(f"shadow: {ask.shadow.judged} judged, skipped {dict(ask.shadow.skipped)}")
         return by_variant, comparison, trips, evidence
     finally:

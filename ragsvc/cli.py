@@ -161,6 +161,7 @@ def _settings(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ingest.cli import build_parser as ingest_parser
     from ragsvc.analysis.cli import add_arguments as add_analyze_arguments
+    from ragsvc.control.judge_cli import add_commands as add_routing_commands
     from ragsvc.evaluation.cli import add_calibrate_arguments, add_eval_arguments
     from ragsvc.faq_cli import add_commands as add_faq_commands
     from ragsvc.traces.cli import add_commands as add_traces_commands
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     traces_commands = add_traces_commands(commands)
     faq_commands = add_faq_commands(commands)
+    routing_commands = add_routing_commands(commands)
 
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(handler=_settings)
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_index_migrate)
 
     leaves = (search, analyze, serve, evaluate, calibrate, show, prepare, migrate)
-    for sub in (*leaves, *traces_commands, *faq_commands):
+    for sub in (*leaves, *traces_commands, *faq_commands, *routing_commands):
         sub.add_argument(
             "--config", type=Path, help="settings file (default: configs/default.yaml)"
         )

@@ -450,6 +450,12 @@ class ShadowSettings(Group):
     users: a sample takes an LLM slot only when one is free."""
     max_tokens: int = Field(default=120, gt=0)
     """The judge's verdict and its one-sentence reason."""
+    min_judge_youden: float = Field(default=0.5, ge=0, le=1)
+    """The judge is trusted (its verdicts are fail-safe evidence, its estimate corrected for its
+    errors) when its last check (``ragsvc routing check-judge``) of the model now configured
+    found sensitivity + specificity - 1 (Youden's J) at least this: 0 is a judge at chance."""
+    min_judge_pairs: int = Field(default=10, gt=0)
+    """Right and wrong answers each in a check before it can make the judge trusted."""
 
 
 class FailsafeSettings(Group):

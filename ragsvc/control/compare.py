@@ -61,6 +61,10 @@ class VariantComparison:
     misrouting: Estimate
     """Shadow verdicts on the cheap routes: the share the LLM judged not to answer."""
     misrouting_by_route: dict[str, Estimate] = field(default_factory=dict)
+    misrouting_corrected: Estimate | None = None
+    """``misrouting`` corrected for the judge's errors; None while the judge is not trusted
+    (``ragsvc/control/judge_check.py``)."""
+    misrouting_corrected_by_route: dict[str, Estimate] = field(default_factory=dict)
 
 
 def misrouting(verdicts: Sequence[ShadowVerdict]) -> Estimate:

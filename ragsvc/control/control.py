@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ragsvc.control.state import (
     RAISED,
+    JudgeCheck,
     Raise,
     RoutingPlan,
     RoutingState,
@@ -147,6 +148,15 @@ class RoutingControl:
                 raise NotFoundError(f"the fail-safe has not raised {route} for {variant!r}")
             del state.raises[variant][route]
             state.evidence_since.setdefault(variant, {})[route] = utc_now()
+            return state
+
+        return self._update(change)
+
+    def record_judge_check(self, check: JudgeCheck) -> RoutingState:
+        """The shadow judge's latest check (``ragsvc routing check-judge``) replaces the last."""
+
+        def change(state: RoutingState) -> RoutingState:
+            state.judge = check
             return state
 
         return self._update(change)

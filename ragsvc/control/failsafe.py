@@ -4,8 +4,10 @@ For each variant and each route with a threshold to raise (``RAISED``), the evid
 last raise or undo: the shadow verdicts (misrouting) and the feedback on that route's answers.
 When the lower end of a 95% Wilson interval is over its limit (``failsafe.max_misrouting``,
 ``failsafe.max_negative_feedback``), so that chance alone is an unlikely cause, the threshold is
-raised by ``failsafe.step``, at most ``failsafe.max_raise`` in all; the evidence then counts anew,
-so each further raise needs as much new evidence. Each raise is logged, stored in the routing
+raised by ``failsafe.step``, at most ``failsafe.max_raise`` in all. Shadow verdicts count only
+while the judge is trusted (``ragsvc/control/judge_check.py``), and then corrected for the errors
+its check found; feedback counts always. The evidence then counts anew, so each
+further raise needs as much new evidence. Each raise is logged, stored in the routing
 state (every trace it affects says so) and counted in the metrics; an operator undoes it through
 the admin API.
 """
@@ -21,10 +23,11 @@ from datetime import datetime
 
 from ragsvc.control.compare import Estimate, misrouting, negative_share
 from ragsvc.control.control import RoutingControl
-from ragsvc.control.state import RAISED
+from ragsvc.control.judge_check import corrected, distrust
+from ragsvc.control.state import RAISED, JudgeCheck
 from ragsvc.control.store import ControlStore
 from ragsvc.errors import RagsvcError
-from ragsvc.settings import FailsafeSettings
+from ragsvc.settings import FailsafeSettings, ShadowSettings
 from ragsvc.traces.store import TraceStore
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,13 @@ class Failsafe:
         control: RoutingControl,
         store: ControlStore,
         traces: TraceStore,
+        judge: ShadowSettings,
+        judge_model: str,
     ) -> None:
+        """``judge``, ``judge_model``: the shadow judge's settings and the model it asks."""
         self.settings = settings
+        self.judge = judge
+        self.judge_model = judge_model
         self.control = control
         self.store = store
         self.traces = traces
@@ -100,7 +108,9 @@ class Failsafe:
         ``FLUSH_WAIT_S``), so that a rating of an answer just given finds its route."""
         self.traces.flush(timeout_s=FLUSH_WAIT_S)
         state = self.control.state()
-        verdicts = self.store.verdicts()
+        doubt = distrust(state.judge, self.judge_model, self.judge)
+        check = state.judge if doubt is None else None
+        verdicts = self.store.verdicts() if check is not None else []
         ratings = self.traces.ratings()
         trips = []
         for variant in state.names():
@@ -120,7 +130,7 @@ class Failsafe:
                         if _on(r.variant, r.route, r.created_at, variant, route, since)
                     ]
                 )
-                reason = self._over(judged, rated)
+                reason = self._over(judged, rated, check)
                 if reason is None:
                     continue
                 s = self.settings
@@ -137,13 +147,18 @@ class Failsafe:
         self.trips.extend(trips)
         return trips
 
-    def _over(self, judged: Estimate, rated: Estimate) -> str | None:
+    def _over(self, judged: Estimate, rated: Estimate, check: JudgeCheck | None) -> str | None:
+        """Why the route is over a limit; ``check``: the trusted judge's (None: the verdicts do
+        not count)."""
         s = self.settings
-        if judged.n >= s.min_judged and judged.low > s.max_misrouting:
-            return (
-                f"misrouting {judged.value:.2f} [{judged.low:.2f}, {judged.high:.2f}] of "
-                f"{judged.n} judged > {s.max_misrouting:g}"
-            )
+        if check is not None and judged.n >= s.min_judged:
+            real = corrected(judged, check)
+            if real.low > s.max_misrouting:
+                return (
+                    f"misrouting {real.value:.2f} [{real.low:.2f}, {real.high:.2f}] of "
+                    f"{judged.n} judged (corrected for the judge's errors; judged "
+                    f"{judged.value:.2f}) > {s.max_misrouting:g}"
+                )
         if rated.n >= s.min_rated and rated.low > s.max_negative_feedback:
             return (
                 f"negative feedback {rated.value:.2f} [{rated.low:.2f}, {rated.high:.2f}] of "

@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ragsvc.control.state import bucket
 from ragsvc.control.store import ControlStore, ShadowVerdict
@@ -113,39 +114,20 @@ class ShadowSampler:
                 log.exception("a listener of shadow verdicts failed")
 
     def _judge(self, trace: Trace, stored: Trace, ctx: Answering) -> ShadowVerdict | None:
-        assert self.llm is not None
-        if self.ledger.remaining_share() < self.settings.cost.low_budget_share:
-            self.skipped["budget"] += 1
-            return None
         hits = ctx.hits or self.retrieve(ctx.part(ctx.question, ctx.language, ctx.vector))
-        hits = hits[: self.settings.routing.passages]
-        messages = prompts.judge_messages(
-            trace.question, trace.answer, hits, self.settings.llm.passage_chars
-        )
-        prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
-        max_tokens = self.settings.shadow.max_tokens
-        reservation = self.ledger.reserve(
-            self.ledger.cost(self.llm.model, prompt_tokens, max_tokens)
-        )
-        if reservation is None:
-            self.skipped["budget"] += 1
-            return None
-        started = time.perf_counter()
         try:
-            with self.slots.slot(wait_s=0):
-                result = self.llm.complete(messages, max_tokens=max_tokens)
+            reply = self.ask(trace.question, trace.answer, hits, wait_s=0)
         except OverloadedError:
-            self.ledger.release(reservation)
             self.skipped["busy"] += 1
             return None
         except LlmError as exc:
-            self.ledger.release(reservation)
             self.skipped["llm_error"] += 1
             log.warning("shadow judge of question %s failed: %s", trace.trace_id, exc)
             return None
-        cost = self.ledger.cost(self.llm.model, result.prompt_tokens, result.completion_tokens)
-        self.ledger.settle(reservation, cost)
-        answers, reason = prompts.verdict_of(result.text)
+        if reply is None:
+            self.skipped["budget"] += 1
+            return None
+        reason = reply.reason
         if self.settings.traces.redact_questions:  # the reason may repeat the question
             reason = ""
         elif self.settings.traces.redact_pii:
@@ -154,12 +136,16 @@ class ShadowSampler:
             trace_id=trace.trace_id,
             variant=trace.variant or CONTROL,
             route=trace.route,
-            verdict="unclear" if answers is None else "agree" if answers else "disagree",
+            verdict="unclear"
+            if reply.answers is None
+            else "agree"
+            if reply.answers
+            else "disagree",
             reason=reason,
             question=stored.question,
             answer=stored.answer,
-            cost_usd=cost,
-            latency_ms=round(1000 * (time.perf_counter() - started), 2),
+            cost_usd=reply.cost_usd,
+            latency_ms=reply.latency_ms,
             created_at=utc_now(),
         )
         try:
@@ -170,3 +156,46 @@ class ShadowSampler:
             return None
         self.judged += 1
         return verdict
+
+    def ask(
+        self, question: str, answer: str, hits: Sequence[Hit], wait_s: float | None = None
+    ) -> JudgeReply | None:
+        """One judge call: does ``answer`` answer ``question``, given ``hits``? Within the
+        month's budget (None: too little of it is left) and an LLM slot (``wait_s`` as
+        :meth:`ModelSlots.slot`); raises OverloadedError or LlmError."""
+        assert self.llm is not None
+        if self.ledger.remaining_share() < self.settings.cost.low_budget_share:
+            return None
+        messages = prompts.judge_messages(
+            question,
+            answer,
+            hits[: self.settings.routing.passages],
+            self.settings.llm.passage_chars,
+        )
+        prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
+        max_tokens = self.settings.shadow.max_tokens
+        reservation = self.ledger.reserve(
+            self.ledger.cost(self.llm.model, prompt_tokens, max_tokens)
+        )
+        if reservation is None:
+            return None
+        started = time.perf_counter()
+        try:
+            with self.slots.slot(wait_s=wait_s):
+                result = self.llm.complete(messages, max_tokens=max_tokens)
+        except (OverloadedError, LlmError):
+            self.ledger.release(reservation)
+            raise
+        cost = self.ledger.cost(self.llm.model, result.prompt_tokens, result.completion_tokens)
+        self.ledger.settle(reservation, cost)
+        answers, reason = prompts.verdict_of(result.text)
+        return JudgeReply(answers, reason, cost, round(1000 * (time.perf_counter() - started), 2))
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeReply:
+    answers: bool | None
+    """True: the answer answers the question; False: it does not; None: the reply was unreadable."""
+    reason: str
+    cost_usd: float
+    latency_ms: float

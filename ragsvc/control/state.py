@@ -48,6 +48,23 @@ class Snapshot(BaseModel):
     at: datetime = Field(default_factory=utc_now)
 
 
+class JudgeCheck(BaseModel):
+    """How the shadow judge did on answers whose truth is known (``ragsvc routing check-judge``):
+    each FAQ entry's own answer (it answers) and the answer of the entry nearest to it (it does
+    not), both asked with one of the entry's phrasings."""
+
+    model: str
+    right_answers: int
+    right_judged_right: int
+    """Right answers the judge said answer the question (its sensitivity's count)."""
+    wrong_answers: int
+    wrong_judged_wrong: int
+    """Wrong answers the judge said do not (its specificity's count)."""
+    unclear: int = 0
+    """Replies that could not be read (counted in neither)."""
+    at: datetime = Field(default_factory=utc_now)
+
+
 class RoutingState(BaseModel):
     version: int = 0
     promoted: dict[str, float] = Field(default_factory=dict)
@@ -62,6 +79,8 @@ class RoutingState(BaseModel):
     evidence_since: dict[str, dict[str, datetime]] = Field(default_factory=dict)
     """variant -> route -> evidence before this time no longer counts (a raise or an undo acted
     on it)."""
+    judge: JudgeCheck | None = None
+    """The shadow judge's last check against known answers (None: never checked)."""
 
     @classmethod
     def configured(cls, settings: Settings) -> RoutingState:

@@ -10,6 +10,7 @@ trace is queued off the critical path.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ from ragsvc.analysis.split import QuestionSplitter, Split
 from ragsvc.control.compare import VariantComparison, compare_live
 from ragsvc.control.control import RoutingControl
 from ragsvc.control.failsafe import Failsafe
+from ragsvc.control.judge_check import corrected, distrust
 from ragsvc.control.shadow import ShadowSampler
 from ragsvc.control.store import ControlStore, ShadowVerdict
 from ragsvc.cost.ledger import CostLedger
@@ -114,12 +116,29 @@ class AskService:
         self.control = RoutingControl(settings, store)
         """The routing variants, promotions and fail-safe raises (``ragsvc/control/``)."""
         self.shadow = ShadowSampler(settings, llm, self.llm_slots, ledger, store, self.retrieve)
-        self.failsafe = Failsafe(settings.failsafe, self.control, store, traces)
+        self.failsafe = Failsafe(
+            settings.failsafe, self.control, store, traces, settings.shadow, settings.llm.model
+        )
         self.shadow.on_verdict.append(self._check_failsafe)
 
     def compare_variants(self, since: datetime | None = None) -> list[VariantComparison]:
-        """Each routing variant's figures since ``since``, with their intervals."""
-        return compare_live(self.control.state().names(), self.traces, self.control_store, since)
+        """Each routing variant's figures since ``since``, with their intervals; the shadow
+        misrouting also corrected for the judge's errors while the judge is trusted."""
+        state = self.control.state()
+        found = compare_live(state.names(), self.traces, self.control_store, since)
+        check = state.judge
+        if check is None or distrust(check, self.settings.llm.model, self.settings.shadow):
+            return found
+        return [
+            dataclasses.replace(
+                c,
+                misrouting_corrected=corrected(c.misrouting, check),
+                misrouting_corrected_by_route={
+                    route: corrected(e, check) for route, e in c.misrouting_by_route.items()
+                },
+            )
+            for c in found
+        ]
 
     def _check_failsafe(self, _verdict: ShadowVerdict) -> None:
         self.failsafe.maybe_check()

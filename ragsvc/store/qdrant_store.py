@@ -324,6 +324,12 @@ class ChunkStore:
         where = search_filter(filters).also(any_of("faq.faq_id", sorted(faq_ids)))
         return list(self.backend.scroll(where, space))
 
+    def faq_phrasing_points(self, space: str = PRIMARY) -> list[StoredPoint]:
+        """Every published FAQ point but the answers (the entries' questions, the file's
+        alternatives and the learned phrasings), each with its vector in ``space``."""
+        live = search_filter(SearchFilters(kind="faq"))
+        return list(self.backend.scroll(Where(live.must, (equals("faq.field", "answer"),)), space))
+
     def search_dense(
         self, vector: Vectors, filters: SearchFilters, limit: int, space: str = PRIMARY
     ) -> list[StoredPoint]:

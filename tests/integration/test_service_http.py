@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 
 from ragsvc.api.app import create_app
 from ragsvc.api.schemas import AskResponse
+from ragsvc.control.judge_cli import judge_check
 from ragsvc.cost.ledger import open_ledger
 from ragsvc.index import Index
 from ragsvc.llm.local_server import LocalLlmServer
@@ -129,6 +130,16 @@ def test_a_variant_routes_and_the_real_llm_judges_its_cheap_answer_in_the_backgr
         compared = client.get("/v1/routing/compare", headers=operator(client)).json()
         looser = next(v for v in compared if v["variant"] == "looser")
         assert looser["questions"] == 1 and looser["route_shares"] == {"faq_direct": 1.0}
+
+        runtime = client.app.state.runtime  # the judge's check, through the same prompt and LLM
+        check = judge_check(runtime, pairs=2)
+        assert check.model == TINY_LLM
+        assert check.right_answers + check.wrong_answers + check.unclear == 4
+        runtime.ask.control.record_judge_check(check)
+        state = client.get("/v1/routing", headers=operator(client)).json()
+        assert state["state"]["judge"]["right_answers"] == check.right_answers
+        assert state["shadow"]["judge_trusted"] is False  # 2 pairs are too few to trust
+        assert "fewer than 10" in state["shadow"]["judge_distrusted_because"]
 
 
 def test_a_latency_budget_keeps_the_llm_out_when_it_cannot_answer_in_time(  # type: ignore[no-untyped-def]

@@ -128,6 +128,9 @@ def test_stats_compare_the_variants_and_disagreements_are_listed(
     assert disagreement["trace_id"] == answer["trace_id"]
     assert (disagreement["route"], disagreement["variant"]) == ("faq_direct", "strict")
     assert disagreement["reason"] == "It does not say where"
+    shadow = client.get("/v1/routing", headers=OPERATOR).json()["shadow"]
+    assert shadow["judge_trusted"] is False  # its disagreements are listed, not acted on
+    assert "never checked" in shadow["judge_distrusted_because"]
     verdicts = scrape(client)
     assert (
         value(

@@ -15,7 +15,7 @@ import pytest
 
 from ragsvc.control.control import RoutingControl
 from ragsvc.control.failsafe import Trip
-from ragsvc.control.state import assign
+from ragsvc.control.state import JudgeCheck, assign
 from ragsvc.control.store import ControlStore
 from ragsvc.cost.ledger import open_ledger
 from ragsvc.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -184,16 +184,31 @@ def test_llm_synthesis_answers_are_not_sampled(
 
 
 # -- the fail-safe ------------------------------------------------------------------------------
+def trusted_judge(service: AskService) -> None:
+    """A check after which the judge's verdicts count as they are (no errors to correct)."""
+    model = service.settings.llm.model
+    service.control.record_judge_check(
+        JudgeCheck(
+            model=model,
+            right_answers=10,
+            right_judged_right=10,
+            wrong_answers=10,
+            wrong_judged_wrong=10,
+        )
+    )
+
+
 def test_the_failsafe_raises_a_misrouting_route_until_an_operator_undoes_it(
     service_with: Callable[[FakeLlm], AskService],
 ) -> None:
     service = service_with(FakeLlm("NO, the passage is about meals."))
+    trusted_judge(service)
     for n in range(5):
         assert service.ask(AskInput(HOTEL, conversation_id=f"c-{n}")).route == "retrieval_direct"
     wait_for(lambda: bool(service.control.state().raises))
     raised = service.control.state().raises[CONTROL]["retrieval_direct"]
     assert (raised.threshold, raised.by) == ("direct_threshold", 0.05)
-    assert raised.reason.startswith("misrouting 1.00 [0.57, 1.00] of 5 judged > 0.25")
+    assert raised.reason.startswith("misrouting 1.00 [0.57, 1.00] of 5 judged (corrected")
     trace = service.ask(AskInput(HOTEL, conversation_id="c-after"))
     assert direct_check(trace)[0] == pytest.approx(0.35)
     (event,) = [e for e in trace.events if e.kind == "failsafe"]
@@ -211,10 +226,40 @@ def test_the_failsafe_leaves_a_route_the_judge_agrees_with(
     service_with: Callable[[FakeLlm], AskService],
 ) -> None:
     service = service_with(FakeLlm("YES, it gives the Tokyo limit."))
+    trusted_judge(service)
     for n in range(8):
         service.ask(AskInput(HOTEL, conversation_id=f"c-{n}"))
     wait_for(lambda: len(service.control_store.verdicts()) == 8)
     assert service.failsafe.check() == [] and service.control.state().raises == {}
+
+
+def test_the_verdicts_of_an_unchecked_or_near_chance_judge_raise_nothing(
+    service_with: Callable[[FakeLlm], AskService],
+) -> None:
+    """A judge that says "does not answer" to everything (as the local 1.5B did) would raise
+    every route's threshold; its verdicts are kept and shown, but only a checked judge's count."""
+    service = service_with(FakeLlm("NO, the passage is about meals."))
+    for n in range(5):
+        service.ask(AskInput(HOTEL, conversation_id=f"c-{n}"))
+    wait_for(lambda: len(service.control_store.verdicts()) == 5)
+    assert service.failsafe.check() == []  # never checked
+    service.control.record_judge_check(
+        JudgeCheck(
+            model=service.settings.llm.model,
+            right_answers=15,
+            right_judged_right=0,
+            wrong_answers=15,
+            wrong_judged_wrong=15,
+        )
+    )
+    assert service.failsafe.check() == [] and service.control.state().raises == {}
+    (compared,) = service.compare_variants()
+    assert compared.misrouting.value == 1.0 and compared.misrouting_corrected is None
+    trusted_judge(service)
+    (trip,) = service.failsafe.check()
+    assert (trip.variant, trip.route, trip.raised) == (CONTROL, "retrieval_direct", True)
+    (compared,) = service.compare_variants()
+    assert compared.misrouting_corrected == compared.misrouting
 
 
 def test_a_rating_queues_the_check_and_does_not_wait_for_it(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from ragsvc.api.access import access
 from ragsvc.api.deps import provide_runtime
 from ragsvc.control.compare import VariantComparison
+from ragsvc.control.judge_check import distrust
 from ragsvc.control.state import RoutingState
 from ragsvc.runtime import Runtime
 from ragsvc.settings import VARIED_THRESHOLDS, VariantSettings
@@ -37,6 +38,11 @@ class ShadowStatus(BaseModel):
     judged: int = Field(description="verdicts this process stored since it started")
     pending: int
     skipped: dict[str, int] = Field(description="samples not judged, per reason")
+    judge_trusted: bool = Field(
+        description="whether the judge's verdicts count as the fail-safe's evidence (its last "
+        "check, state.judge, is of the model now configured and good enough)"
+    )
+    judge_distrusted_because: str | None = Field(description="why not; None when trusted")
 
 
 class RoutingStateResponse(BaseModel):
@@ -57,6 +63,7 @@ class Disagreement(BaseModel):
 
 def _response(runtime: Runtime, state: RoutingState) -> RoutingStateResponse:
     control, shadow = runtime.ask.control, runtime.ask.shadow
+    doubt = distrust(state.judge, runtime.settings.llm.model, runtime.settings.shadow)
     effective = {}
     for name in state.names():
         plan = control.plan(name)
@@ -75,6 +82,8 @@ def _response(runtime: Runtime, state: RoutingState) -> RoutingStateResponse:
             judged=shadow.judged,
             pending=shadow.pending(),
             skipped=dict(shadow.skipped),
+            judge_trusted=doubt is None,
+            judge_distrusted_because=doubt,
         ),
     )
 
