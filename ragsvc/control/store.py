@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ragsvc.control.state import RoutingState
@@ -60,9 +60,12 @@ class ShadowVerdict:
 
 
 class ControlStore:
-    def __init__(self, database: Database) -> None:
-        """On ``database``, which its owner (the trace store) closes."""
+    def __init__(self, database: Database, retention_days: int = 30) -> None:
+        """On ``database``, which its owner (the trace store) closes. Shadow verdicts (they hold
+        the question and the answer, as the traces do) are kept as long as traces:
+        ``retention_days``."""
         self._db = database
+        self.retention_days = retention_days
         database.migrate("control", _MIGRATIONS)
 
     @contextmanager
@@ -101,7 +104,10 @@ class ControlStore:
 
     # -- shadow verdicts ------------------------------------------------------------------------
     def add_verdict(self, v: ShadowVerdict) -> None:
+        """Store ``v``; verdicts older than the retention go in the same transaction."""
+        cutoff = utc_now() - timedelta(days=self.retention_days)
         with self._database() as db, self._db.transaction(db):
+            db.execute("DELETE FROM shadow_verdicts WHERE created_at < ?", (cutoff.isoformat(),))
             db.execute(
                 "INSERT INTO shadow_verdicts (trace_id, created_at, variant, route, verdict, "
                 "reason, question, answer, cost_usd, latency_ms) "

@@ -110,7 +110,7 @@ class AskService:
         self.executors = Executors(
             settings, index, ledger, slm, llm, self.llm_slots, cpu, self.latencies
         )
-        store = ControlStore(traces.database)
+        store = ControlStore(traces.database, settings.traces.retention_days)
         self.control_store = store
         """The routing state and the shadow verdicts, beside the traces."""
         self.control = RoutingControl(settings, store)

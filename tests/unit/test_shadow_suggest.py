@@ -3,6 +3,8 @@ judged misrouting is within the limit, read from the shadow verdicts and their t
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,18 @@ def test_no_verdicts_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     TraceStore(settings.traces).close()
     assert run_from_shadow(settings, days=7) == 1
     assert "nothing to suggest" in capsys.readouterr().out
+
+
+def test_verdicts_are_kept_as_long_as_traces(tmp_path: Path) -> None:
+    """A verdict holds the question and the answer: it goes when a trace of its age would."""
+    traces = TraceStore(make_settings(tmp_path).traces)
+    try:
+        store = ControlStore(traces.database, retention_days=30)
+        _, old = judged(1, 0.95, "agree")
+        store.add_verdict(dataclasses.replace(old, created_at=utc_now() - timedelta(days=31)))
+        assert [v.trace_id for v in store.verdicts()] == ["t1"]
+        _, new = judged(2, 0.95, "disagree")
+        store.add_verdict(new)
+        assert [v.trace_id for v in store.verdicts()] == ["t2"]
+    finally:
+        traces.close()
