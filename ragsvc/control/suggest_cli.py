@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from ragsvc.control.compare import Estimate
+from ragsvc.control.judge_check import distrust
 from ragsvc.control.store import ControlStore
 from ragsvc.control.suggest import Suggestion, margins, suggest
 from ragsvc.settings import Settings
@@ -19,13 +20,17 @@ def run_from_shadow(settings: Settings, days: int) -> int:
     store = open_trace_store(settings)
     try:
         since = datetime.now(UTC) - timedelta(days=days)
-        verdicts = ControlStore(store.database).verdicts(since=since)
+        control = ControlStore(store.database)
+        verdicts = control.verdicts(since=since)
         found = margins(verdicts, store.get)
+        state = control.load()
     finally:
         store.close()
     limit = settings.failsafe.max_misrouting
     suggestions = suggest(found, limit)
     print(f"{len(verdicts)} shadow verdicts in the last {days} days; limit {limit:g} (95% upper)")
+    doubt = distrust(state.judge if state else None, settings.llm.model, settings.shadow)
+    print(f"the judge is not trusted: {doubt}" if doubt else "the judge is trusted")
     if not suggestions:
         print("nothing to suggest: no judged cheap answer (is shadow.share above 0?)")
         return 1

@@ -82,6 +82,7 @@ def test_the_command_reads_the_trace_store(
     assert run_from_shadow(settings, days=30) == 0
     out = capsys.readouterr().out
     assert "100 shadow verdicts in the last 30 days; limit 0.25" in out
+    assert "the judge is not trusted: the shadow judge was never checked" in out
     assert (
         "| control | faq_direct | faq_threshold 0.9 | 100 | 0.20 [0.13, 0.29] | 0.02 | 0.92 |"
         in out
