@@ -35,6 +35,8 @@ from ragsvc.traces.schema import Trace, utc_now
 log = logging.getLogger(__name__)
 
 Retrieve = Callable[[Answering], list[Hit]]
+_VERDICTS = {True: "agree", False: "disagree", None: "unclear"}
+"""The judge's reply read (it answers, it does not, unreadable) as the verdict stored."""
 OnVerdict = Callable[[ShadowVerdict], None]
 
 
@@ -136,11 +138,7 @@ class ShadowSampler:
             trace_id=trace.trace_id,
             variant=trace.variant or CONTROL,
             route=trace.route,
-            verdict="unclear"
-            if reply.answers is None
-            else "agree"
-            if reply.answers
-            else "disagree",
+            verdict=_VERDICTS[reply.answers],
             reason=reason,
             question=stored.question,
             answer=stored.answer,
