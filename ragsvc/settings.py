@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,6 +26,8 @@ from ragsvc.routes import CHEAP_ROUTES, ROUTES, Route
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 CONFIG_ENV_VAR = "RAGSVC_CONFIG"
+_config_file: ContextVar[Path | None] = ContextVar("ragsvc_config_file", default=None)
+"""The file ``load_settings(config)`` reads, during that call (before ``$RAGSVC_CONFIG``)."""
 
 
 class Group(BaseModel):
@@ -605,25 +607,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+        yaml_file = _config_file.get() or Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file)
         return (init_settings, env_settings, yaml_source)
 
 
 def load_settings(config: Path | None = None) -> Settings:
     """Settings from ``config`` (else ``$RAGSVC_CONFIG``, else the default file) and the env."""
-    if config is not None:
-        if not config.is_file():
-            raise ConfigError(f"config file {config} does not exist; pass an existing YAML file")
-        os.environ[CONFIG_ENV_VAR] = str(config)
+    if config is not None and not config.is_file():
+        raise ConfigError(f"config file {config} does not exist; pass an existing YAML file")
+    chosen = _config_file.set(config)  # for this call only: the process environment stays as is
     try:
         return Settings()
     except ValueError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"settings file is not valid YAML: {exc}") from exc
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
+    finally:
+        _config_file.reset(chosen)

@@ -141,6 +141,10 @@ def test_a_variant_routes_and_the_real_llm_judges_its_cheap_answer_in_the_backgr
         assert state["shadow"]["judge_trusted"] is False  # 2 pairs are too few to trust
         assert "fewer than 10" in state["shadow"]["judge_distrusted_because"]
 
+        # the variant ends: the module's next tests route on control
+        ended = client.delete("/v1/routing/variants/looser", headers=admin)
+        assert ended.status_code == 200 and ended.json()["state"]["variants"] == {}
+
 
 def test_a_latency_budget_keeps_the_llm_out_when_it_cannot_answer_in_time(  # type: ignore[no-untyped-def]
     demo_settings, demo_index, llm_server

@@ -144,6 +144,6 @@ def test_a_widget_key_bound_to_an_unconfigured_context_is_refused(
         "routing:\n  context_filters: {department: {hr: [hr]}}\n"
         "api:\n  widget_keys: [{key: hr-widget-key-0123456789, context: {department: sales}}]\n"
     )
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(config))  # undone after the test
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(config))
     with pytest.raises(ConfigError, match=r"api.widget_keys\[0\].context: department='sales'"):
         load_settings()

@@ -13,8 +13,7 @@ from ragsvc.settings import CONFIG_ENV_VAR, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No RAGSVC_* from the caller's shell; ``load_settings(config)`` sets RAGSVC_CONFIG, and
-    monkeypatch puts the original environment back afterwards."""
+    """No RAGSVC_* from the caller's shell; monkeypatch puts the original environment back."""
     for name in list(os.environ):
         if name.startswith("RAGSVC_"):
             monkeypatch.delenv(name)
@@ -51,6 +50,14 @@ def test_config_file_overrides_defaults_and_environment_overrides_the_file(
     monkeypatch.setenv("RAGSVC_RETRIEVAL__TOP_K", "9")
     settings = load_settings(config)
     assert (settings.retrieval.top_k, settings.retrieval.candidates) == (9, 30)
+
+
+def test_a_config_file_given_is_read_for_that_call_only(tmp_path: Path) -> None:
+    """``--config`` once in a process (a CLI command, a test) leaves the next load on the
+    defaults: the file is not put in the process environment."""
+    assert load_settings(_config(tmp_path, "retrieval:\n  top_k: 3\n")).retrieval.top_k == 3
+    assert CONFIG_ENV_VAR not in os.environ
+    assert load_settings().retrieval.top_k == 5
 
 
 def test_config_file_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

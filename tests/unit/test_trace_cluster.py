@@ -172,7 +172,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config whose trace store holds ``TRACES``; the fake embedder stands in for MiniLM."""
     path = tmp_path / "config.yaml"
     path.write_text(f"traces:\n  path: {tmp_path / 'traces.sqlite'}\n")
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(path))  # load_settings sets it; restored afterwards
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
     monkeypatch.setattr("ragsvc.embedding.build_embedder", lambda *_: FakeEmbedder())
     return path
 
