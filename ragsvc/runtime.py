@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ragsvc.control.judge_job import JudgeCheckJob
 from ragsvc.cost.ledger import CostLedger, open_ledger
 from ragsvc.errors import ConfigError
 from ragsvc.index import Index, open_index
@@ -37,8 +38,11 @@ class Runtime:
     ingest: IngestRunner
     keys: AccessKeys
     owns_index: bool = True
+    judge_job: JudgeCheckJob = field(default_factory=JudgeCheckJob)
+    """``POST /v1/routing/judge-check``: the shadow judge's check, run in the service."""
 
     def close(self) -> None:
+        self.judge_job.close()
         self.ingest.close()
         self.ask.close()
         self.traces.close()

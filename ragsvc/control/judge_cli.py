@@ -1,11 +1,14 @@
 """``ragsvc routing check-judge``: put the shadow judge to the test on the FAQ the index holds
 (``ragsvc/control/judge_check.py``) and store the result in the routing state, where the fail-safe
 and ``GET /v1/routing`` read it. It opens the index itself: with the embedded store, run it while
-the service is stopped (a Qdrant server or PostgreSQL-backed state can be checked any time)."""
+the service is stopped, or run the same check in the service (``POST /v1/routing/judge-check``,
+``ragsvc/control/judge_job.py``)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,8 @@ from ragsvc.errors import ConfigError, ServiceUnavailableError
 from ragsvc.llm.client import LlmError
 from ragsvc.settings import Settings, load_settings
 from ragsvc.store.schema import SearchFilters
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ragsvc.index import Index
@@ -61,6 +66,7 @@ def run_check_judge(args: argparse.Namespace) -> int:
         raise ConfigError("--pairs must be at least 1")
     runtime = open_runtime(settings)
     try:
+        print(f"asking {settings.llm.model} about {args.pairs} FAQ entries ...", flush=True)
         check = judge_check(runtime, args.pairs, args.seed)
         if not check.right_answers + check.wrong_answers:
             print("no readable verdict came back: the check is not stored")
@@ -72,26 +78,30 @@ def run_check_judge(args: argparse.Namespace) -> int:
     return 0
 
 
-def judge_check(runtime: Runtime, pairs: int, seed: int = 13) -> JudgeCheck:
+def judge_check(
+    runtime: Runtime, pairs: int, seed: int = 13, stop: threading.Event | None = None
+) -> JudgeCheck:
     """The configured LLM, as the shadow judge, on ``pairs`` FAQ entries of the index (each
-    twice); a failed call counts as unclear."""
+    twice); a failed call counts as unclear. ``stop`` set: the check ends at its next call."""
     settings, shadow, index = runtime.settings, runtime.ask.shadow, runtime.index
     known = known_answers(faq_entries(index), pairs, seed)
     if not known:
         raise ConfigError("the index holds fewer than two FAQ entries: ingest the FAQ first")
 
     def judge(question: str, answer: str) -> bool | None:
+        if stop is not None and stop.is_set():
+            raise ServiceUnavailableError("the service is stopping: the check is abandoned")
         hits = index.retriever.search(question, SearchFilters(), settings.routing.passages)
         try:
             reply = shadow.ask(question, answer, hits)
         except LlmError as exc:
-            print(f"a judge call failed: {exc}")
+            log.warning("a judge call failed (counted as unclear): %s", exc)
             return None
         if reply is None:
             raise ServiceUnavailableError("the month's LLM budget is spent")
         return reply.answers
 
-    print(f"asking {settings.llm.model} about {len(known)} known answers ...", flush=True)
+    log.info("asking %s about %d known answers", settings.llm.model, len(known))
     return check_judge(judge, known, settings.llm.model)
 
 

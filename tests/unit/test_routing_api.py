@@ -181,3 +181,27 @@ def raised_within(client: TestClient[Any], timeout_s: float) -> dict[str, Any]:
         if state["state"]["raises"] or time.monotonic() > deadline:
             return state
         time.sleep(0.05)
+
+
+def test_an_admin_checks_the_judge_in_the_running_service(client: TestClient[Any]) -> None:
+    """``POST /v1/routing/judge-check`` runs the check of ``ragsvc routing check-judge`` in the
+    background; the fake LLM says NO to every answer, so its result is stored and not trusted."""
+    path = "/v1/routing/judge-check"
+    assert client.post(path, json={"pairs": 2}).status_code == 401
+    assert client.post(path, json={"pairs": 2}, headers=OPERATOR).status_code == 403
+    assert client.post(path, json={"pairs": 0}, headers=ADMIN).status_code == 400
+    assert client.get(path, headers=OPERATOR).json()["status"] == "idle"
+    started = client.post(path, json={"pairs": 2}, headers=ADMIN)
+    assert started.status_code == 202 and started.json()["pairs"] == 2, started.text
+    run: dict[str, Any] = {}
+    for _ in range(500):
+        run = client.get(path, headers=OPERATOR).json()
+        if run["status"] != "running":
+            break
+        time.sleep(0.01)
+    assert run["status"] == "done", run
+    routing = client.get("/v1/routing", headers=OPERATOR).json()
+    judge = routing["state"]["judge"]
+    assert (judge["right_answers"], judge["right_judged_right"]) == (2, 0)
+    assert (judge["wrong_answers"], judge["wrong_judged_wrong"]) == (2, 2)
+    assert routing["shadow"]["judge_trusted"] is False

@@ -3,6 +3,7 @@ restart; the shadow verdicts the LLM disagreed with; the fail-safe's raises and 
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Annotated
 
@@ -15,7 +16,9 @@ from ragsvc.api.access import access
 from ragsvc.api.deps import provide_runtime
 from ragsvc.control.compare import VariantComparison
 from ragsvc.control.judge_check import distrust
-from ragsvc.control.state import RoutingState
+from ragsvc.control.judge_cli import judge_check
+from ragsvc.control.judge_job import JudgeCheckRun
+from ragsvc.control.state import JudgeCheck, RoutingState
 from ragsvc.runtime import Runtime
 from ragsvc.settings import VARIED_THRESHOLDS, VariantSettings
 
@@ -86,6 +89,13 @@ def _response(runtime: Runtime, state: RoutingState) -> RoutingStateResponse:
             judge_distrusted_because=doubt,
         ),
     )
+
+
+class JudgeCheckRequest(BaseModel):
+    pairs: int = Field(
+        default=30, ge=1, le=500, description="FAQ entries asked, each twice (right, wrong)"
+    )
+    seed: int = Field(default=13, description="which entries")
 
 
 _VARIANT = Annotated[str, Parameter(min_length=1, max_length=64)]
@@ -161,6 +171,28 @@ class RoutingController(Controller):
         """Undo the fail-safe's raise of a route's threshold for a variant; only evidence from
         now on can raise it again."""
         return _response(runtime, runtime.ask.control.undo_raise(variant, route))
+
+    @post(
+        "/judge-check",
+        status_code=202,
+        sync_to_thread=True,
+        **access("admin", errors={400: "bad pairs", 409: "a judge check is running already"}),
+    )
+    def start_judge_check(self, runtime: Runtime, data: JudgeCheckRequest) -> JudgeCheckRun:
+        """Put the shadow judge (the configured LLM) to the test on the index's FAQ in the
+        background, as ``ragsvc routing check-judge`` does; poll ``GET /v1/routing/judge-check``.
+        Its result replaces ``state.judge``; until it passes, the fail-safe ignores the judge."""
+
+        def check(stop: threading.Event) -> JudgeCheck:
+            return judge_check(runtime, data.pairs, data.seed, stop)
+
+        return runtime.judge_job.start(check, runtime.ask.control.record_judge_check, data.pairs)
+
+    @get("/judge-check", sync_to_thread=True, **access("operator"))
+    def judge_check_status(self, runtime: Runtime) -> JudgeCheckRun:
+        """The judge check this process ran last: running, done (its result in ``state.judge``)
+        or failed (why; nothing stored)."""
+        return runtime.judge_job.status()
 
     @get("/disagreements", sync_to_thread=True, **access("operator"))
     def disagreements(
