@@ -104,7 +104,10 @@ def youden(check: JudgeCheck) -> float:
 def distrust(check: JudgeCheck | None, model: str, settings: ShadowSettings) -> str | None:
     """Why the judge's verdicts are not to be acted on; None when it is trusted."""
     if check is None:
-        return "the shadow judge was never checked (ragsvc routing check-judge)"
+        return (
+            "the shadow judge was never checked (ragsvc routing check-judge, or POST "
+            "/v1/routing/judge-check)"
+        )
     if check.model != model:
         return f"the shadow judge's check was of the model {check.model!r}, not {model!r}"
     if min(check.right_answers, check.wrong_answers) < settings.min_judge_pairs:
