@@ -89,6 +89,12 @@ def check_judge(judge: Judge, known: Sequence[KnownAnswer], model: str) -> Judge
     )
 
 
+def readable(check: JudgeCheck) -> bool:
+    """Whether any reply was a verdict; a check with none is not stored (the LLM was down, or
+    its replies were no verdicts)."""
+    return check.right_answers + check.wrong_answers > 0
+
+
 def sensitivity(check: JudgeCheck) -> Estimate:
     return wilson(check.right_judged_right, check.right_answers)
 

@@ -19,6 +19,7 @@ from ragsvc.control.judge_check import (
     check_judge,
     distrust,
     known_answers,
+    readable,
     sensitivity,
     specificity,
     youden,
@@ -68,7 +69,7 @@ def run_check_judge(args: argparse.Namespace) -> int:
     try:
         print(f"asking {settings.llm.model} about {args.pairs} FAQ entries ...", flush=True)
         check = judge_check(runtime, args.pairs, args.seed)
-        if not check.right_answers + check.wrong_answers:
+        if not readable(check):
             print("no readable verdict came back: the check is not stored")
             return 1
         runtime.ask.control.record_judge_check(check)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ragsvc.control.judge_check import readable
 from ragsvc.control.state import JudgeCheck
 from ragsvc.errors import ConflictError
 from ragsvc.traces.schema import utc_now
@@ -75,7 +76,7 @@ class JudgeCheckJob:
         error = None
         try:
             found = check(self.stopping)
-            if not found.right_answers + found.wrong_answers:
+            if not readable(found):
                 error = "no readable verdict came back (the LLM down, or no verdict in its replies)"
                 log.warning("the judge check stored nothing: %s", error)
             else:
