@@ -55,17 +55,30 @@ _LIST = re.compile(r"\s*\n+\s*|\s*[;；]\s*")
 """Line breaks and semicolons: a list of requests, each line its own part unless it leans."""
 LIST_CUES = ("numbered", "line break or ;")
 _EN_HARD = re.compile(r"\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
-_EN_SENTENCE = re.compile(r"(?<!\b[A-Z]\.)(?<!e\.g\.)(?<!i\.e\.)(?<!vs\.)(?<=\.)\s*(?=[A-Za-z])")
-_EN_BARE_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+_EN_SENTENCE = re.compile(r"(?<!\b[A-Za-z]\.)(?<!vs\.)(?<=\.)\s+(?=[A-Za-z])")
+"""A full stop and a space before the next word, unless the stop closes an initial or a
+one-letter abbreviation ("J. Smith", "e.g. punctuation", "i.e. sold"); with no space after it,
+it is part of a word (".com", "node.js", "e.g.")."""
+_EN_BRACKETED = re.compile(r"\([^()]*\)")
+_SHIELDED = " \t,.;/?!"
+_SHIELD = str.maketrans({c: chr(0xE000 + n) for n, c in enumerate(_SHIELDED)})
+_UNSHIELD = str.maketrans({chr(0xE000 + n): c for n, c in enumerate(_SHIELDED)})
+"""An aside in brackets is never split ("(tweets and everything)", "(e.g. punctuation)"): its
+spaces and punctuation are swapped for private-use characters that no boundary matches, and
+swapped back in each segment."""
+_EN_BARE_AND = re.compile(r"\s+(?:and|plus)\s+", re.IGNORECASE)
 _FUNCTION_WORD_LIST = (
     "a an the i me my we our you your it its this that these those there here is are was were be "
     "been am do does did done can could should would will shall may might must have has had what "
     "how why when where who which any some anything something way ways to of in on for with at "
-    "by from about so not no yes please help thanks get go know tell wrong happen happening "
-    "happened going possible ok okay just still now then else s deal big"
+    "by from about so not no yes please help thanks get go know tell wrong happen happens "
+    "happening happened going possible ok okay just still now then else s deal big long much many "
+    "often soon hello hi hey"
 )
 _FUNCTION_WORDS = frozenset(_FUNCTION_WORD_LIST.split())
-"""Words that ask nothing by themselves: a part made of them only leans on the part before."""
+"""Words that ask nothing by themselves: a part made of them only leans on the part before ("What
+did I do wrong?", "How long?"), and a plea or greeting made of them ("Help me!", "Hi") on the
+part after."""
 _EN_SOFT = re.compile(
     rf"\s*,?\s+(?:and\s+also|and\s+then|and|also|plus|as\s+well\s+as)\s+(?={_CLAUSE_START})"
     rf"|\s*,\s*(?={_CLAUSE_START})",
@@ -79,37 +92,45 @@ _EN_SUBORDINATE = re.compile(
 )
 _EN_LEAD_IN = re.compile(
     r"^(?:when|if|because|since|after|before|as|while|though|although|whenever|in|on|at|for|"
-    r"with|without|using|during|from)\b",
+    r"with|without|using|during|from|given)\b",
     re.IGNORECASE,
 )
 """A clause or phrase that sets up what follows ("If I get another card, ...", "in austin, ...",
 "As a college student ..."): never a part on its own unless it asks something itself."""
 _EN_WH_ANYWHERE = re.compile(rf"\b(?:{_WH})\b", re.IGNORECASE)
 _EN_FOLLOW_UP = re.compile(
-    r"^(?:if (?:yes|not|so)|then|or|so|but|otherwise|thanks|thank you|please help|"
-    r"any (?:advice|ideas|help|suggestions|tips)|why(?:\s+\w+)?\s*[?.!]*$)\b",
+    r"^(?:(?:if (?:yes|not|so)|then|or|so|but|otherwise|thanks|thank you|please help|"
+    r"any (?:advice|ideas|help|suggestions|tips))\b|why(?:\s+\w+)?\s*[?.!]*$"
+    r"|i(?:'m| am)? (?:do not|don't|dont|not sure|unsure) (?:know |understand |see )?"
+    r"why\s*[?.!]*$)",
     re.IGNORECASE,
 )
 """A part that follows up on the one before: "If yes, then who?", "Why not?" (a bare "why" only:
-"why was my exchange rate different" asks a question of its own)."""
+"why was my exchange rate different" asks a question of its own), "I don't know why"."""
 _EN_QUESTION = re.compile(
     rf"\?\s*$|^(?:{_WH}|{_AUX}|tell|explain|give|list|show|help|please|is there|any)\b"
     r"|\b(?:i (?:need|want|would like|'d like) to know|how to|tell me|help me|"
     r"looking for|is it possible)\b",
     re.IGNORECASE,
 )
+_EXTRAPOSED_IT = (
+    r"(?:(?:possible|true|ok|okay|safe|necessary|normal|legal|allowed|worth|better|best|easy|"
+    r"hard|take|takes|cost|costs)\s+(?:to|that)|been\s+since)"
+)
 _PRONOUN = re.compile(
-    r"\b(?:it|its|they|them|their|this|these|those"
+    rf"\b(?:it(?!\s+{_EXTRAPOSED_IT}\b)|its|they|them|their|this|these|those"
     r"|(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )(?<!\bany )there"
+    r"(?!['’]s\b|\s+(?:is|isn't|are|aren't|was|wasn't|were|weren't|has|have|had|will|seems?)\b)"
     r"|(?<!\bso )(?<!\bknow )(?<!\bsure )that"
     r"(?!\s+(?:i|i'm|my|we|our|you|your|the|a|an|he|she|they|it)\b)"
-    r"|(?<!\bthan )(?<!\bthe )one)\b",
+    r"|(?<!\bthan )(?<!\bthe )one|mine)\b",
     re.IGNORECASE,
 )
-"""A word that may point back at the part before. Not existential "is there", not "that" joining
-a clause ("so that my reply address ...", "that I sent"), not "one" counting ("more than one",
-"the one for which"): those ask nothing of the previous part, and counting them kept two joined
-requests together."""
+"""A word that may point back at the part before. Not existential "is there" or "there is", not
+"it" standing for what follows ("is it possible to ...", "how long does it take to ...", "how
+long has it been since ..."), not "that" joining a clause ("so that my reply address ...", "that
+I sent"), not "one" counting ("more than one", "the one for which"): those ask nothing of the
+previous part, and counting them kept two joined requests together."""
 _WORD = re.compile(r"\w+")
 
 # -- Japanese ---------------------------------------------------------------------------------
@@ -175,7 +196,7 @@ class QuestionSplitter:
         groups: list[list[_Segment]] = [[segments[0]]]
         merged: list[str] = []
         for n, segment in enumerate(segments[1:]):
-            why = self._merge_reason(groups[-1][-1], segment, partial(cosines.at, n), language)
+            why = self._merge_reason(groups[-1], segment, partial(cosines.at, n), language)
             if why:
                 merged.append(f"{segment.cue}: {why}")
                 groups[-1].append(segment)
@@ -191,13 +212,17 @@ class QuestionSplitter:
 
     def _merge_reason(
         self,
-        previous: _Segment,
+        group: list[_Segment],
         segment: _Segment,
         cosine_of: Callable[[], float | None],
         language: str,
     ) -> str:
-        """Why ``segment`` stays with the one before it ("" when it is a part of its own)."""
-        if _leans_on_previous(segment.text, language) or _too_short(previous.text, language):
+        """Why ``segment`` stays with the ``group`` before it ("" when it is a part of its own).
+        Too short is said of the whole group: "... delete my account now, please" is a request
+        of its own even though its last piece ("please") is not."""
+        previous = group[-1]
+        joined = " ".join(s.text for s in group)
+        if _leans_on_previous(segment.text, language) or _asks_nothing(joined, language):
             return "too short or a follow-up"
         if segment.cue in LIST_CUES:
             return ""
@@ -236,6 +261,7 @@ class _Cosines:
 
 def _segments_en(text: str) -> list[_Segment]:
     text = _EN_PREAMBLE.sub("", text.strip())
+    text = _EN_BRACKETED.sub(lambda m: m.group(0).translate(_SHIELD), text)
     segments = [_Segment(text, "")]
     for pattern, cue in (
         (_EN_NUMBERED, "numbered"),
@@ -250,12 +276,17 @@ def _segments_en(text: str) -> list[_Segment]:
             for i, piece in enumerate(pattern.split(segment.text))
             if piece.strip()
         ]
-    return [piece for segment in segments for piece in _split_bare_and(segment)]
+    return [
+        _Segment(piece.text.translate(_UNSHIELD), piece.cue, piece.weak)
+        for segment in segments
+        for piece in _split_bare_and(segment)
+    ]
 
 
 def _split_bare_and(segment: _Segment) -> list[_Segment]:
-    """ "... and ..." with no new clause after it ("dropbox access and fun facts about tigers"):
-    a boundary in doubt, between two pieces of four words or more only."""
+    """ "... and ..." or "... plus ..." with no new clause after it ("dropbox access and fun facts
+    about tigers", "... marked as spam plus having two dropbox accounts"): a boundary in doubt,
+    between two pieces of four words or more only."""
     pieces = _EN_BARE_AND.split(segment.text)
     if len(pieces) < 2 or any(len(_WORD.findall(p)) < 4 for p in pieces):
         return [segment]
@@ -321,13 +352,18 @@ def _too_short(text: str, language: str) -> bool:
     return len(_WORD.findall(text)) < 2
 
 
-def _leans_on_previous(text: str, language: str) -> bool:
-    """Too short to stand alone, a follow-up ("If yes, then who?") or a question with nothing of
-    its own to ask about ("What did I do wrong?")."""
-    if language == "ja":
+def _asks_nothing(text: str, language: str) -> bool:
+    """Too short to stand alone, or (English) with nothing of its own to ask about: "What did I
+    do wrong?", "Help me!"."""
+    if _too_short(text, language) or language == "ja":
         return _too_short(text, language)
-    content = [w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS]
-    return _too_short(text, language) or bool(_EN_FOLLOW_UP.match(text)) or not content
+    return all(w in _FUNCTION_WORDS for w in _WORD.findall(text.lower()))
+
+
+def _leans_on_previous(text: str, language: str) -> bool:
+    """Asks nothing of its own, or a follow-up ("If yes, then who?")."""
+    follow_up = language != "ja" and bool(_EN_FOLLOW_UP.match(text))
+    return _asks_nothing(text, language) or follow_up
 
 
 def _rejoined(text: str, group: list[_Segment], language: str) -> str:

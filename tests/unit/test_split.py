@@ -153,3 +153,83 @@ def test_a_question_of_its_own_is_not_taken_for_a_follow_up(message: str, parts:
 def test_a_part_that_points_back_stays_with_the_one_before(message: str) -> None:
     far = _two_topics_everywhere()
     assert far.split(message, "en").parts == [message]
+
+
+@pytest.mark.parametrize(
+    "single",
+    [
+        "Can I export my twitter data (tweets and everything) in order to make a backup.",
+        "Specific characters (e.g. punctuation) are ignored in google search",
+        "Which files (photos / videos) count against my quota?",
+        "Some characters e.g. punctuation marks get ignored in google search",
+        "My data is shared i.e. sold to others",
+    ],
+)
+def test_an_aside_in_brackets_or_an_abbreviation_is_not_a_boundary(single: str) -> None:
+    """Real singles that were split "(tweets?", "everything) ..." and "(e.", "g. punctuation)"."""
+    assert _two_topics_everywhere().split(single, "en").parts == [single]
+
+
+def test_a_message_with_an_aside_still_splits_between_its_requests() -> None:
+    message = "how do i reset my password (the old one expired) and can I use the vpn from home"
+    assert _two_topics_everywhere().split(message, "en").parts == [
+        "How do i reset my password (the old one expired)?",
+        "Can I use the vpn from home?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        (
+            "Which countries can I use the card in. There's been a transfer to the wrong account.",
+            [
+                "Which countries can I use the card in.",
+                "There's been a transfer to the wrong account.",
+            ],
+        ),
+        (
+            "the vpn drops every hour. Is it possible to get a second badge?",
+            ["The vpn drops every hour.", "Is it possible to get a second badge?"],
+        ),
+        (
+            "my card was declined. How long has it been since my last top-up?",
+            ["My card was declined.", "How long has it been since my last top-up?"],
+        ),
+        (
+            "can gmail mark a message as spam plus having two dropbox accounts on the same laptop",
+            [
+                "Can gmail mark a message as spam?",
+                "having two dropbox accounts on the same laptop?",
+            ],
+        ),
+        (
+            "i would like to delete my account now, please and how soon will my card arrive",
+            ["I would like to delete my account now, please?", "How soon will my card arrive?"],
+        ),
+    ],
+)
+def test_a_second_request_is_found_past_words_that_point_at_nothing(
+    message: str, parts: list[str]
+) -> None:
+    """Existential "there is", "it" standing for what follows, a bare "plus", and a request whose
+    last piece ("please") is short: none of them holds the next request back."""
+    assert _two_topics_everywhere().split(message, "en").parts == parts
+
+
+@pytest.mark.parametrize(
+    "single",
+    [
+        "Help me!  I lost my card.  What should I do?",
+        "Hi, my card was declined at the shop",
+        "I've been charged an extra fee and I don't know why",
+        "My statement shows a charge of one pound and I am not sure why.",
+        "Money transfer help? How long?",
+        "How can I make google use the .com domain instead of my local domain every time.",
+        "Given a choice, I'd rather have Mastercard.",
+    ],
+)
+def test_a_plea_a_greeting_or_a_follow_up_is_not_a_part(single: str) -> None:
+    """Real singles that were split: "Help me!" and "Hi" ask nothing, "I don't know why" and "How
+    long?" ask about the piece before, ".com" is no full stop, "Given ..." sets up what follows."""
+    assert _two_topics_everywhere().split(single, "en").parts == [single]
