@@ -55,10 +55,12 @@ _LIST = re.compile(r"\s*\n+\s*|\s*[;；]\s*")
 """Line breaks and semicolons: a list of requests, each line its own part unless it leans."""
 LIST_CUES = ("numbered", "line break or ;")
 _EN_HARD = re.compile(r"\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
-_EN_SENTENCE = re.compile(r"(?<!\b[A-Za-z]\.)(?<!vs\.)(?<=\.)\s+(?=[A-Za-z])")
+_EN_SENTENCE = re.compile(
+    r"(?<![\s(.][A-Za-z]\.)(?<!^[A-Za-z]\.)(?<!vs\.)(?<=\.)\s+(?=[A-Za-z])", re.MULTILINE
+)
 """A full stop and a space before the next word, unless the stop closes an initial or a
-one-letter abbreviation ("J. Smith", "e.g. punctuation", "i.e. sold"); with no space after it,
-it is part of a word (".com", "node.js", "e.g.")."""
+one-letter abbreviation ("J. Smith", "e.g. punctuation", "i.e. sold"; not the "s" of "Chili's.");
+with no space after it, it is part of a word (".com", "node.js", "e.g.")."""
 _EN_BRACKETED = re.compile(r"\([^()]*\)")
 _SHIELDED = " \t,.;/?!"
 _SHIELD = str.maketrans({c: chr(0xE000 + n) for n, c in enumerate(_SHIELDED)})
@@ -218,11 +220,12 @@ class QuestionSplitter:
         language: str,
     ) -> str:
         """Why ``segment`` stays with the ``group`` before it ("" when it is a part of its own).
-        Too short is said of the whole group: "... delete my account now, please" is a request
-        of its own even though its last piece ("please") is not."""
+        In English, asking nothing is said of the whole group: "... delete my account now,
+        please" is a request of its own even though its last piece ("please") is not. In
+        Japanese, of the last piece: 「生命は、いつ、どこで、…」 is one question in short pieces."""
         previous = group[-1]
-        joined = " ".join(s.text for s in group)
-        if _leans_on_previous(segment.text, language) or _asks_nothing(joined, language):
+        said = previous.text if language == "ja" else " ".join(s.text for s in group)
+        if _leans_on_previous(segment.text, language) or _asks_nothing(said, language):
             return "too short or a follow-up"
         if segment.cue in LIST_CUES:
             return ""

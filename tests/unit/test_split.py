@@ -204,6 +204,10 @@ def test_a_message_with_an_aside_still_splits_between_its_requests() -> None:
             ],
         ),
         (
+            "I'd like a table at Chili's. Can I pay with my card abroad?",
+            ["I'd like a table at Chili's.", "Can I pay with my card abroad?"],
+        ),
+        (
             "i would like to delete my account now, please and how soon will my card arrive",
             ["I would like to delete my account now, please?", "How soon will my card arrive?"],
         ),
@@ -233,3 +237,14 @@ def test_a_plea_a_greeting_or_a_follow_up_is_not_a_part(single: str) -> None:
     """Real singles that were split: "Help me!" and "Hi" ask nothing, "I don't know why" and "How
     long?" ask about the piece before, ".com" is no full stop, "Given ..." sets up what follows."""
     assert _two_topics_everywhere().split(single, "en").parts == [single]
+
+
+def test_a_japanese_question_in_short_pieces_stays_one_part() -> None:
+    """「生命は、いつ、どこで、…」: each piece is too short to stand alone, and so is the next one's
+    neighbour, however many pieces came before."""
+    message = "生命は、いつ、どこで、いかにして誕生したのか。それから、伝染病は何と呼ばれる？"
+    splitter = QuestionSplitter(_similarity(0.1), {"ja": 0.8})
+    assert splitter.split(message, "ja").parts == [
+        "生命は、いつ、どこで、いかにして誕生したのか。",
+        "伝染病は何と呼ばれる？",
+    ]
