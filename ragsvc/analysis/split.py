@@ -68,7 +68,7 @@ _UNSHIELD = str.maketrans({chr(0xE000 + n): c for n, c in enumerate(_SHIELDED)})
 """An aside in brackets is never split ("(tweets and everything)", "(e.g. punctuation)"): its
 spaces and punctuation are swapped for private-use characters that no boundary matches, and
 swapped back in each segment."""
-_EN_BARE_AND = re.compile(r"\s+(?:and|plus)\s+", re.IGNORECASE)
+_EN_BARE_AND = re.compile(r"(\s+(?:and|plus)\s+)", re.IGNORECASE)
 _FUNCTION_WORD_LIST = (
     "a an the i me my we our you your it its this that these those there here is are was were be "
     "been am do does did done can could should would will shall may might must have has had what "
@@ -287,14 +287,23 @@ def _segments_en(text: str) -> list[_Segment]:
 
 
 def _split_bare_and(segment: _Segment) -> list[_Segment]:
-    """ "... and ..." or "... plus ..." with no new clause after it ("dropbox access and fun facts
-    about tigers", "... marked as spam plus having two dropbox accounts"): a boundary in doubt,
-    between two pieces of four words or more only."""
-    pieces = _EN_BARE_AND.split(segment.text)
-    if len(pieces) < 2 or any(len(_WORD.findall(p)) < 4 for p in pieces):
-        return [segment]
-    first, *rest = pieces
-    return [_Segment(first, segment.cue), *(_Segment(p, "and", weak=True) for p in rest)]
+    """ "... and ..." or "... plus ..." with no new clause after it ("... marked as spam plus
+    having two dropbox accounts"): a boundary in doubt,
+    between two pieces of four words or more only; a shorter piece stays with the one before
+    ("what is owed for my water and gas bills | plus set a timer")."""
+    first, *rest = _EN_BARE_AND.split(segment.text)
+    pieces = [[first]]
+    for joiner, piece in zip(rest[::2], rest[1::2], strict=True):
+        if _words("".join(pieces[-1])) < 4 or _words(piece) < 4:
+            pieces[-1] += [joiner, piece]
+        else:
+            pieces.append([piece])
+    texts = ["".join(words) for words in pieces]
+    return [_Segment(texts[0], segment.cue), *(_Segment(t, "and", weak=True) for t in texts[1:])]
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
 
 
 def _segments_ja(text: str) -> list[_Segment]:
@@ -352,7 +361,7 @@ def _is_question_ja(text: str) -> bool:
 def _too_short(text: str, language: str) -> bool:
     if language == "ja":
         return len(text.strip(" 、。？?")) < 4
-    return len(_WORD.findall(text)) < 2
+    return _words(text) < 2
 
 
 def _asks_nothing(text: str, language: str) -> bool:

@@ -204,6 +204,10 @@ def test_a_message_with_an_aside_still_splits_between_its_requests() -> None:
             ],
         ),
         (
+            "tell me what is owed for my water and gas bills plus set a timer for 15 minutes",
+            ["Tell me what is owed for my water and gas bills?", "set a timer for 15 minutes?"],
+        ),
+        (
             "I'd like a table at Chili's. Can I pay with my card abroad?",
             ["I'd like a table at Chili's.", "Can I pay with my card abroad?"],
         ),
@@ -216,8 +220,9 @@ def test_a_message_with_an_aside_still_splits_between_its_requests() -> None:
 def test_a_second_request_is_found_past_words_that_point_at_nothing(
     message: str, parts: list[str]
 ) -> None:
-    """Existential "there is", "it" standing for what follows, a bare "plus", and a request whose
-    last piece ("please") is short: none of them holds the next request back."""
+    """Existential "there is", "it" standing for what follows, a bare "plus" (past a short piece
+    joined by "and"), a stop after "Chili's", and a request whose last piece ("please") is short:
+    none of them holds the next request back."""
     assert _two_topics_everywhere().split(message, "en").parts == parts
 
 
