@@ -55,9 +55,7 @@ _LIST = re.compile(r"\s*\n+\s*|\s*[;；]\s*")
 """Line breaks and semicolons: a list of requests, each line its own part unless it leans."""
 LIST_CUES = ("numbered", "line break or ;")
 _EN_HARD = re.compile(r"\s+/\s+|(?<=[?!])\s*(?=[A-Za-z(])")
-_EN_SENTENCE = re.compile(
-    r"(?<![\s(.][A-Za-z]\.)(?<!^[A-Za-z]\.)(?<!vs\.)(?<=\.)\s+(?=[A-Za-z])", re.MULTILINE
-)
+_EN_SENTENCE = re.compile(r"(?<![\s(.][A-Za-z]\.)(?<!^[A-Za-z]\.)(?<!vs\.)(?<=\.)\s+(?=[A-Za-z])")
 """A full stop and a space before the next word, unless the stop closes an initial or a
 one-letter abbreviation ("J. Smith", "e.g. punctuation", "i.e. sold"; not the "s" of "Chili's.");
 with no space after it, it is part of a word (".com", "node.js", "e.g.")."""
@@ -288,9 +286,9 @@ def _segments_en(text: str) -> list[_Segment]:
 
 def _split_bare_and(segment: _Segment) -> list[_Segment]:
     """ "... and ..." or "... plus ..." with no new clause after it ("... marked as spam plus
-    having two dropbox accounts"): a boundary in doubt,
-    between two pieces of four words or more only; a shorter piece stays with the one before
-    ("what is owed for my water and gas bills | plus set a timer")."""
+    having two dropbox accounts"): a boundary in doubt, between two pieces of four words or more
+    only; a shorter piece stays with the one before ("what is owed for my water and gas bills |
+    plus set a timer")."""
     first, *rest = _EN_BARE_AND.split(segment.text)
     pieces = [[first]]
     for joiner, piece in zip(rest[::2], rest[1::2], strict=True):
@@ -367,8 +365,9 @@ def _too_short(text: str, language: str) -> bool:
 def _asks_nothing(text: str, language: str) -> bool:
     """Too short to stand alone, or (English) with nothing of its own to ask about: "What did I
     do wrong?", "Help me!"."""
-    if _too_short(text, language) or language == "ja":
-        return _too_short(text, language)
+    short = _too_short(text, language)
+    if short or language == "ja":
+        return short
     return all(w in _FUNCTION_WORDS for w in _WORD.findall(text.lower()))
 
 
