@@ -224,7 +224,7 @@ class QuestionSplitter:
         previous = group[-1]
         said = previous.text if language == "ja" else " ".join(s.text for s in group)
         if _leans_on_previous(segment.text, language) or _asks_nothing(said, language):
-            return "too short or a follow-up"
+            return "asks nothing of its own, or follows up"
         if segment.cue in LIST_CUES:
             return ""
         if language != "ja" and (why := _english_context(previous.text)):
