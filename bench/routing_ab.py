@@ -43,6 +43,7 @@ from ragsvc.control.compare import (
     Estimate,
     VariantComparison,
     compare_live,
+    lead,
     mean_interval,
     misrouting,
     negative_share,
@@ -184,18 +185,35 @@ def replay(
 
 
 def failsafe_evidence(names: list[str], traces: TraceStore, store: ControlStore) -> list[str]:
-    """What the fail-safe reads per variant and route: misrouting and negative feedback."""
+    """What the fail-safe reads per variant and route: misrouting and negative feedback, and for
+    a variant their lead over control's on the same route."""
     verdicts, ratings = store.verdicts(), traces.ratings()
     lines = [
-        "| variant | route | shadow misrouting | negative feedback |",
-        "|---|---|---|---|",
+        "| variant | route | shadow misrouting | negative feedback | lead over control: "
+        "misrouting; negative feedback |",
+        "|---|---|---|---|---|",
     ]
-    for name in names:
-        for route in RAISED:
-            judged = misrouting([v for v in verdicts if (v.variant, v.route) == (name, route)])
-            rated = negative_share([r for r in ratings if (r.variant, r.route) == (name, route)])
-            lines.append(f"| {name} | {route} | {shown(judged)} | {shown(rated)} |")
+    for route in RAISED:
+        seen = {
+            name: (
+                misrouting([v for v in verdicts if (v.variant, v.route) == (name, route)]),
+                negative_share([r for r in ratings if (r.variant, r.route) == (name, route)]),
+            )
+            for name in names
+        }
+        for name, (judged, rated) in seen.items():
+            base_judged, base_rated = seen[CONTROL]
+            leads = (
+                f"{shown_lead(lead(judged, base_judged))}; {shown_lead(lead(rated, base_rated))}"
+                if name != CONTROL
+                else ""
+            )
+            lines.append(f"| {name} | {route} | {shown(judged)} | {shown(rated)} | {leads} |")
     return lines
+
+
+def shown_lead(e: Estimate) -> str:
+    return f"{e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}]" if e.n else "-"
 
 
 def offline_table(rows: dict[str, list[Outcome]]) -> list[str]:
@@ -306,7 +324,9 @@ def main() -> int:
         "",
         f"### The fail-safe's evidence (min_judged = min_rated = {args.min_evidence}; limits: "
         f"misrouting {live.failsafe.max_misrouting:g}, negative feedback "
-        f"{live.failsafe.max_negative_feedback:g}, on the Wilson lower bound)",
+        f"{live.failsafe.max_negative_feedback:g}, on the Wilson lower bound; a variant's lead "
+        f"over control {live.failsafe.max_lead_over_control:g}, on the lower bound of "
+        "Newcombe's interval)",
         "",
         *evidence,
         "",

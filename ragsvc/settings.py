@@ -471,6 +471,11 @@ class FailsafeSettings(Group):
     """Shadow verdicts on a route (and variant) before its estimate is acted on."""
     max_negative_feedback: float = Field(default=0.4, ge=0, le=1)
     min_rated: int = Field(default=20, gt=0)
+    max_lead_over_control: float = Field(default=0.05, ge=0, le=1)
+    """A variant's route is also over its limit when its misrouting or negative-feedback share is
+    above control's on the same route by more than this, with confidence (the lower end of the
+    95% interval of the difference): the guardrail an A/B test keeps, which trips on a variant
+    that is worse than the shipped routing well before it is worse than the absolute limits."""
     step: float = Field(default=0.05, gt=0, le=1)
     max_raise: float = Field(default=0.15, gt=0, le=1)
     check_every_s: float = Field(default=30.0, ge=0)

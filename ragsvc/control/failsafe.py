@@ -4,7 +4,11 @@ For each variant and each route with a threshold to raise (``RAISED``), the evid
 last raise or undo: the shadow verdicts (misrouting) and the feedback on that route's answers.
 When the lower end of a 95% Wilson interval is over its limit (``failsafe.max_misrouting``,
 ``failsafe.max_negative_feedback``), so that chance alone is an unlikely cause, the threshold is
-raised by ``failsafe.step``, at most ``failsafe.max_raise`` in all. Shadow verdicts count only
+raised by ``failsafe.step``, at most ``failsafe.max_raise`` in all. A variant's route is also held
+to control's on the same route: when its share is above control's by more than
+``failsafe.max_lead_over_control``, with the lower end of the difference's 95% interval, it is
+raised too (an A/B guardrail: a variant worse than the shipped routing trips before it is worse
+than the absolute limits). Shadow verdicts count only
 while the judge is trusted (``ragsvc/control/judge_check.py``), and then corrected for the errors
 its check found; feedback counts always. The evidence then counts anew, so each further raise
 needs as much new evidence. Each raise is logged, stored in the routing state (every trace it
@@ -19,14 +23,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from ragsvc.control.compare import Estimate, misrouting, negative_share
+from ragsvc.control.compare import Estimate, lead, misrouting, negative_share
 from ragsvc.control.control import RoutingControl
 from ragsvc.control.judge_check import corrected, distrust
-from ragsvc.control.state import RAISED, JudgeCheck
+from ragsvc.control.state import RAISED, RoutingState
 from ragsvc.control.store import ControlStore
 from ragsvc.errors import RagsvcError
-from ragsvc.settings import FailsafeSettings, ShadowSettings
+from ragsvc.settings import CONTROL, FailsafeSettings, ShadowSettings
 from ragsvc.traces.store import TraceStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,15 @@ class Trip:
     reason: str
     raised: bool
     """False: the threshold is raised by ``failsafe.max_raise`` already."""
+
+
+class Evidence(NamedTuple):
+    """What the fail-safe reads on one variant's route since its last raise or undo."""
+
+    corrected: Estimate | None
+    """The misrouting corrected for the judge's errors; None while the judge is not trusted."""
+    judged: Estimate
+    rated: Estimate
 
 
 class Failsafe:
@@ -107,11 +121,34 @@ class Failsafe:
         ``FLUSH_WAIT_S``), so that a rating of an answer just given finds its route."""
         self.traces.flush(timeout_s=FLUSH_WAIT_S)
         state = self.control.state()
+        evidence = self._evidence(state)
+        trips = []
+        for (variant, route), seen in evidence.items():
+            control = evidence[CONTROL, route] if variant != CONTROL else None
+            reason = self._over(seen) or self._behind_control(seen, control)
+            if reason is None:
+                continue
+            s = self.settings
+            raised = self.control.raise_threshold(variant, route, s.step, s.max_raise, reason)
+            log.warning(
+                "fail-safe: %s of variant %s: %s; %s",
+                route,
+                variant,
+                reason,
+                f"{RAISED[route]} raised by {s.step:g}" if raised else "raised in full already",
+            )
+            trips.append(Trip(variant, route, reason, raised))
+        self.trips.extend(trips)
+        return trips
+
+    def _evidence(self, state: RoutingState) -> dict[tuple[str, str], Evidence]:
+        """Per variant and route, what the stores hold since its last raise or undo; the shadow
+        verdicts only while the judge is trusted."""
         doubt = distrust(state.judge, self.judge_model, self.judge)
         check = state.judge if doubt is None else None
         verdicts = self.store.verdicts() if check is not None else []
         ratings = self.traces.ratings()
-        trips = []
+        evidence = {}
         for variant in state.names():
             for route in RAISED:
                 since = state.since(variant, route)
@@ -129,40 +166,44 @@ class Failsafe:
                         if _on(r.variant, r.route, r.created_at, variant, route, since)
                     ]
                 )
-                reason = self._over(judged, rated, check)
-                if reason is None:
-                    continue
-                s = self.settings
-                raised = self.control.raise_threshold(variant, route, s.step, s.max_raise, reason)
-                trip = Trip(variant, route, reason, raised)
-                log.warning(
-                    "fail-safe: %s of variant %s: %s; %s",
-                    route,
-                    variant,
-                    reason,
-                    f"{RAISED[route]} raised by {s.step:g}" if raised else "raised in full already",
-                )
-                trips.append(trip)
-        self.trips.extend(trips)
-        return trips
+                real = corrected(judged, check) if check is not None else None
+                evidence[variant, route] = Evidence(real, judged, rated)
+        return evidence
 
-    def _over(self, judged: Estimate, rated: Estimate, check: JudgeCheck | None) -> str | None:
-        """Why the route is over a limit; ``check``: the trusted judge's (None: the verdicts do
-        not count)."""
+    def _over(self, seen: Evidence) -> str | None:
+        """Why the route is over an absolute limit."""
         s = self.settings
-        if check is not None and judged.n >= s.min_judged:
-            real = corrected(judged, check)
-            if real.low > s.max_misrouting:
-                return (
-                    f"misrouting {real.value:.2f} [{real.low:.2f}, {real.high:.2f}] of "
-                    f"{judged.n} judged (corrected for the judge's errors; judged "
-                    f"{judged.value:.2f}) > {s.max_misrouting:g}"
-                )
+        real, judged, rated = seen
+        if real is not None and judged.n >= s.min_judged and real.low > s.max_misrouting:
+            return (
+                f"misrouting {real.value:.2f} [{real.low:.2f}, {real.high:.2f}] of "
+                f"{judged.n} judged (corrected for the judge's errors; judged "
+                f"{judged.value:.2f}) > {s.max_misrouting:g}"
+            )
         if rated.n >= s.min_rated and rated.low > s.max_negative_feedback:
             return (
                 f"negative feedback {rated.value:.2f} [{rated.low:.2f}, {rated.high:.2f}] of "
                 f"{rated.n} rated > {s.max_negative_feedback:g}"
             )
+        return None
+
+    def _behind_control(self, seen: Evidence, control: Evidence | None) -> str | None:
+        """Why a variant's route is worse than control's on the same route (None for control)."""
+        if control is None:
+            return None
+        s = self.settings
+        real, judged, rated = seen
+        pairs = [("negative feedback", rated, control.rated, rated.n >= s.min_rated)]
+        if real is not None and control.corrected is not None:
+            pairs.insert(0, ("misrouting", real, control.corrected, judged.n >= s.min_judged))
+        for what, own, theirs, enough in pairs:
+            gap = lead(own, theirs)
+            if enough and gap.low > s.max_lead_over_control:
+                return (
+                    f"{what} {own.value:.2f} of {own.n} against control's {theirs.value:.2f} of "
+                    f"{theirs.n} on the same route: {gap.value:+.2f} [{gap.low:+.2f}, "
+                    f"{gap.high:+.2f}] > {s.max_lead_over_control:g}"
+                )
         return None
 
 

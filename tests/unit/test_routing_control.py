@@ -262,6 +262,42 @@ def test_the_verdicts_of_an_unchecked_or_near_chance_judge_raise_nothing(
     assert compared.misrouting_corrected == compared.misrouting
 
 
+@pytest.mark.parametrize("rated_down", ["looser", CONTROL])
+def test_a_variant_worse_than_control_on_a_route_is_raised_before_the_absolute_limit(
+    service_with: Callable[[FakeLlm], AskService], rated_down: str
+) -> None:
+    """The A/B guardrail: a variant's route rated down where control's same route is rated up
+    is raised, though no absolute limit is crossed (here none can be); control is held to the
+    absolute limits only, so the reverse raises nothing."""
+    service = service_with(FakeLlm("YES"))
+    failsafe = service.failsafe
+    failsafe.settings = failsafe.settings.model_copy(
+        update={"min_rated": 8, "max_negative_feedback": 1.0}
+    )
+    service.control.put_variant("looser", VariantSettings(share=0.5))
+    rated: Counter[str] = Counter()
+    for n in range(60):
+        trace = service.ask(AskInput(HOTEL, conversation_id=f"c-{n}"))
+        assert trace.route == "retrieval_direct"
+        if rated[trace.variant] < 8:
+            rating = 1 if trace.variant == rated_down else 5
+            assert service.traces.add_feedback(trace.trace_id, rating, "", max_per_trace=1)
+            rated[trace.variant] += 1
+    assert rated == {CONTROL: 8, "looser": 8}
+    failsafe.check()  # the shadow verdicts may have run it already, on their own thread
+    wait_for(lambda: service.shadow.pending() == 0)
+    raises = service.control.state().raises
+    if rated_down == CONTROL:
+        assert raises == {}
+        return
+    assert list(raises) == ["looser"]
+    raised = raises["looser"]["retrieval_direct"]
+    assert raised.by == 0.05
+    assert raised.reason.startswith(
+        "negative feedback 1.00 of 8 against control's 0.00 of 8 on the same route: +1.00 ["
+    )
+
+
 def test_a_rating_queues_the_check_and_does_not_wait_for_it(
     service_with: Callable[[FakeLlm], AskService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
