@@ -107,6 +107,7 @@ class LexicalSettings(Group):
 
 
 FaqAnswerPoint = Literal["none", "answer", "question_answer"]
+ShadowMethod = Literal["judge", "citations"]
 
 
 class ChunkingSettings(Group):
@@ -450,8 +451,15 @@ class ShadowSettings(Group):
     max_pending: int = Field(default=16, gt=0)
     """Samples waiting for the LLM at most; more are dropped (counted), never queued behind
     users: a sample takes an LLM slot only when one is free."""
+    method: ShadowMethod = "judge"
+    """How the LLM tells whether a cheap answer is right. ``judge``: it is shown the answer and
+    asked YES or NO. ``citations``: it answers the question itself from the same passages, as
+    the LLM route would, and the cheap answer is right when the LLM cites its source (the FAQ
+    entry, or the passage quoted or cited); no citation is no verdict. A small model that cannot
+    judge may still cite; ``ragsvc routing check-judge`` measures either way."""
     max_tokens: int = Field(default=120, gt=0)
-    """The judge's verdict and its one-sentence reason."""
+    """The judge's verdict and its one-sentence reason, or the LLM's answer up to its first
+    citations."""
     min_judge_youden: float = Field(default=0.5, ge=0, le=1)
     """The judge is trusted (its verdicts are fail-safe evidence, its estimate corrected for its
     errors) when its last check (``ragsvc routing check-judge``) of the model now configured

@@ -31,6 +31,8 @@ class FaqEntry:
     faq_id: str
     phrasings: tuple[str, ...]
     answer: str
+    source: str
+    """What a citation of the entry reads as (:func:`ragsvc.control.shadow.source_key`)."""
     vector: np.ndarray
     """The entry's question in the primary space (unit length), to find its nearest entry."""
 
@@ -39,12 +41,14 @@ class FaqEntry:
 class KnownAnswer:
     question: str
     answer: str
+    source: str
+    """The entry ``answer`` is from, as a citation of it reads."""
     answers: bool
     """Whether ``answer`` answers ``question`` (the entry's own answer) or not (its neighbour's)."""
 
 
-Judge = Callable[[str, str], bool | None]
-"""(question, answer) -> the judge's verdict: True it answers, False not, None unreadable."""
+Judge = Callable[[KnownAnswer], bool | None]
+"""A known answer -> the judge's verdict: True it answers, False not, None unreadable."""
 
 
 def known_answers(entries: Sequence[FaqEntry], pairs: int, seed: int = 13) -> list[KnownAnswer]:
@@ -64,16 +68,18 @@ def known_answers(entries: Sequence[FaqEntry], pairs: int, seed: int = 13) -> li
         if neighbour is None:
             continue
         question = rng.choice(entry.phrasings)
-        known.append(KnownAnswer(question, entry.answer, True))
-        known.append(KnownAnswer(question, neighbour.answer, False))
+        known.append(KnownAnswer(question, entry.answer, entry.source, True))
+        known.append(KnownAnswer(question, neighbour.answer, neighbour.source, False))
     return known
 
 
-def check_judge(judge: Judge, known: Sequence[KnownAnswer], model: str) -> JudgeCheck:
+def check_judge(
+    judge: Judge, known: Sequence[KnownAnswer], model: str, method: str = "judge"
+) -> JudgeCheck:
     counts = {True: [0, 0], False: [0, 0]}  # answers -> [asked, judged as the truth is]
     unclear = 0
     for k in known:
-        verdict = judge(k.question, k.answer)
+        verdict = judge(k)
         if verdict is None:
             unclear += 1
             continue
@@ -81,6 +87,7 @@ def check_judge(judge: Judge, known: Sequence[KnownAnswer], model: str) -> Judge
         counts[k.answers][1] += verdict == k.answers
     return JudgeCheck(
         model=model,
+        method=method,
         right_answers=counts[True][0],
         right_judged_right=counts[True][1],
         wrong_answers=counts[False][0],
@@ -116,6 +123,11 @@ def distrust(check: JudgeCheck | None, model: str, settings: ShadowSettings) -> 
         )
     if check.model != model:
         return f"the shadow judge's check was of the model {check.model!r}, not {model!r}"
+    if check.method != settings.method:
+        return (
+            f"the shadow judge's check was of the method {check.method!r}, not "
+            f"{settings.method!r} (shadow.method)"
+        )
     if min(check.right_answers, check.wrong_answers) < settings.min_judge_pairs:
         return (
             f"the shadow judge's check had {check.right_answers} right and "

@@ -16,6 +16,7 @@ import numpy as np
 
 from ragsvc.control.judge_check import (
     FaqEntry,
+    KnownAnswer,
     check_judge,
     distrust,
     known_answers,
@@ -24,12 +25,14 @@ from ragsvc.control.judge_check import (
     specificity,
     youden,
 )
+from ragsvc.control.shadow import citation_verdict, source_key
 from ragsvc.control.state import JudgeCheck
 from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.errors import ConfigError, ServiceUnavailableError
 from ragsvc.llm.client import LlmError
 from ragsvc.settings import Settings, load_settings
 from ragsvc.store.schema import SearchFilters
+from ragsvc.text.language import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -89,38 +92,59 @@ def judge_check(
     if not known:
         raise ConfigError("the index holds fewer than two FAQ entries: ingest the FAQ first")
 
-    def judge(question: str, answer: str) -> bool | None:
+    by_citations = settings.shadow.method == "citations"
+    cited: dict[str, tuple[str, ...]] = {}  # by citations, one call per question, not per answer
+
+    def judge(known: KnownAnswer) -> bool | None:
+        if by_citations and known.question in cited:
+            return citation_verdict(cited[known.question], {known.source})
         if stop is not None and stop.is_set():
             raise ServiceUnavailableError("the service is stopping: the check is abandoned")
+        question = known.question
         hits = index.retriever.search(question, SearchFilters(), settings.routing.passages)
         try:
-            reply = shadow.ask(question, answer, hits)
+            reply = shadow.ask(
+                question,
+                known.answer,
+                hits,
+                language=detect_language(question),
+                sources={known.source},
+            )
         except LlmError as exc:
             log.warning("a judge call failed (counted as unclear): %s", exc)
             return None
         if reply is None:
             raise ServiceUnavailableError("the month's LLM budget is spent")
+        cited[question] = reply.cited
         return reply.answers
 
-    log.info("asking %s about %d known answers", settings.llm.model, len(known))
-    return check_judge(judge, known, settings.llm.model)
+    log.info(
+        "asking %s about %d known answers (shadow.method %s)",
+        settings.llm.model,
+        len(known),
+        settings.shadow.method,
+    )
+    return check_judge(judge, known, settings.llm.model, settings.shadow.method)
 
 
 def faq_entries(index: Index) -> list[FaqEntry]:
     """The published FAQ entries with their phrasings and the vector of their question."""
     phrasings: dict[str, list[str]] = defaultdict(list)
     answers: dict[str, str] = {}
+    sources: dict[str, str] = {}
     vectors: dict[str, np.ndarray] = {}
     for point in index.store.faq_phrasing_points(PRIMARY):
         faq = point.payload["faq"]
         key = f"{point.payload['doc_id']}#{faq['faq_id']}"
         phrasings[key].append(str(faq["phrasing"]))
         answers[key] = str(faq["answer"])
+        sources[key] = source_key(str(faq["faq_id"]), point.id)
         if faq.get("field", "question") == "question" and point.dense is not None:
             vector = np.asarray(point.dense, dtype=np.float32)
             vectors[key] = vector / (np.linalg.norm(vector) or 1.0)
     return [
-        FaqEntry(key, tuple(phrasings[key]), answers[key], vectors[key]) for key in sorted(vectors)
+        FaqEntry(key, tuple(phrasings[key]), answers[key], sources[key], vectors[key])
+        for key in sorted(vectors)
     ]
 
 
@@ -131,7 +155,8 @@ def describe(check: JudgeCheck, settings: Settings) -> str:
         [
             "| judge | right answers judged right | wrong answers judged wrong | J | unclear |",
             "|---|---|---|---|---|",
-            f"| {check.model} | {sens.value:.2f} [{sens.low:.2f}, {sens.high:.2f}] of {sens.n} "
+            f"| {check.model} ({check.method}) "
+            f"| {sens.value:.2f} [{sens.low:.2f}, {sens.high:.2f}] of {sens.n} "
             f"| {spec.value:.2f} [{spec.low:.2f}, {spec.high:.2f}] of {spec.n} "
             f"| {youden(check):.2f} | {check.unclear} |",
             "",

@@ -1,6 +1,7 @@
 """Shadow sampling: a share of the cheap routes' answers is put to the LLM in the background,
-which judges whether the cheap answer answers the question from the passages; the verdicts are the
-live misrouting estimate per route and variant, and the fail-safe's evidence.
+which tells whether the cheap answer answers the question from the passages (``shadow.method``:
+asked YES or NO, or answering itself, the cheap answer right when the LLM cites its source); the
+verdicts are the live misrouting estimate per route and variant, and the fail-safe's evidence.
 
 Off the response path by construction: the answer has gone out (or is going out) when a sample is
 offered; the sample waits in a bounded queue (``shadow.max_pending``, beyond which it is dropped)
@@ -16,7 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,6 +36,33 @@ from ragsvc.traces.schema import Trace, utc_now
 log = logging.getLogger(__name__)
 
 Retrieve = Callable[[Answering], list[Hit]]
+
+
+def source_key(faq_id: str | None, point_id: str) -> str:
+    """What an answer's source counts as when the citations method compares it: its FAQ entry
+    (any of the entry's points: a phrasing, its answer), else the passage itself."""
+    return f"faq:{faq_id}" if faq_id else point_id
+
+
+def hit_source(hit: Hit) -> str:
+    faq = hit.payload.get("faq")
+    return source_key(str(faq["faq_id"]) if faq else None, hit.id)
+
+
+def trace_sources(trace: Trace) -> frozenset[str]:
+    """The sources a cheap answer rests on: its FAQ entry, the passage it quotes, or the ones it
+    cites."""
+    return frozenset(source_key(s.faq_id, s.id) for s in trace.sources)
+
+
+def citation_verdict(cited: Sequence[str], sources: Collection[str]) -> bool | None:
+    """The citations method's verdict: the LLM cited one of ``sources`` (True), only others
+    (False), or nothing (None: no verdict)."""
+    if not cited:
+        return None
+    return any(c in sources for c in cited)
+
+
 _VERDICTS = {True: "agree", False: "disagree", None: "unclear"}
 """The judge's reply read (it answers, it does not, unreadable) as the verdict stored."""
 OnVerdict = Callable[[ShadowVerdict], None]
@@ -118,7 +146,14 @@ class ShadowSampler:
     def _judge(self, trace: Trace, stored: Trace, ctx: Answering) -> ShadowVerdict | None:
         hits = ctx.hits or self.retrieve(ctx.part(ctx.question, ctx.language, ctx.vector))
         try:
-            reply = self.ask(trace.question, trace.answer, hits, wait_s=0)
+            reply = self.ask(
+                trace.question,
+                trace.answer,
+                hits,
+                language=trace.language,
+                sources=trace_sources(trace),
+                wait_s=0,
+            )
         except OverloadedError:
             self.skipped["busy"] += 1
             return None
@@ -156,19 +191,30 @@ class ShadowSampler:
         return verdict
 
     def ask(
-        self, question: str, answer: str, hits: Sequence[Hit], wait_s: float | None = None
+        self,
+        question: str,
+        answer: str,
+        hits: Sequence[Hit],
+        *,
+        language: str,
+        sources: Collection[str],
+        wait_s: float | None = None,
     ) -> JudgeReply | None:
-        """One judge call: does ``answer`` answer ``question``, given ``hits``? Within the
-        month's budget (None: too little of it is left) and an LLM slot (``wait_s`` as
-        :meth:`ModelSlots.slot`); raises OverloadedError or LlmError."""
+        """One judge call: does ``answer`` (resting on ``sources``: :func:`source_key`) answer
+        ``question``, given ``hits``? By ``shadow.method``: the LLM asked YES or NO, or the LLM
+        answering itself and citing. Within the month's budget (None: too little of it is left)
+        and an LLM slot (``wait_s`` as :meth:`ModelSlots.slot`); raises OverloadedError or
+        LlmError."""
         assert self.llm is not None
         if self.ledger.remaining_share() < self.settings.cost.low_budget_share:
             return None
-        messages = prompts.judge_messages(
-            question,
-            answer,
-            hits[: self.settings.routing.passages],
-            self.settings.llm.passage_chars,
+        given = list(hits[: self.settings.routing.passages])
+        chars = self.settings.llm.passage_chars
+        by_citations = self.settings.shadow.method == "citations"
+        messages = (
+            prompts.llm_messages(question, given, language, chars)
+            if by_citations
+            else prompts.judge_messages(question, answer, given, chars)
         )
         prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
         max_tokens = self.settings.shadow.max_tokens
@@ -186,8 +232,13 @@ class ShadowSampler:
             raise
         cost = self.ledger.cost(self.llm.model, result.prompt_tokens, result.completion_tokens)
         self.ledger.settle(reservation, cost)
-        answers, reason = prompts.verdict_of(result.text)
-        return JudgeReply(answers, reason, cost, round(1000 * (time.perf_counter() - started), 2))
+        latency_ms = round(1000 * (time.perf_counter() - started), 2)
+        if not by_citations:
+            answers, reason = prompts.verdict_of(result.text)
+            return JudgeReply(answers, reason, cost, latency_ms)
+        cited = tuple(hit_source(given[n - 1]) for n in prompts.cited(result.text, len(given)))
+        reason = f"the LLM cited {', '.join(cited)}" if cited else "the LLM cited no passage"
+        return JudgeReply(citation_verdict(cited, sources), reason, cost, latency_ms, cited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +248,5 @@ class JudgeReply:
     reason: str
     cost_usd: float
     latency_ms: float
+    cited: tuple[str, ...] = ()
+    """The sources the LLM cited (the citations method), in citing order."""

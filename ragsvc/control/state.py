@@ -54,6 +54,9 @@ class JudgeCheck(BaseModel):
     not), both asked with one of the entry's phrasings."""
 
     model: str
+    method: str = "judge"
+    """``shadow.method`` when it was checked (a check of one method does not vouch for the
+    other)."""
     right_answers: int
     right_judged_right: int
     """Right answers the judge said answer the question (its sensitivity's count)."""

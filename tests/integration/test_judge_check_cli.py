@@ -1,6 +1,7 @@
 """``ragsvc routing check-judge`` on the real index of the demo FAQ: an LLM whose replies are no
 verdict leaves nothing stored and says so; a reply of NO to everything is a judge at chance,
-stored, reported as not trusted."""
+stored, reported as not trusted; by citations, one call per question, and an LLM that cites the
+best passage is right about every entry asked with its own phrasing."""
 
 from __future__ import annotations
 
@@ -42,14 +43,29 @@ def test_the_judge_is_checked_on_the_indexed_faq(
         llm.configure(mode="ok", answer="NO. It does not say.")
         assert main(check) == 0
         out = capsys.readouterr().out
-        assert "| standin-llm | 0.00 [0.00, 0.56] of 3 | 1.00 [0.44, 1.00] of 3 | 0.00 | 0 |" in out
+        assert (
+            "| standin-llm (judge) | 0.00 [0.00, 0.56] of 3 | 1.00 [0.44, 1.00] of 3 | 0.00 | 0 |"
+            in out
+        )
         assert "not trusted" in out
+
+        settings = yaml.safe_load(config.read_text())
+        config.write_text(yaml.safe_dump({**settings, "shadow": {"method": "citations"}}))
+        llm.configure(mode="ok", answer="The answer is in the passages [1].")
+        calls = len(llm.records())
+        assert main(check) == 0
+        assert len(llm.records()) == calls + 3  # one answer per question, both answers read
+        assert "| standin-llm (citations) | 1.00 [0.44, 1.00] of 3 | 1.00 [0.44, 1.00] of 3 |" in (
+            capsys.readouterr().out
+        )
     traces = TraceStore(load_settings(config).traces)
     try:
         state = ControlStore(traces.database).load()
         assert state is not None and state.judge is not None
-        assert (state.judge.model, state.judge.right_answers, state.judge.wrong_answers) == (
+        judge = state.judge
+        assert (judge.model, judge.method, judge.right_answers, judge.wrong_answers) == (
             MODEL,
+            "citations",
             3,
             3,
         )

@@ -17,13 +17,14 @@ from ragsvc.control.judge_check import (
     known_answers,
     youden,
 )
+from ragsvc.control.shadow import citation_verdict, source_key
 from ragsvc.control.state import JudgeCheck
 from ragsvc.settings import ShadowSettings
 
 
 def entry(faq_id: str, answer: str, *vector: float) -> FaqEntry:
     v = np.asarray(vector, dtype=np.float32)
-    return FaqEntry(faq_id, (f"{faq_id}?",), answer, v / np.linalg.norm(v))
+    return FaqEntry(faq_id, (f"{faq_id}?",), answer, f"faq:{faq_id}", v / np.linalg.norm(v))
 
 
 def check(right: tuple[int, int], wrong: tuple[int, int], model: str = "judge") -> JudgeCheck:
@@ -63,14 +64,14 @@ def test_a_neighbour_with_the_same_answer_is_passed_over() -> None:
 
 def test_the_check_counts_what_the_judge_got_right_and_what_it_could_not_say() -> None:
     known = [
-        KnownAnswer("q1", "right", True),
-        KnownAnswer("q1", "wrong", False),
-        KnownAnswer("q2", "right", True),
-        KnownAnswer("q2", "wrong", False),
-        KnownAnswer("q3", "right", True),
+        KnownAnswer("q1", "right", "faq:1", True),
+        KnownAnswer("q1", "wrong", "faq:2", False),
+        KnownAnswer("q2", "right", "faq:2", True),
+        KnownAnswer("q2", "wrong", "faq:1", False),
+        KnownAnswer("q3", "right", "faq:3", True),
     ]
     replies = iter([True, False, False, True, None])
-    found = check_judge(lambda _q, _a: next(replies), known, "judge")
+    found = check_judge(lambda _known: next(replies), known, "judge")
     assert (found.right_answers, found.right_judged_right) == (2, 1)
     assert (found.wrong_answers, found.wrong_judged_wrong) == (2, 1)
     assert found.unclear == 1 and youden(found) == 0.0
@@ -85,6 +86,9 @@ def test_a_judge_that_always_says_no_is_not_trusted() -> None:
     assert other_model is not None and "'old'" in other_model
     too_few = distrust(check((3, 3), (3, 3)), "judge", settings)
     assert too_few is not None and "fewer than 10" in too_few
+    by_citations = ShadowSettings(method="citations")
+    other_method = distrust(check((10, 10), (9, 10)), "judge", by_citations)
+    assert other_method is not None and "method 'judge', not 'citations'" in other_method
     assert "never checked" in (distrust(None, "judge", settings) or "")
 
 
@@ -96,3 +100,11 @@ def test_the_misrouting_estimate_is_corrected_for_the_judges_errors() -> None:
     assert corrected(Estimate(0.05, 0.0, 0.1, 40), judge).value == 0.0  # under the noise
     with pytest.raises(ValueError, match="chance"):
         corrected(Estimate(0.5, 0.4, 0.6, 40), check((0, 10), (10, 10)))
+
+
+def test_the_citations_method_reads_whether_the_llm_cited_the_answers_source() -> None:
+    assert source_key("sf-1", "point-9") == "faq:sf-1"  # any point of the entry
+    assert source_key(None, "chunk-3") == "chunk-3"
+    assert citation_verdict(["chunk-3", "faq:sf-1"], {"faq:sf-1"}) is True
+    assert citation_verdict(["chunk-3"], {"faq:sf-1"}) is False
+    assert citation_verdict([], {"faq:sf-1"}) is None  # no citation, no verdict

@@ -158,6 +158,33 @@ def test_a_shadow_sample_is_judged_off_the_response_path(
     assert (verdict.verdict, verdict.reason) == ("disagree", "The answer is about the VPN")
 
 
+@pytest.mark.parametrize(
+    ("reply", "verdict", "reason"),
+    [
+        ("Choose Forgot password on the portal [1].", "agree", "the LLM cited faq:pw-1"),
+        ("Meals are 3000 yen a day [2].", "disagree", "the LLM cited "),
+        ("I could not find it.", "unclear", "the LLM cited no passage"),
+    ],
+)
+def test_by_citations_the_llm_answers_itself_and_the_cheap_answer_is_right_if_cited(
+    service_with: Callable[[FakeLlm], AskService], reply: str, verdict: str, reason: str
+) -> None:
+    llm = FakeLlm(reply)
+    service = service_with(llm)
+    settings = service.shadow.settings
+    method = settings.shadow.model_copy(update={"method": "citations"})
+    service.shadow.settings = settings.model_copy(update={"shadow": method})
+    trace = service.ask(AskInput(PASSWORD))
+    assert trace.route == "faq_direct"
+    wait_for(lambda: bool(service.control_store.verdicts()))
+    (system, user) = llm.calls[0]
+    assert system["content"].startswith("You are a help-desk assistant.")  # the LLM route's
+    assert "<answer>" not in user["content"]  # it is not shown the cheap answer
+    assert '<passage n="1" from="faq">\nHow do I reset my password?' in user["content"]
+    (stored,) = service.control_store.verdicts()
+    assert stored.verdict == verdict and stored.reason.startswith(reason)
+
+
 def test_a_busy_llm_skips_the_sample_rather_than_queue_it(
     service_with: Callable[[FakeLlm], AskService],
 ) -> None:
