@@ -44,7 +44,6 @@ def main() -> int:
     if not corpus.is_dir():
         write_corpus(args.data, corpus)
     methods = [m.strip() for m in args.methods.split(",")]
-    rows = []
     with serving_local_llm(settings, args.workdir / "llm-server.log") as served:
         for method in methods:
             shadow = ShadowSettings.model_validate({**served.shadow.model_dump(), "method": method})
@@ -54,11 +53,10 @@ def main() -> int:
                 print(f"corpus: {runtime.index.store.count()} chunks ({report.seconds:.1f} s)")
                 started = time.perf_counter()
                 check = judge_check(runtime, args.pairs, args.seed)
-                print(f"{method}: {time.perf_counter() - started:.0f} s", flush=True)
-                rows.append(describe(check, runtime.settings))
+                print(f"{method}: {time.perf_counter() - started:.0f} s\n", flush=True)
+                print(f"{describe(check, runtime.settings)}\n", flush=True)  # each as it ends
             finally:
                 runtime.close()
-    print("\n\n".join(rows))
     return 0
 
 
