@@ -23,7 +23,7 @@ import numpy as np
 
 from ragsvc.control.compare import Estimate, wilson
 from ragsvc.control.state import JudgeCheck
-from ragsvc.settings import ShadowSettings
+from ragsvc.settings import ShadowMethod, ShadowSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def known_answers(entries: Sequence[FaqEntry], pairs: int, seed: int = 13) -> li
 
 
 def check_judge(
-    judge: Judge, known: Sequence[KnownAnswer], model: str, method: str = "judge"
+    judge: Judge, known: Sequence[KnownAnswer], model: str, method: ShadowMethod = "judge"
 ) -> JudgeCheck:
     counts = {True: [0, 0], False: [0, 0]}  # answers -> [asked, judged as the truth is]
     unclear = 0

@@ -115,7 +115,8 @@ def judge_check(
             return None
         if reply is None:
             raise ServiceUnavailableError("the month's LLM budget is spent")
-        cited[question] = reply.cited
+        if by_citations:
+            cited[question] = reply.cited
         return reply.answers
 
     log.info(

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from ragsvc.settings import CONTROL, Settings, VariantSettings, check_variants
+from ragsvc.settings import CONTROL, Settings, ShadowMethod, VariantSettings, check_variants
 from ragsvc.traces.schema import EventKind, utc_now
 
 RAISED: dict[str, str] = {
@@ -54,7 +54,7 @@ class JudgeCheck(BaseModel):
     not), both asked with one of the entry's phrasings."""
 
     model: str
-    method: str = "judge"
+    method: ShadowMethod = "judge"
     """``shadow.method`` when it was checked (a check of one method does not vouch for the
     other)."""
     right_answers: int
