@@ -455,8 +455,10 @@ class ShadowSettings(Group):
     """How the LLM tells whether a cheap answer is right. ``judge``: it is shown the answer and
     asked YES or NO. ``citations``: it answers the question itself from the same passages, as
     the LLM route would, and the cheap answer is right when the LLM cites its source (the FAQ
-    entry, or the passage quoted or cited); no citation is no verdict. A small model that cannot
-    judge may still cite; ``ragsvc routing check-judge`` measures either way."""
+    entry, or the passage quoted or cited) or, citing nothing, draws its answer's words from it
+    (half of them at least, 0.1 ahead of any other source: ``ragsvc/pipeline/quality.py``);
+    neither is no verdict. A small model that cannot judge may still answer from a source;
+    ``ragsvc routing check-judge`` measures either way."""
     max_tokens: int = Field(default=120, gt=0)
     """The judge's verdict and its one-sentence reason, or the LLM's answer up to its first
     citations."""

@@ -1,6 +1,7 @@
 """Shadow sampling: a share of the cheap routes' answers is put to the LLM in the background,
 which tells whether the cheap answer answers the question from the passages (``shadow.method``:
-asked YES or NO, or answering itself, the cheap answer right when the LLM cites its source); the
+asked YES or NO, or answering itself, the cheap answer right when the LLM cites its source or
+draws its answer from it); the
 verdicts are the live misrouting estimate per route and variant, and the fail-safe's evidence.
 
 Off the response path by construction: the answer has gone out (or is going out) when a sample is
@@ -28,6 +29,7 @@ from ragsvc.llm.client import ChatModel, LlmError
 from ragsvc.pipeline import prompts
 from ragsvc.pipeline.admission import ModelSlots, OverloadedError
 from ragsvc.pipeline.answering import Answering
+from ragsvc.pipeline.quality import drawn_from
 from ragsvc.privacy.pii import redact
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import CONTROL, Settings
@@ -53,6 +55,25 @@ def trace_sources(trace: Trace) -> frozenset[str]:
     """The sources a cheap answer rests on: its FAQ entry, the passage it quotes, or the ones it
     cites."""
     return frozenset(source_key(s.faq_id, s.id) for s in trace.sources)
+
+
+def attributed(answer: str, given: Sequence[Hit]) -> tuple[tuple[str, ...], str]:
+    """The sources an LLM answer rests on, and how that was read: the passages it cites, else the
+    one source (:func:`hit_source`, an FAQ entry's points taken together) its words are drawn
+    from (``ragsvc/pipeline/quality.py``), else none."""
+    cited = tuple(hit_source(given[n - 1]) for n in prompts.cited(answer, len(given)))
+    if cited:
+        return cited, f"the LLM cited {', '.join(cited)}"
+    texts: dict[str, list[str]] = {}
+    for hit in given:
+        texts.setdefault(hit_source(hit), []).append(hit.text)
+    sources = list(texts)
+    drawn = drawn_from(answer, ["\n".join(texts[s]) for s in sources])
+    shares = f"{drawn.share:.2f} of its words, the next source {drawn.runner_up:.2f}"
+    if drawn.index is None:
+        return (), f"the LLM cited no passage, and its answer is drawn from none ({shares})"
+    source = sources[drawn.index]
+    return (source,), f"the LLM cited no passage; its answer is drawn from {source} ({shares})"
 
 
 def citation_verdict(cited: Sequence[str], sources: Collection[str]) -> bool | None:
@@ -236,8 +257,7 @@ class ShadowSampler:
         if not by_citations:
             answers, reason = prompts.verdict_of(result.text)
             return JudgeReply(answers, reason, cost, latency_ms)
-        cited = tuple(hit_source(given[n - 1]) for n in prompts.cited(result.text, len(given)))
-        reason = f"the LLM cited {', '.join(cited)}" if cited else "the LLM cited no passage"
+        cited, reason = attributed(result.text, given)
         return JudgeReply(citation_verdict(cited, sources), reason, cost, latency_ms, cited)
 
 

@@ -17,8 +17,9 @@ from ragsvc.control.judge_check import (
     known_answers,
     youden,
 )
-from ragsvc.control.shadow import citation_verdict, source_key
+from ragsvc.control.shadow import attributed, citation_verdict, source_key
 from ragsvc.control.state import JudgeCheck
+from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import ShadowSettings
 
 
@@ -108,3 +109,28 @@ def test_the_citations_method_reads_whether_the_llm_cited_the_answers_source() -
     assert citation_verdict(["chunk-3", "faq:sf-1"], {"faq:sf-1"}) is True
     assert citation_verdict(["chunk-3"], {"faq:sf-1"}) is False
     assert citation_verdict([], {"faq:sf-1"}) is None  # no citation, no verdict
+
+
+def _faq_point(point: str, faq_id: str, text: str) -> Hit:
+    return Hit(point, {"text": text, "faq": {"faq_id": faq_id}}, 0.9, 0.0)
+
+
+GIVEN = [
+    _faq_point("p1", "vpn", "How do I connect to the VPN from home?"),
+    _faq_point("p2", "vpn", "Install the client, sign in with your badge number and choose Home."),
+    Hit("chunk-7", {"text": "Passwords expire every 90 days; reset one at the portal."}, 0.8, 0.0),
+]
+
+
+def test_an_answer_citing_nothing_is_attributed_to_the_source_its_words_come_from() -> None:
+    cited, reason = attributed("See the manual [3].", GIVEN)
+    assert cited == ("chunk-7",) and reason == "the LLM cited chunk-7"  # a citation comes first
+    # the entry's points are one source: the answer's words are in its phrasing and its answer
+    cited, reason = attributed("Install the VPN client and sign in with your badge number.", GIVEN)
+    assert cited == ("faq:vpn",)
+    assert reason.startswith("the LLM cited no passage; its answer is drawn from faq:vpn (1.00")
+    # words from neither source, or a refusal: no verdict either way
+    assert attributed("Ask the front desk about parking permits.", GIVEN)[0] == ()
+    assert attributed("I don't know: the VPN client is not mentioned.", GIVEN)[0] == ()
+    # two sources holding as much of the answer: none stands out
+    assert attributed("Reset it at home.", GIVEN)[0] == ()
