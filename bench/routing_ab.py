@@ -66,15 +66,17 @@ from ragsvc.traces.store import TraceStore
 WORSE_NAME = "worse"
 WORSE = {
     "faq_threshold": 0.0,
+    "faq_min_similarity": 0.0,
     "relevance_threshold": 0.0,
     "direct_threshold": 0.0,
     "escalate_confidence": 0.0,
     "escalate_completeness": 0.0,
 }
-"""Every varied threshold at its most permissive: a cheap route takes whatever reaches it (any FAQ
-match over the similarity floor, any passage, any SLM answer unescalated). The round-one values
-(FAQ 0.3, relevance 0.2, direct 0.3) were no longer worse than the shipped ones once the FAQ
-confidence was calibrated and floored: 0.01 [-0.02, 0.04] offline, no trip (README)."""
+"""Every varied threshold at its most permissive: a cheap route takes whatever reaches it (the top
+FAQ entry of any question, any passage, any SLM answer unescalated). The round-one values (FAQ
+0.3, relevance 0.2, direct 0.3) were no longer worse than the shipped ones once the FAQ confidence
+was calibrated and floored: 0.01 [-0.02, 0.04] offline, no trip (README); all of them at 0 but
+the floor kept, 0.02 worse (0.73 against 0.71, 70 questions)."""
 
 
 def misrouted(outcomes: Sequence[Outcome]) -> Estimate:
@@ -326,8 +328,8 @@ def main() -> int:
         *offline_table(offline_rows),
         "",
         f"### Live: the same questions as traffic ({args.rounds} x {len(questions)} asks), "
-        f"{WORSE_NAME} at half the conversations, shadow {args.shadow:g}, {args.rated:.0%} rated "
-        "from the gold",
+        f"{WORSE_NAME} at half the conversations, shadow {args.shadow:g} by "
+        f"{live.shadow.method}, {args.rated:.0%} rated from the gold",
         "",
         *live_table(comparison, gold),
         "",

@@ -320,6 +320,7 @@ def _expected_latencies() -> dict[Route, float]:
 
 VARIED_THRESHOLDS = (
     "faq_threshold",
+    "faq_min_similarity",
     "relevance_threshold",
     "direct_threshold",
     "escalate_confidence",
@@ -379,6 +380,10 @@ class RoutingSettings(Group):
     raw cosine when no calibration was fitted for the embedder in use."""
     faq_calibration: Path | None = None
     """The FAQ-direct confidence model (``ragsvc faq calibrate``); None: the shipped one."""
+    faq_min_similarity: float | None = Field(default=None, ge=0, le=1)
+    """The FAQ similarity floor: a match whose cosine to the entry's closest phrasing and to its
+    answer are both under this is never answered FAQ-direct, whatever its confidence. None: the
+    floor fitted with the calibration (each embedder's own: e5's cosines run far higher)."""
     relevance_threshold: float = Field(default=0.35, ge=0, le=1)
     direct_threshold: float = Field(default=0.55, ge=0, le=1)
     escalate_confidence: float = Field(default=0.7, ge=0, le=1)

@@ -107,10 +107,15 @@ def is_exact_phrasing(match: FaqMatch, question: str) -> bool:
 
 
 def faq_is_confident(
-    trace: PartTrace, match: FaqMatch | None, threshold: float, question: str
+    trace: PartTrace,
+    match: FaqMatch | None,
+    threshold: float,
+    question: str,
+    floor: float | None = None,
 ) -> bool:
     """The FAQ-direct check: the top entry's confidence against ``threshold``, with the features
-    the confidence was computed from. A question that is one of the entry's phrasings as written
+    the confidence was computed from, and its similarity against ``floor`` (None: the floor of
+    the match's calibration). A question that is one of the entry's phrasings as written
     (and no other entry's: its dense lead over the runner-up is positive) passes whatever the
     calibrated confidence says: the model was fitted on reworded questions, and an exact
     phrasing near a similar entry scored below the threshold (the demo's "I lost my office
@@ -128,11 +133,12 @@ def faq_is_confident(
         details["centroid_cos"] = round(match.centroid_cos, 4)
         details["centroid_weight"] = match.centroid_weight
     passed = match.confidence >= threshold
-    if match.similarity_floor > 0:
-        details["min_similarity"] = match.similarity_floor
-        if passed and under_floor(match.features, match.similarity_floor):
+    floor = match.similarity_floor if floor is None else floor
+    if floor > 0:
+        details["min_similarity"] = floor
+        if passed and under_floor(match.features, floor):
             note += (
-                f"; under the similarity floor {match.similarity_floor:.3f}: the question is "
+                f"; under the similarity floor {floor:.3f}: the question is "
                 "not close to any of the entry's phrasings or its answer"
             )
             passed = False

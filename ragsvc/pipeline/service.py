@@ -310,7 +310,13 @@ class AskService:
             faq = self._faq_match(ctx)
         exact = faq is not None and is_exact_phrasing(faq, ctx.question)
         if not (
-            faq_is_confident(record, faq, self._faq_threshold(ctx, faq), ctx.question)
+            faq_is_confident(
+                record,
+                faq,
+                self._faq_threshold(ctx, faq),
+                ctx.question,
+                ctx.plan.settings.routing.faq_min_similarity,
+            )
             and faq is not None
             and is_in_question_language(record, faq, ctx.language)
             and (not whole_message or exact or is_one_question(record, self._split(ctx)))

@@ -227,6 +227,10 @@ def test_a_match_under_the_similarity_floor_is_not_answered_and_the_trace_says_w
     (check,) = trace.checks
     assert not check.passed and check.details["min_similarity"] == 1.01
     assert "under the similarity floor 1.010" in check.note
+    # routing.faq_min_similarity (a variant's, say) replaces the calibration's floor
+    lowered = Trace(trace_id="v", question="reset password")
+    assert faq_is_confident(lowered, top, 0.0, lowered.question, floor=0.0)
+    assert "min_similarity" not in lowered.checks[0].details
 
     asked_as_written = "How do I reset my password?"
     (exact, *_) = matcher.match(asked_as_written)

@@ -112,6 +112,16 @@ def test_a_variant_routes_its_conversations_with_its_thresholds(
     ]
 
 
+def test_a_variant_may_lower_the_faq_similarity_floor(
+    settings: Settings, traces: TraceStore
+) -> None:
+    control = RoutingControl(settings, ControlStore(traces.database))
+    loose = VariantSettings(share=0.5, thresholds={"faq_min_similarity": 0.0})
+    control.put_variant("loose", loose)
+    assert control.plan("loose").settings.routing.faq_min_similarity == 0.0
+    assert control.plan(CONTROL).settings.routing.faq_min_similarity is None  # the calibration's
+
+
 def test_promotion_and_rollback_reach_every_replica(settings: Settings, traces: TraceStore) -> None:
     one = RoutingControl(settings, ControlStore(traces.database))
     other = RoutingControl(settings, ControlStore(traces.database))  # another replica
