@@ -29,7 +29,7 @@ from ragsvc.llm.client import ChatModel, LlmError
 from ragsvc.pipeline import prompts
 from ragsvc.pipeline.admission import ModelSlots, OverloadedError
 from ragsvc.pipeline.answering import Answering
-from ragsvc.pipeline.quality import drawn_from
+from ragsvc.pipeline.quality import DRAWN_MIN_SHARE, declines, drawn_from
 from ragsvc.privacy.pii import redact
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import CONTROL, Settings
@@ -57,10 +57,16 @@ def trace_sources(trace: Trace) -> frozenset[str]:
     return frozenset(source_key(s.faq_id, s.id) for s in trace.sources)
 
 
+NO_PASSAGE = "no passage"
+"""The source of an LLM answer that declines or takes its words from none of the passages: the
+passages do not hold the answer, so a cheap answer resting on one of them is wrong."""
+
+
 def attributed(answer: str, given: Sequence[Hit]) -> tuple[tuple[str, ...], str]:
     """The sources an LLM answer rests on, and how that was read: the passages it cites, else the
     one source (:func:`hit_source`, an FAQ entry's points taken together) its words are drawn
-    from (``ragsvc/pipeline/quality.py``), else none."""
+    from (``ragsvc/pipeline/quality.py``), else :data:`NO_PASSAGE` when it declines or no source
+    holds half its words, else none (two sources hold as much of it)."""
     cited = tuple(hit_source(given[n - 1]) for n in prompts.cited(answer, len(given)))
     if cited:
         return cited, f"the LLM cited {', '.join(cited)}"
@@ -70,10 +76,14 @@ def attributed(answer: str, given: Sequence[Hit]) -> tuple[tuple[str, ...], str]
     sources = list(texts)
     drawn = drawn_from(answer, ["\n".join(texts[s]) for s in sources])
     shares = f"{drawn.share:.2f} of its words, the next source {drawn.runner_up:.2f}"
-    if drawn.index is None:
-        return (), f"the LLM cited no passage, and its answer is drawn from none ({shares})"
-    source = sources[drawn.index]
-    return (source,), f"the LLM cited no passage; its answer is drawn from {source} ({shares})"
+    if drawn.index is not None:
+        source = sources[drawn.index]
+        return (source,), f"the LLM cited no passage; its answer is drawn from {source} ({shares})"
+    if declines(answer):
+        return (NO_PASSAGE,), "the LLM found no answer in the passages"
+    if drawn.share < DRAWN_MIN_SHARE:
+        return (NO_PASSAGE,), f"the LLM answered from none of the passages ({shares})"
+    return (), f"the LLM cited no passage, and its answer is drawn from none ({shares})"
 
 
 def citation_verdict(cited: Sequence[str], sources: Collection[str]) -> bool | None:

@@ -17,7 +17,7 @@ from ragsvc.control.judge_check import (
     known_answers,
     youden,
 )
-from ragsvc.control.shadow import attributed, citation_verdict, source_key
+from ragsvc.control.shadow import NO_PASSAGE, attributed, citation_verdict, source_key
 from ragsvc.control.state import JudgeCheck
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import ShadowSettings
@@ -129,8 +129,12 @@ def test_an_answer_citing_nothing_is_attributed_to_the_source_its_words_come_fro
     cited, reason = attributed("Install the VPN client and sign in with your badge number.", GIVEN)
     assert cited == ("faq:vpn",)
     assert reason.startswith("the LLM cited no passage; its answer is drawn from faq:vpn (1.00")
-    # words from neither source, or a refusal: no verdict either way
-    assert attributed("Ask the front desk about parking permits.", GIVEN)[0] == ()
-    assert attributed("I don't know: the VPN client is not mentioned.", GIVEN)[0] == ()
-    # two sources holding as much of the answer: none stands out
+    # a refusal, or words from no source: the passages do not hold the answer, a cheap answer
+    # resting on one of them is wrong
+    refused, reason = attributed("I don't know: the VPN client is not mentioned.", GIVEN)
+    assert refused == (NO_PASSAGE,) and reason == "the LLM found no answer in the passages"
+    elsewhere, reason = attributed("Ask the front desk about parking permits.", GIVEN)
+    assert elsewhere == (NO_PASSAGE,) and "answered from none of the passages (0.00" in reason
+    assert citation_verdict(elsewhere, {"faq:vpn"}) is False
+    # two sources holding as much of the answer: none stands out, no verdict
     assert attributed("Reset it at home.", GIVEN)[0] == ()
