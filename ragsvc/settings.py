@@ -456,7 +456,7 @@ class ShadowSettings(Group):
     max_pending: int = Field(default=16, gt=0)
     """Samples waiting for the LLM at most; more are dropped (counted), never queued behind
     users: a sample takes an LLM slot only when one is free."""
-    method: ShadowMethod = "judge"
+    method: ShadowMethod = "citations"
     """How the LLM tells whether a cheap answer is right. ``judge``: it is shown the answer and
     asked YES or NO. ``citations``: it answers the question itself from the same passages, as
     the LLM route would, and the cheap answer is right when the LLM cites its source (the FAQ

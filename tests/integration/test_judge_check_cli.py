@@ -31,6 +31,7 @@ def test_the_judge_is_checked_on_the_indexed_faq(
                     "cost": {"ledger_path": str(tmp_path / "cost.sqlite")},
                     "slm": {"enabled": False},
                     "llm": {"base_url": llm.base_url, "model": MODEL, "max_retries": 0},
+                    "shadow": {"method": "judge"},
                 }
             )
         )

@@ -106,7 +106,7 @@ def test_a_variant_routes_and_the_real_llm_judges_its_cheap_answer_in_the_backgr
         demo_settings,
         llm_server.base_url,
         routing={"direct_threshold": 0.3, "state_refresh_s": 0},
-        shadow={"share": 1.0},
+        shadow={"share": 1.0, "method": "judge"},
     )
     with serving(settings, demo_index) as client:
         admin = {"X-API-Key": client.app.state.runtime.keys.admin.decode()}

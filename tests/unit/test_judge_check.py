@@ -79,7 +79,7 @@ def test_the_check_counts_what_the_judge_got_right_and_what_it_could_not_say() -
 
 
 def test_a_judge_that_always_says_no_is_not_trusted() -> None:
-    settings = ShadowSettings()
+    settings = ShadowSettings(method="judge")
     assert distrust(check((10, 10), (9, 10)), "judge", settings) is None
     always_no = distrust(check((0, 15), (15, 15)), "judge", settings)
     assert always_no is not None and "near chance" in always_no

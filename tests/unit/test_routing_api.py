@@ -36,7 +36,7 @@ def client(tmp_path: Path, memory_index: Index) -> Iterator[TestClient[Any]]:
         tmp_path,
         cost={"ledger_path": tmp_path / "cost.sqlite"},
         routing={"state_refresh_s": 0},
-        shadow={"share": 1.0},
+        shadow={"share": 1.0, "method": "judge"},
     )
     with client_for(settings, memory_index, FakeLlm("NO\nIt does not say where.")) as test_client:
         yield test_client

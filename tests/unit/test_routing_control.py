@@ -38,7 +38,7 @@ def settings(tmp_path: Path) -> Settings:
         tmp_path,
         routing={"relevance_threshold": 0.2, "direct_threshold": 0.3, "state_refresh_s": 0},
         cost={"ledger_path": tmp_path / "cost.sqlite"},
-        shadow={"share": 1.0},
+        shadow={"share": 1.0, "method": "judge"},
         failsafe={"min_judged": 5, "check_every_s": 0},
     )
 
@@ -173,10 +173,11 @@ def test_a_shadow_sample_is_judged_off_the_response_path(
     [
         ("Choose Forgot password on the portal [1].", "agree", "the LLM cited faq:pw-1"),
         ("Meals are 3000 yen a day [2].", "disagree", "the LLM cited "),
-        ("I could not find it.", "unclear", "the LLM cited no passage"),
+        ("I don't know.", "disagree", "the LLM found no answer in the passages"),
+        ("Ask the front desk.", "disagree", "the LLM answered from none of the passages"),
     ],
 )
-def test_by_citations_the_llm_answers_itself_and_the_cheap_answer_is_right_if_cited(
+def test_by_citations_the_llm_answers_itself_and_the_cheap_answer_is_right_if_its_source(
     service_with: Callable[[FakeLlm], AskService], reply: str, verdict: str, reason: str
 ) -> None:
     llm = FakeLlm(reply)
