@@ -1,8 +1,8 @@
 """Shadow sampling: a share of the cheap routes' answers is put to the LLM in the background,
 which tells whether the cheap answer answers the question from the passages (``shadow.method``:
 asked YES or NO, or answering itself, the cheap answer right when the LLM cites its source or
-draws its answer from it); the
-verdicts are the live misrouting estimate per route and variant, and the fail-safe's evidence.
+draws its answer from it); the verdicts are the live misrouting estimate per route and variant,
+and the fail-safe's evidence.
 
 Off the response path by construction: the answer has gone out (or is going out) when a sample is
 offered; the sample waits in a bounded queue (``shadow.max_pending``, beyond which it is dropped)
@@ -63,13 +63,16 @@ passages do not hold the answer, so a cheap answer resting on one of them is wro
 
 
 def attributed(answer: str, given: Sequence[Hit]) -> tuple[tuple[str, ...], str]:
-    """The sources an LLM answer rests on, and how that was read: the passages it cites, else the
-    one source (:func:`hit_source`, an FAQ entry's points taken together) its words are drawn
-    from (``ragsvc/pipeline/quality.py``), else :data:`NO_PASSAGE` when it declines or no source
-    holds half its words, else none (two sources hold as much of it)."""
+    """The sources an LLM answer rests on, and how that was read: the passages it cites, else
+    :data:`NO_PASSAGE` when it declines, else the one source (:func:`hit_source`, an FAQ entry's
+    points taken together) its words are drawn from (``ragsvc/pipeline/quality.py``), else
+    :data:`NO_PASSAGE` when no source holds half its words, else none (two sources hold as much
+    of it)."""
     cited = tuple(hit_source(given[n - 1]) for n in prompts.cited(answer, len(given)))
     if cited:
         return cited, f"the LLM cited {', '.join(cited)}"
+    if declines(answer):
+        return (NO_PASSAGE,), "the LLM found no answer in the passages"
     texts: dict[str, list[str]] = {}
     for hit in given:
         texts.setdefault(hit_source(hit), []).append(hit.text)
@@ -79,8 +82,6 @@ def attributed(answer: str, given: Sequence[Hit]) -> tuple[tuple[str, ...], str]
     if drawn.index is not None:
         source = sources[drawn.index]
         return (source,), f"the LLM cited no passage; its answer is drawn from {source} ({shares})"
-    if declines(answer):
-        return (NO_PASSAGE,), "the LLM found no answer in the passages"
     if drawn.share < DRAWN_MIN_SHARE:
         return (NO_PASSAGE,), f"the LLM answered from none of the passages ({shares})"
     return (), f"the LLM cited no passage, and its answer is drawn from none ({shares})"

@@ -5,9 +5,10 @@
 - completeness: the share of the question's content tokens that the answer or its best passage
   covers (a question about "refund" and "deadline" answered about refunds only covers half);
 - drawn from: the one text an answer takes its words from, when one stands out (an answer that
-  cites nothing still says where it comes from).
-Both are in [0, 1]; the router escalates below ``routing.escalate_confidence`` (grounding) or
-``routing.escalate_completeness``, the thresholds the source articles use (0.7 and 0.6).
+  cites nothing still says where it comes from; the shadow check's reading).
+Grounding and completeness are in [0, 1]; the router escalates below
+``routing.escalate_confidence`` (grounding) or ``routing.escalate_completeness``, the thresholds
+the source articles use (0.7 and 0.6).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ DRAWN_MIN_LEAD = 0.1
 @dataclass(frozen=True, slots=True)
 class Drawn:
     index: int | None
-    """The text the answer is drawn from (None: none stands out, or the answer declines)."""
+    """The text the answer is drawn from (None: none stands out)."""
     share: float
     """The best text's share of the answer's content tokens."""
     runner_up: float
@@ -70,7 +71,7 @@ def drawn_from(answer: str, texts: Sequence[str]) -> Drawn:
         return Drawn(None, 0.0, 0.0)
     (best, index), runner_up = shares[0], (shares[1][0] if len(shares) > 1 else 0.0)
     stands_out = best >= DRAWN_MIN_SHARE and best - runner_up >= DRAWN_MIN_LEAD
-    return Drawn(index if stands_out and not declines(answer) else None, best, runner_up)
+    return Drawn(index if stands_out else None, best, runner_up)
 
 
 def assess(question: str, answer: str, passages: Sequence[str]) -> Quality:
