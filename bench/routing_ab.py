@@ -2,7 +2,8 @@
 deliberately worse variant, compared live (with the shadow misrouting estimate and the fail-safe)
 and offline (``ragsvc eval``'s engine) on the same questions.
 
-    python bench/routing_ab.py [--data ../shared/data] [--per-category 10] [--shadow 0.2]
+    python bench/routing_ab.py [--data ../shared/data] [--per-category 10] [--seed 13]
+                               [--shadow 0.2] [--rounds 1]
 
 One process, the default SLM, the default local LLM behind llama_cpp.server, the mix's corpus in an
 embedded store under ``--workdir`` (a second run re-ingests nothing). Three passes over the same
@@ -34,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,7 +53,7 @@ from ragsvc.control.compare import (
 )
 from ragsvc.control.failsafe import Failsafe, Trip
 from ragsvc.control.state import RAISED, bucket
-from ragsvc.control.store import ControlStore
+from ragsvc.control.store import ControlStore, ShadowVerdict
 from ragsvc.evaluation.mix import LabelledQuestion, build_mix, write_corpus
 from ragsvc.evaluation.records import Outcome
 from ragsvc.evaluation.runner import eval_settings, run_eval
@@ -148,16 +150,37 @@ def live_settings(settings: Settings, root: Path, args_shadow: float, evidence: 
     )
 
 
+@dataclass
+class Replayed:
+    by_variant: dict[str, list[Outcome]]
+    """The gold-scored outcomes per variant."""
+    comparison: list[VariantComparison]
+    trips: list[Trip]
+    evidence: list[str]
+    """What the fail-safe read (a table)."""
+    judged: list[Judged]
+
+
+@dataclass
+class Judged:
+    """A shadow verdict, with the question and the gold outcome of the answer it judged."""
+
+    verdict: ShadowVerdict
+    question_id: str
+    outcome: Outcome
+
+
 def replay(
     settings: Settings, questions: list[LabelledQuestion], rated: float, rounds: int
-) -> tuple[dict[str, list[Outcome]], list[VariantComparison], list[Trip], list[str]]:
+) -> Replayed:
     """The questions as traffic, ``rounds`` times (each time from new conversations, so each
     round splits them between the variants anew); the gold-scored outcomes per variant, the live
-    comparison, the fail-safe's trips and the evidence it read."""
+    comparison, the fail-safe's trips and the evidence it read, the shadow's verdicts."""
     runtime = open_runtime(settings)
     try:
         ask = runtime.ask
         by_variant: dict[str, list[Outcome]] = {CONTROL: [], WORSE_NAME: []}
+        by_trace: dict[str, tuple[str, Outcome]] = {}
         traffic = [(r, q) for r in range(rounds) for q in questions]
         for n, (round_no, question) in enumerate(traffic, start=1):
             conversation = f"replay-{question.id}-{round_no}"
@@ -165,6 +188,7 @@ def replay(
             cited = runtime.index.store.texts({s.id for s in trace.sources})
             outcome = outcome_of(question, trace, cited)
             by_variant[trace.variant or CONTROL].append(outcome)
+            by_trace[trace.trace_id] = (question.id, outcome)
             if bucket(trace.trace_id, "rated") < rated:
                 rating = 5 if outcome.quality >= 0.5 else 1
                 runtime.traces.add_feedback(trace.trace_id, rating, "", max_per_trace=1)
@@ -190,7 +214,8 @@ def replay(
             settings.llm.model,
         ).check()
         print(f"shadow: {ask.shadow.judged} judged, skipped {dict(ask.shadow.skipped)}")
-        return by_variant, comparison, trips, evidence
+        judged = [Judged(v, *by_trace[v.trace_id]) for v in ask.control_store.verdicts()]
+        return Replayed(by_variant, comparison, trips, evidence, judged)
     finally:
         runtime.close()
 
@@ -225,6 +250,47 @@ def failsafe_evidence(names: list[str], traces: TraceStore, store: ControlStore)
 
 def shown_lead(e: Estimate) -> str:
     return f"{e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}]" if e.n else "-"
+
+
+def shadow_against_gold(judged: Sequence[Judged]) -> list[str]:
+    """How the shadow's verdicts read the answers the gold scored: per variant, the verdicts
+    (agree, disagree, unclear) on answers the gold calls right (score 0.5 or more) and wrong."""
+    lines = [
+        "| variant | gold | agree | disagree | unclear |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted({j.verdict.variant for j in judged}):
+        for gold, right in (("right", True), ("wrong", False)):
+            counts = Counter(
+                j.verdict.verdict
+                for j in judged
+                if j.verdict.variant == name and (j.outcome.quality >= 0.5) == right
+            )
+            lines.append(
+                f"| {name} | {gold} | {counts['agree']} | {counts['disagree']} | "
+                f"{counts['unclear']} |"
+            )
+    return lines
+
+
+def write_judged(judged: Sequence[Judged], path: Path) -> None:
+    """Each verdict beside the gold score of the answer it judged, one JSON line each, for
+    reading why the shadow and the gold differ."""
+    with path.open("w") as out:
+        for j in judged:
+            v = j.verdict
+            row = {
+                "trace_id": v.trace_id,
+                "question_id": j.question_id,
+                "variant": v.variant,
+                "route": v.route,
+                "verdict": v.verdict,
+                "gold_quality": j.outcome.quality,
+                "reason": v.reason,
+                "question": v.question,
+                "answer": v.answer,
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def offline_table(rows: dict[str, list[Outcome]]) -> list[str]:
@@ -304,6 +370,7 @@ def main() -> int:
     parser = data_parser(__doc__)
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--per-category", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=13, help="which questions of the mix")
     parser.add_argument("--shadow", type=float, default=0.2, help="shadow.share in the replay")
     parser.add_argument("--rated", type=float, default=1.0, help="share of answers rated")
     parser.add_argument("--min-evidence", type=int, default=10)
@@ -311,7 +378,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path("var/bench-routing-ab"))
     args = parse_with_data(parser)
     root = args.workdir.resolve()
-    questions = build_mix(args.data, args.per_category)
+    questions = build_mix(args.data, args.per_category, args.seed)
     write_corpus(args.data, root / "corpus")
     settings = eval_settings(load_settings(args.config), root)
     with ExitStack() as stack:
@@ -321,7 +388,9 @@ def main() -> int:
             WORSE_NAME: offline(settings, questions, root / "corpus", WORSE, root),
         }
         live = live_settings(settings, root, args.shadow, args.min_evidence)
-        gold, comparison, trips, evidence = replay(live, questions, args.rated, args.rounds)
+        replayed = replay(live, questions, args.rated, args.rounds)
+    judged_file = live.traces.path.parent / "shadow-verdicts.jsonl"
+    write_judged(replayed.judged, judged_file)
     lines = [
         f"### Offline: `ragsvc eval`'s engine, all {len(questions)} questions under each variant",
         "",
@@ -331,7 +400,7 @@ def main() -> int:
         f"{WORSE_NAME} at half the conversations, shadow {args.shadow:g} by "
         f"{live.shadow.method}, {args.rated:.0%} rated from the gold",
         "",
-        *live_table(comparison, gold),
+        *live_table(replayed.comparison, replayed.by_variant),
         "",
         f"### The fail-safe's evidence (min_judged = min_rated = {args.min_evidence}; limits: "
         f"misrouting {live.failsafe.max_misrouting:g}, negative feedback "
@@ -339,11 +408,15 @@ def main() -> int:
         f"over control {live.failsafe.max_lead_over_control:g}, on the lower bound of "
         "Newcombe's interval)",
         "",
-        *evidence,
+        *replayed.evidence,
+        "",
+        f"### The shadow's verdicts against the gold (each with its reason: `{judged_file}`)",
+        "",
+        *shadow_against_gold(replayed.judged),
         "",
         "### Checks",
         "",
-        *verdicts(comparison, offline_rows, trips),
+        *verdicts(replayed.comparison, offline_rows, replayed.trips),
     ]
     print("\n".join(lines))
     return 0

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from textwrap import shorten
 
 from ragsvc.control.state import bucket
 from ragsvc.control.store import ControlStore, ShadowVerdict
@@ -94,6 +95,10 @@ def citation_verdict(cited: Sequence[str], sources: Collection[str]) -> bool | N
         return None
     return any(c in sources for c in cited)
 
+
+ANSWER_SHOWN_CHARS = 400
+"""How much of the LLM's own answer a citations verdict's reason shows (the operator reads what
+the LLM said in the cheap answer's place)."""
 
 _VERDICTS = {True: "agree", False: "disagree", None: "unclear"}
 """The judge's reply read (it answers, it does not, unreadable) as the verdict stored."""
@@ -269,6 +274,7 @@ class ShadowSampler:
             answers, reason = prompts.verdict_of(result.text)
             return JudgeReply(answers, reason, cost, latency_ms)
         cited, reason = attributed(result.text, given)
+        reason = f"{reason}; it answered: {shorten(result.text, ANSWER_SHOWN_CHARS)}"
         return JudgeReply(citation_verdict(cited, sources), reason, cost, latency_ms, cited)
 
 

@@ -194,6 +194,7 @@ def test_by_citations_the_llm_answers_itself_and_the_cheap_answer_is_right_if_it
     assert '<passage n="1" from="faq">\nHow do I reset my password?' in user["content"]
     (stored,) = service.control_store.verdicts()
     assert stored.verdict == verdict and stored.reason.startswith(reason)
+    assert stored.reason.endswith(f"; it answered: {reply}")
 
 
 def test_a_busy_llm_skips_the_sample_rather_than_queue_it(
