@@ -1,8 +1,8 @@
 """Shadow sampling: a share of the cheap routes' answers is put to the LLM in the background,
 which tells whether the cheap answer answers the question from the passages (``shadow.method``:
 asked YES or NO, or answering itself, the cheap answer right when the LLM cites its source or
-draws its answer from it); the verdicts are the live misrouting estimate per route and variant,
-and the fail-safe's evidence.
+its source holds the LLM's answer); the verdicts are the live misrouting estimate per route and
+variant, and the fail-safe's evidence.
 
 Off the response path by construction: the answer has gone out (or is going out) when a sample is
 offered; the sample waits in a bounded queue (``shadow.max_pending``, beyond which it is dropped)
@@ -82,8 +82,8 @@ class Attribution:
         when the LLM cites one of them, or when one of them holds as much of the LLM's answer as
         any source (at least :data:`DRAWN_MIN_SHARE` of its added words, no other
         :data:`DRAWN_MIN_LEAD` more); wrong when the LLM declines, cites only others, draws its
-        answer from another source, or from none; else no verdict (two sources hold as much of
-        it, or it adds too few words to its question to tell)."""
+        answer from another source, or from none; else no verdict (it adds too few words to
+        its question to tell, or another source holds half of them but not clearly more)."""
         held = max((self.shares.get(s, 0.0) for s in sources), default=0.0)
         others = {s: v for s, v in self.shares.items() if s not in sources}
         other = max(others, key=others.__getitem__, default=None)
