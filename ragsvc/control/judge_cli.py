@@ -25,7 +25,7 @@ from ragsvc.control.judge_check import (
     specificity,
     youden,
 )
-from ragsvc.control.shadow import Attribution, source_key
+from ragsvc.control.shadow import citation_verdict, source_key
 from ragsvc.control.state import JudgeCheck
 from ragsvc.embedding.spaces import PRIMARY
 from ragsvc.errors import ConfigError, ServiceUnavailableError
@@ -93,12 +93,11 @@ def judge_check(
         raise ConfigError("the index holds fewer than two FAQ entries: ingest the FAQ first")
 
     by_citations = settings.shadow.method == "citations"
-    # by citations, one call per question, not per answer
-    attributions: dict[str, Attribution] = {}
+    cited: dict[str, tuple[str, ...]] = {}  # by citations, one call per question, not per answer
 
     def judge(known: KnownAnswer) -> bool | None:
-        if by_citations and known.question in attributions:
-            return attributions[known.question].verdict({known.source})[0]
+        if by_citations and known.question in cited:
+            return citation_verdict(cited[known.question], {known.source})
         if stop is not None and stop.is_set():
             raise ServiceUnavailableError("the service is stopping: the check is abandoned")
         question = known.question
@@ -116,8 +115,8 @@ def judge_check(
             return None
         if reply is None:
             raise ServiceUnavailableError("the month's LLM budget is spent")
-        if reply.attribution is not None:
-            attributions[question] = reply.attribution
+        if by_citations:
+            cited[question] = reply.cited
         return reply.answers
 
     log.info(

@@ -1,8 +1,8 @@
 """Shadow sampling: a share of the cheap routes' answers is put to the LLM in the background,
 which tells whether the cheap answer answers the question from the passages (``shadow.method``:
 asked YES or NO, or answering itself, the cheap answer right when the LLM cites its source or
-its source holds the LLM's answer); the verdicts are the live misrouting estimate per route and
-variant, and the fail-safe's evidence.
+draws its answer from it); the verdicts are the live misrouting estimate per route and variant,
+and the fail-safe's evidence.
 
 Off the response path by construction: the answer has gone out (or is going out) when a sample is
 offered; the sample waits in a bounded queue (``shadow.max_pending``, beyond which it is dropped)
@@ -30,14 +30,7 @@ from ragsvc.llm.client import ChatModel, LlmError
 from ragsvc.pipeline import prompts
 from ragsvc.pipeline.admission import ModelSlots, OverloadedError
 from ragsvc.pipeline.answering import Answering
-from ragsvc.pipeline.quality import (
-    DRAWN_MIN_LEAD,
-    DRAWN_MIN_SHARE,
-    DRAWN_MIN_WORDS,
-    added_words,
-    declines,
-    shares_of,
-)
+from ragsvc.pipeline.quality import DRAWN_MIN_SHARE, declines, drawn_from
 from ragsvc.privacy.pii import redact
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import CONTROL, Settings
@@ -65,73 +58,42 @@ def trace_sources(trace: Trace) -> frozenset[str]:
     return frozenset(source_key(s.faq_id, s.id) for s in trace.sources)
 
 
-@dataclass(frozen=True, slots=True)
-class Attribution:
-    """Where an LLM answer to the question comes from, as the citations method reads it: the
-    sources it cites, whether it declines, and each source's (:func:`hit_source`: an FAQ entry's
-    points taken together, else a passage) share of the words it adds to the question."""
-
-    cited: tuple[str, ...]
-    declined: bool
-    added: int
-    """How many content words the answer adds to the question."""
-    shares: dict[str, float]
-
-    def verdict(self, sources: Collection[str]) -> tuple[bool | None, str]:
-        """Whether a cheap answer resting on ``sources`` answers the question, and why: right
-        when the LLM cites one of them, or when one of them holds as much of the LLM's answer as
-        any source (at least :data:`DRAWN_MIN_SHARE` of its added words, no other
-        :data:`DRAWN_MIN_LEAD` more); wrong when the LLM declines, cites only others, draws its
-        answer from another source, or from none; else no verdict (it adds too few words to
-        its question to tell, or another source holds half of them but not clearly more)."""
-        held = max((self.shares.get(s, 0.0) for s in sources), default=0.0)
-        others = {s: v for s, v in self.shares.items() if s not in sources}
-        other = max(others, key=others.__getitem__, default=None)
-        best_other = others.get(other, 0.0) if other else 0.0
-        shares = f"{held:.2f} of its added words, the best other source {best_other:.2f}"
-        cited = f"the LLM cited {', '.join(self.cited)}"
-        if any(c in sources for c in self.cited):
-            return True, cited
-        if self.declined:
-            return False, "the LLM found no answer in the passages"
-        if self.added < DRAWN_MIN_WORDS:
-            if self.cited:
-                return False, cited
-            return None, f"the LLM's answer adds {self.added} words to the question"
-        if held >= DRAWN_MIN_SHARE and best_other - held < DRAWN_MIN_LEAD:
-            return True, f"{cited or 'the LLM cited none'}; the answer's source holds {shares}"
-        if self.cited:
-            return False, f"{cited}; the answer's source holds {shares}"
-        if best_other >= DRAWN_MIN_SHARE and best_other - held >= DRAWN_MIN_LEAD:
-            return (
-                False,
-                f"the LLM's answer is drawn from {other}; the answer's source holds {shares}",
-            )
-        if max(held, best_other) < DRAWN_MIN_SHARE:
-            return (
-                False,
-                f"the LLM answered from none of the passages; the answer's source holds {shares}",
-            )
-        return (
-            None,
-            f"the LLM's answer is drawn from none alone; the answer's source holds {shares}",
-        )
+NO_PASSAGE = "no passage"
+"""The source of an LLM answer that declines or takes its words from none of the passages: the
+passages do not hold the answer, so a cheap answer resting on one of them is wrong."""
 
 
-def attributed(question: str, answer: str, given: Sequence[Hit]) -> Attribution:
-    """Where ``answer``, the LLM's own answer to ``question`` given the passages ``given``,
-    comes from: see :class:`Attribution`."""
+def attributed(answer: str, given: Sequence[Hit]) -> tuple[tuple[str, ...], str]:
+    """The sources an LLM answer rests on, and how that was read: the passages it cites, else
+    :data:`NO_PASSAGE` when it declines, else the one source (:func:`hit_source`, an FAQ entry's
+    points taken together) its words are drawn from (``ragsvc/pipeline/quality.py``), else
+    :data:`NO_PASSAGE` when no source holds half its words, else none (two sources hold as much
+    of it)."""
+    cited = tuple(hit_source(given[n - 1]) for n in prompts.cited(answer, len(given)))
+    if cited:
+        return cited, f"the LLM cited {', '.join(cited)}"
+    if declines(answer):
+        return (NO_PASSAGE,), "the LLM found no answer in the passages"
     texts: dict[str, list[str]] = {}
     for hit in given:
         texts.setdefault(hit_source(hit), []).append(hit.text)
-    words = added_words(prompts.renumber_citations(answer, {}), question)  # not "[3]"'s 3
-    shares = shares_of(words, ["\n".join(t) for t in texts.values()])
-    return Attribution(
-        cited=tuple(hit_source(given[n - 1]) for n in prompts.cited(answer, len(given))),
-        declined=declines(answer),
-        added=len(words),
-        shares=dict(zip(texts, shares, strict=True)),
-    )
+    sources = list(texts)
+    drawn = drawn_from(answer, ["\n".join(texts[s]) for s in sources])
+    shares = f"{drawn.share:.2f} of its words, the next source {drawn.runner_up:.2f}"
+    if drawn.index is not None:
+        source = sources[drawn.index]
+        return (source,), f"the LLM cited no passage; its answer is drawn from {source} ({shares})"
+    if drawn.share < DRAWN_MIN_SHARE:
+        return (NO_PASSAGE,), f"the LLM answered from none of the passages ({shares})"
+    return (), f"the LLM cited no passage, and its answer is drawn from none ({shares})"
+
+
+def citation_verdict(cited: Sequence[str], sources: Collection[str]) -> bool | None:
+    """The citations method's verdict: the LLM cited one of ``sources`` (True), only others
+    (False), or nothing (None: no verdict)."""
+    if not cited:
+        return None
+    return any(c in sources for c in cited)
 
 
 ANSWER_SHOWN_CHARS = 400
@@ -311,10 +273,9 @@ class ShadowSampler:
         if not by_citations:
             answers, reason = prompts.verdict_of(result.text)
             return JudgeReply(answers, reason, cost, latency_ms)
-        attribution = attributed(question, result.text, given)
-        answers, reason = attribution.verdict(sources)
+        cited, reason = attributed(result.text, given)
         reason = f"{reason}; it answered: {shorten(result.text, ANSWER_SHOWN_CHARS)}"
-        return JudgeReply(answers, reason, cost, latency_ms, attribution)
+        return JudgeReply(citation_verdict(cited, sources), reason, cost, latency_ms, cited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,5 +285,5 @@ class JudgeReply:
     reason: str
     cost_usd: float
     latency_ms: float
-    attribution: Attribution | None = None
-    """Where the LLM's own answer comes from (the citations method)."""
+    cited: tuple[str, ...] = ()
+    """The sources the LLM cited (the citations method), in citing order."""

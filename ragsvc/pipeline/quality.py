@@ -4,8 +4,8 @@
   (an answer that invents facts uses words the passages do not have);
 - completeness: the share of the question's content tokens that the answer or its best passage
   covers (a question about "refund" and "deadline" answered about refunds only covers half);
-- drawn from: the share of the words an answer adds to its question that each text holds (an
-  answer that cites nothing still says where it comes from; the shadow check's reading).
+- drawn from: the one text an answer takes its words from, when one stands out (an answer that
+  cites nothing still says where it comes from; the shadow check's reading).
 Grounding and completeness are in [0, 1]; the router escalates below
 ``routing.escalate_confidence`` (grounding) or ``routing.escalate_completeness``, the thresholds
 the source articles use (0.7 and 0.6).
@@ -44,23 +44,34 @@ def declines(answer: str) -> bool:
 
 
 DRAWN_MIN_SHARE = 0.5
-"""An answer is drawn from a text holding at least this share of the words it adds ..."""
+"""An answer is drawn from a text holding at least this share of its content tokens ..."""
 DRAWN_MIN_LEAD = 0.1
-"""... and no other text holds this much more of them."""
-DRAWN_MIN_WORDS = 3
-"""Fewer words added to its question than this, and an answer does not say where it comes from
-(a share of one or two words is all or nothing)."""
+"""... and this much more of them than any other text holds."""
 
 
-def added_words(answer: str, question: str) -> set[str]:
-    """The content tokens ``answer`` adds to ``question``: the ones that can say where it comes
-    from (the question's own words are in every passage about it)."""
-    return set(tokenize(answer)) - set(tokenize(question))
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    index: int | None
+    """The text the answer is drawn from (None: none stands out)."""
+    share: float
+    """The best text's share of the answer's content tokens."""
+    runner_up: float
+    """The next text's share."""
 
 
-def shares_of(words: set[str], texts: Sequence[str]) -> list[float]:
-    """Each of ``texts``' share of ``words``."""
-    return [_share(words, set(tokenize(text))) for text in texts]
+def drawn_from(answer: str, texts: Sequence[str]) -> Drawn:
+    """Which of ``texts`` ``answer`` takes its words from: the one holding the largest share of
+    its content tokens, at least :data:`DRAWN_MIN_SHARE` and :data:`DRAWN_MIN_LEAD` ahead of
+    the next."""
+    words = set(tokenize(answer))
+    shares = sorted(
+        ((_share(words, set(tokenize(text))), n) for n, text in enumerate(texts)), reverse=True
+    )
+    if not shares:
+        return Drawn(None, 0.0, 0.0)
+    (best, index), runner_up = shares[0], (shares[1][0] if len(shares) > 1 else 0.0)
+    stands_out = best >= DRAWN_MIN_SHARE and best - runner_up >= DRAWN_MIN_LEAD
+    return Drawn(index if stands_out else None, best, runner_up)
 
 
 def assess(question: str, answer: str, passages: Sequence[str]) -> Quality:

@@ -17,7 +17,7 @@ from ragsvc.control.judge_check import (
     known_answers,
     youden,
 )
-from ragsvc.control.shadow import Attribution, attributed, source_key
+from ragsvc.control.shadow import NO_PASSAGE, attributed, citation_verdict, source_key
 from ragsvc.control.state import JudgeCheck
 from ragsvc.retrieval.fusion import Hit
 from ragsvc.settings import ShadowSettings
@@ -106,15 +106,9 @@ def test_the_misrouting_estimate_is_corrected_for_the_judges_errors() -> None:
 def test_the_citations_method_reads_whether_the_llm_cited_the_answers_source() -> None:
     assert source_key("sf-1", "point-9") == "faq:sf-1"  # any point of the entry
     assert source_key(None, "chunk-3") == "chunk-3"
-
-    def cites(*cited: str) -> Attribution:
-        return Attribution(cited=cited, declined=False, added=5, shares={})
-
-    assert cites("chunk-3", "faq:sf-1").verdict({"faq:sf-1"})[0] is True
-    wrong, reason = cites("chunk-3").verdict({"faq:sf-1"})
-    assert wrong is False and reason.startswith("the LLM cited chunk-3; the answer's source holds")
-    silent = Attribution(cited=(), declined=False, added=0, shares={})
-    assert silent.verdict({"faq:sf-1"}) == (None, "the LLM's answer adds 0 words to the question")
+    assert citation_verdict(["chunk-3", "faq:sf-1"], {"faq:sf-1"}) is True
+    assert citation_verdict(["chunk-3"], {"faq:sf-1"}) is False
+    assert citation_verdict([], {"faq:sf-1"}) is None  # no citation, no verdict
 
 
 def _faq_point(point: str, faq_id: str, text: str) -> Hit:
@@ -129,36 +123,18 @@ GIVEN = [
 
 
 def test_an_answer_citing_nothing_is_attributed_to_the_source_its_words_come_from() -> None:
-    question = "How do I get on the VPN?"
-    assert attributed(question, "See the manual [3].", GIVEN).cited == ("chunk-7",)
-    # the entry's points are one source: the words the answer adds to the question are in its
-    # phrasing and its answer
-    answer = "Install the VPN client and sign in with your badge number."
-    drawn = attributed(question, answer, GIVEN)
-    assert (drawn.cited, drawn.added, drawn.shares) == ((), 5, {"faq:vpn": 1.0, "chunk-7": 0.0})
-    right, reason = drawn.verdict({"faq:vpn"})
-    assert right is True and "holds 1.00 of its added words" in reason
-    wrong, reason = drawn.verdict({"chunk-7"})
-    assert wrong is False and reason.startswith("the LLM's answer is drawn from faq:vpn")
+    cited, reason = attributed("See the manual [3].", GIVEN)
+    assert cited == ("chunk-7",) and reason == "the LLM cited chunk-7"  # a citation comes first
+    # the entry's points are one source: the answer's words are in its phrasing and its answer
+    cited, reason = attributed("Install the VPN client and sign in with your badge number.", GIVEN)
+    assert cited == ("faq:vpn",)
+    assert reason.startswith("the LLM cited no passage; its answer is drawn from faq:vpn (1.00")
     # a refusal, or words from no source: the passages do not hold the answer, a cheap answer
     # resting on one of them is wrong
-    refused = attributed(question, "I don't know: the VPN client is not mentioned.", GIVEN)
-    assert refused.verdict({"faq:vpn"}) == (False, "the LLM found no answer in the passages")
-    elsewhere = attributed(question, "Ask the front desk about parking permits.", GIVEN)
-    wrong, reason = elsewhere.verdict({"faq:vpn"})
-    assert wrong is False and reason.startswith("the LLM answered from none of the passages")
-    # too few words added to the question to say where they come from: no verdict
-    assert attributed(question, "Reset it at home.", GIVEN).verdict({"faq:vpn"})[0] is None
-
-
-def test_a_cheap_answer_holding_the_llms_answer_is_right_whatever_the_llm_cites() -> None:
-    """Two sources hold the answer (two chunks of one article, say): the cheap answer resting on
-    either is right, even when the LLM cites or leans on the other (a small LLM's citations are
-    loose); a source that does not hold it is not made right by the tie."""
-    question = "What do I do about the client?"
-    answer = "Reset the client from home with your badge at the portal [3]."
-    both = attributed(question, answer, GIVEN)  # client is the question's word: not counted
-    assert (both.added, both.shares) == (4, {"faq:vpn": 0.5, "chunk-7": 0.5})
-    right, reason = both.verdict({"faq:vpn"})
-    assert right is True and reason.startswith("the LLM cited chunk-7; the answer's source holds")
-    assert both.verdict({"chunk-9"})[0] is False
+    refused, reason = attributed("I don't know: the VPN client is not mentioned.", GIVEN)
+    assert refused == (NO_PASSAGE,) and reason == "the LLM found no answer in the passages"
+    elsewhere, reason = attributed("Ask the front desk about parking permits.", GIVEN)
+    assert elsewhere == (NO_PASSAGE,) and "answered from none of the passages (0.00" in reason
+    assert citation_verdict(elsewhere, {"faq:vpn"}) is False
+    # two sources holding as much of the answer: none stands out, no verdict
+    assert attributed("Reset it at home.", GIVEN)[0] == ()
