@@ -151,6 +151,15 @@ def live_settings(settings: Settings, root: Path, args_shadow: float, evidence: 
 
 
 @dataclass
+class Judged:
+    """A shadow verdict, with the question and the gold outcome of the answer it judged."""
+
+    verdict: ShadowVerdict
+    question_id: str
+    outcome: Outcome
+
+
+@dataclass
 class Replayed:
     by_variant: dict[str, list[Outcome]]
     """The gold-scored outcomes per variant."""
@@ -159,15 +168,6 @@ class Replayed:
     evidence: list[str]
     """What the fail-safe read (a table)."""
     judged: list[Judged]
-
-
-@dataclass
-class Judged:
-    """A shadow verdict, with the question and the gold outcome of the answer it judged."""
-
-    verdict: ShadowVerdict
-    question_id: str
-    outcome: Outcome
 
 
 def replay(
