@@ -81,9 +81,15 @@ was calibrated and floored: 0.01 [-0.02, 0.04] offline, no trip (README); all of
 the floor kept, 0.02 worse (0.73 against 0.71, 70 questions)."""
 
 
+def gold_right(outcome: Outcome) -> bool:
+    """Whether the gold calls the answer right: a score of 0.5 or more (a two-part message
+    answered for one part counts as right)."""
+    return outcome.quality >= 0.5
+
+
 def misrouted(outcomes: Sequence[Outcome]) -> Estimate:
     cheap = [o for o in outcomes if not o.part_routes and o.route in CHEAP_ROUTES]
-    return wilson(sum(o.quality < 0.5 for o in cheap), len(cheap))
+    return wilson(sum(not gold_right(o) for o in cheap), len(cheap))
 
 
 def gold_quality(outcomes: Sequence[Outcome]) -> Estimate:
@@ -190,7 +196,7 @@ def replay(
             by_variant[trace.variant or CONTROL].append(outcome)
             by_trace[trace.trace_id] = (question.id, outcome)
             if bucket(trace.trace_id, "rated") < rated:
-                rating = 5 if outcome.quality >= 0.5 else 1
+                rating = 5 if gold_right(outcome) else 1
                 runtime.traces.add_feedback(trace.trace_id, rating, "", max_per_trace=1)
             print(
                 f"[{n}/{len(traffic)}] {question.id} {trace.variant} {trace.route} "
@@ -254,7 +260,7 @@ def shown_lead(e: Estimate) -> str:
 
 def shadow_against_gold(judged: Sequence[Judged]) -> list[str]:
     """How the shadow's verdicts read the answers the gold scored: per variant, the verdicts
-    (agree, disagree, unclear) on answers the gold calls right (score 0.5 or more) and wrong."""
+    (agree, disagree, unclear) on answers the gold calls right (:func:`gold_right`) and wrong."""
     lines = [
         "| variant | gold | agree | disagree | unclear |",
         "|---|---|---|---|---|",
@@ -264,7 +270,7 @@ def shadow_against_gold(judged: Sequence[Judged]) -> list[str]:
             counts = Counter(
                 j.verdict.verdict
                 for j in judged
-                if j.verdict.variant == name and (j.outcome.quality >= 0.5) == right
+                if j.verdict.variant == name and gold_right(j.outcome) == right
             )
             lines.append(
                 f"| {name} | {gold} | {counts['agree']} | {counts['disagree']} | "
